@@ -1,0 +1,1 @@
+"""vfleet: a GitOps compiler for fleets of vCluster tenant clusters."""
