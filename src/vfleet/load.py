@@ -1,0 +1,177 @@
+"""Stage 1 — load: a tree (work tree or Git revision) -> YAML documents with their source file:line.
+
+Only this stage (and `tree`) reads files. It knows the repository layout:
+
+    fleet/clusters/*.yaml, fleet/projects/<project>/project.yaml,
+    fleet/projects/<project>/tenants/*.yaml, fleet/nodes/*.yaml, fleet/teams/*.yaml,
+    templates/<template>/template.yaml (+ its Jinja2 values files), fleet/placement.lock
+
+Every problem becomes a `Finding`; loading goes on so that all problems are reported in one run.
+Parsing is the expensive part of a 10,000-tenant fleet, so parsed documents are kept per Git blob id
+(`ParseCache`): unchanged files are never parsed twice, whichever revision they come from.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vfleet.findings import Finding, Location, error
+from vfleet.tree import FileEntry, Tree, TreeError
+from vfleet.yamldoc import FieldPath, YamlError, format_path, locate, parse_documents
+
+FLEET_DIR = "fleet"
+TEMPLATES_DIR = "templates"
+POLICIES_DIR = "policies"
+LOCK_FILE = "fleet/placement.lock"
+_YAML_SUFFIXES = (".yaml", ".yml")
+
+# Below this many files a process pool costs more than it saves.
+_PARALLEL_MIN_FILES = 1500
+
+ParsedDoc = tuple[int, int, Any]  # (index in file, first line, value)
+Parsed = list[ParsedDoc] | YamlError
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """One YAML document and where it came from."""
+
+    file: str  # repo-relative path
+    line: int  # 1-based line of the document's first node
+    index: int  # position among the documents of its file
+    blob: str  # Git blob id of the file
+    data: Any
+
+
+@dataclass
+class ParseCache:
+    """Parsed documents by Git blob id; optionally persisted between runs."""
+
+    entries: dict[str, Parsed] = field(default_factory=dict)
+    path: Path | None = None
+    _dirty: bool = False
+
+    @staticmethod
+    def open(path: Path | None) -> ParseCache:
+        if path is not None and path.is_file():
+            try:
+                with path.open("rb") as fh:
+                    entries = pickle.load(fh)
+                if isinstance(entries, dict):
+                    return ParseCache(entries, path)
+            except Exception:  # a stale or corrupt cache is only a slower run
+                pass
+        return ParseCache({}, path)
+
+    def put(self, blob: str, parsed: Parsed) -> None:
+        self.entries[blob] = parsed
+        self._dirty = True
+
+    def save(self) -> None:
+        if self.path is None or not self._dirty:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(f".tmp{os.getpid()}")
+        with tmp.open("wb") as fh:
+            pickle.dump(self.entries, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        tmp.replace(self.path)
+        self._dirty = False
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """The documents of one tree plus what went wrong reading them."""
+
+    tree: Tree
+    documents: tuple[Document, ...]
+    findings: tuple[Finding, ...]
+
+    def text(self, path: str) -> str:
+        return decode(self.tree.read(path))
+
+    def location(self, doc: Document, path: FieldPath = ()) -> Location:
+        """file:line of `path` inside `doc` (the line is looked up only now, when a finding needs it)."""
+        line = doc.line if not path else locate(self.text(doc.file), doc.line, doc.index, path)
+        return Location(doc.file, line, format_path(path) or None)
+
+
+def decode(data: bytes) -> str:
+    return data.decode("utf-8-sig")
+
+
+def spec_files(tree: Tree) -> list[FileEntry]:
+    """The files that hold spec documents, in a stable order."""
+    fleet = [e for e in tree.files(FLEET_DIR) if e.path.endswith(_YAML_SUFFIXES)]
+    templates = [
+        e
+        for e in tree.files(TEMPLATES_DIR)
+        if e.path.count("/") == 2 and e.path.rsplit("/", 1)[1] in {"template.yaml", "template.yml"}
+    ]
+    return fleet + templates
+
+
+def _parse(text: str) -> Parsed:
+    try:
+        return list(parse_documents(text))
+    except YamlError as exc:
+        return exc
+
+
+def _parse_many(texts: Sequence[str]) -> list[Parsed]:
+    return [_parse(t) for t in texts]
+
+
+def _parse_parallel(texts: list[str]) -> list[Parsed]:
+    """Parse on every core: libyaml releases nothing to threads, so processes it is."""
+    workers = min(os.cpu_count() or 1, 8)
+    if workers < 2 or len(texts) < _PARALLEL_MIN_FILES:
+        return _parse_many(texts)
+    size = (len(texts) + workers - 1) // workers
+    batches = [texts[i : i + size] for i in range(0, len(texts), size)]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        results = list(pool.map(_parse_many, batches))
+    return [parsed for batch in results for parsed in batch]
+
+
+def load(tree: Tree, cache: ParseCache | None = None) -> Loaded:
+    """Read and parse every spec file of `tree`; never raises for bad content."""
+    cache = cache if cache is not None else ParseCache()
+    findings: list[Finding] = []
+    entries = spec_files(tree)
+    missing: list[tuple[FileEntry, str]] = []
+    for entry in entries:
+        if entry.blob in cache.entries:
+            continue
+        try:
+            missing.append((entry, decode(tree.read(entry.path))))
+        except UnicodeDecodeError as exc:
+            cache.put(entry.blob, YamlError(f"file is not UTF-8 text ({exc.reason} at byte {exc.start})", 1))
+        except TreeError as exc:
+            findings.append(error("load.file", str(exc), Location(entry.path)))
+    for (entry, _text), parsed in zip(missing, _parse_parallel([t for _, t in missing]), strict=True):
+        cache.put(entry.blob, parsed)
+
+    documents: list[Document] = []
+    for entry in entries:
+        parsed = cache.entries.get(entry.blob)
+        if parsed is None:
+            continue
+        if isinstance(parsed, YamlError):
+            findings.append(
+                error("yaml.syntax", str(parsed), Location(entry.path, parsed.line, format_path(parsed.field) or None))
+            )
+            continue
+        for index, line, value in parsed:
+            documents.append(Document(entry.path, line, index, entry.blob, value))
+    return Loaded(tree, tuple(documents), tuple(findings))
+
+
+def documents_of(loaded: Loaded, files: Iterable[str]) -> list[Document]:
+    wanted = set(files)
+    return [d for d in loaded.documents if d.file in wanted]
