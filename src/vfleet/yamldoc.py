@@ -142,9 +142,10 @@ class _Builder:
         if node.tag != _MAP:
             raise YamlError(f"tag {node.tag!r} is not allowed", self.line(node), path)
         result: dict[str, Any] = {}
+        merges: list[yaml.Node] = []
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
-                self._merge(result, value_node, path)
+                merges.append(value_node)  # applied last: explicit keys win, wherever they appear
                 continue
             if not isinstance(key_node, yaml.ScalarNode):
                 raise YamlError("mapping keys must be plain strings", self.line(key_node), path)
@@ -152,6 +153,8 @@ class _Builder:
             if key in result:
                 raise YamlError(f"duplicate key {key!r}", self.line(key_node), (*path, key))
             result[key] = self.build(value_node, (*path, key))
+        for merge in merges:
+            self._merge(result, merge, path)
         return result
 
     def _merge(self, result: dict[str, Any], node: yaml.Node, path: FieldPath) -> None:

@@ -1,0 +1,45 @@
+# Two commands do all the set-up on a fresh machine (see README.md):
+#   make example   run the main job on the example fleet
+#   make test      run every test tier
+# Everything they need is installed here: the virtualenv from PyPI, the Go tools (OPA, conftest,
+# helm, etcd, kube-apiserver, kube-controller-manager) built from their Go modules into a cache
+# outside the repository (~/.cache/vfleet/toolchain), skipping what is already built.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: example test unit toolchain venv bench lint clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+toolchain: $(STAMP)
+	$(BIN)/python -m vfleet.toolchain build
+
+example: $(STAMP)
+	$(BIN)/python -m vfleet.toolchain build opa
+	$(BIN)/vfleet validate fleet/
+	$(BIN)/vfleet compile fleet/ --out build/
+
+test: toolchain
+	$(BIN)/python -m pytest tests
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python bench/compile_bench.py
+
+clean:
+	rm -rf build $(VENV)

@@ -1,0 +1,170 @@
+"""The compile pipeline: one short chain of the stages, and the atomic writer of its output.
+
+    load -> model -> params -> place -> render -> desired
+
+Every stage runs even when an earlier one found problems (on what is still valid), so one run
+reports every problem of the fleet. Nothing is written unless the whole compile is clean.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TypeVar
+from pathlib import Path
+
+from vfleet import desired as desired_stage
+from vfleet import load as load_stage
+from vfleet import model, params, place, render, schemas
+from vfleet.errors import VfleetError
+from vfleet.findings import Finding, Findings, Location, error
+from vfleet.tree import Tree, open_tree
+
+
+class NotAFleet(VfleetError):
+    """The path given is not a fleet repository."""
+
+
+@dataclass(frozen=True)
+class Compiled:
+    root: Path
+    tree: Tree
+    fleet: model.Fleet
+    params: params.ResolvedParams
+    placement: place.Placement
+    rendered: render.Rendered
+    desired: dict[str, desired_stage.DesiredState]
+    findings: Findings
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, for benchmarks and -v
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings.errors
+
+
+def find_root(path: Path) -> Path:
+    """Accept the repository root or its fleet/ folder (`vfleet validate fleet/` reads naturally)."""
+    path = path.resolve()
+    if (path / load_stage.FLEET_DIR).is_dir():
+        return path
+    if path.name == load_stage.FLEET_DIR and path.is_dir():
+        return path.parent
+    raise NotAFleet(f"{path}: no {load_stage.FLEET_DIR}/ folder here; pass the repository root or its fleet/ folder")
+
+
+def cache_dir(env: Mapping[str, str] = os.environ) -> Path:
+    """Caches live outside the repository: a file a pull request adds must never be unpickled."""
+    base = env.get("VFLEET_CACHE_DIR") or os.path.join(env.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
+                                                     "vfleet")
+    return Path(base)
+
+
+def parse_cache(root: Path, env: Mapping[str, str] = os.environ) -> load_stage.ParseCache:
+    import hashlib
+
+    name = hashlib.sha256(str(root).encode()).hexdigest()[:16]
+    return load_stage.ParseCache.open(cache_dir(env) / "parse" / f"{name}.pickle")
+
+
+def compile_fleet(
+    root: Path,
+    rev: str | None = None,
+    *,
+    cache: load_stage.ParseCache | None = None,
+    env: Mapping[str, str] = os.environ,
+    check_lock: bool = True,
+) -> Compiled:
+    """Compile the fleet at `root` (work tree, or Git revision `rev`) into desired states per cluster."""
+    timings: dict[str, float] = {}
+    tree = open_tree(root, rev)
+    loaded = _timed(timings, "load", lambda: load_stage.load(tree, cache))  # documents with file:line
+    fleet = _timed(timings, "model", lambda: model.build(loaded))  # validated specs, references resolved
+    resolved = _timed(timings, "params", lambda: params.resolve(fleet))  # typed parameters, tenant sizes
+    lock = place.read_lock(tree)
+    placement = _timed(timings, "place", lambda: place.place(fleet, resolved, lock))  # sticky tenant -> cluster
+    registry = schemas.SchemaRegistry.from_repo(root, env)
+    rendered = _timed(timings, "render",  # vcluster.yaml per tenant, checked against the chart's schema
+                      lambda: render.render(fleet, resolved, placement.clusters, registry))
+    states = _timed(timings, "desired",  # resources per connected cluster
+                    lambda: desired_stage.build(fleet, resolved, placement, rendered))
+    found: list[Finding] = [
+        *fleet.findings,
+        *resolved.findings,
+        *lock.findings,
+        *placement.findings,
+        *rendered.findings,
+    ]
+    if check_lock and placement.stale:
+        found.append(_stale_lock(placement.stale))
+    if cache is not None:
+        cache.save()
+    return Compiled(root, tree, fleet, resolved, placement, rendered, states, Findings.of(found), timings)
+
+
+T = TypeVar("T")
+
+
+def _timed(timings: dict[str, float], stage: str, run: Callable[[], T]) -> T:
+    start = time.perf_counter()
+    result = run()
+    timings[stage] = time.perf_counter() - start
+    return result
+
+
+def _stale_lock(stale: tuple[str, ...]) -> Finding:
+    shown = ", ".join(stale[:10]) + (f" and {len(stale) - 10} more" if len(stale) > 10 else "")
+    return error(
+        "place.lock-stale",
+        f"{load_stage.LOCK_FILE} does not record the placement of {len(stale)} tenant(s): {shown}. "
+        "Run `vfleet place` and commit the lock file, so Git shows where every tenant lives.",
+        Location(load_stage.LOCK_FILE),
+    )
+
+
+def write_output(compiled: Compiled, out: Path) -> list[Path]:
+    """Write one file per cluster and each tenant's vcluster.yaml; all or nothing.
+
+    The new output is built in a sibling temporary directory and swapped in with renames, so a
+    reader (or a crash) never sees a half-written compile.
+    """
+    if not compiled.ok:
+        raise VfleetError("refusing to write a compile that has errors")
+    out = out.resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+    written: list[Path] = []
+    try:
+        for cluster, state in sorted(compiled.desired.items()):
+            path = staging / "clusters" / f"{cluster}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(state.to_json())
+            written.append(out / path.relative_to(staging))
+        for key, tenant in sorted(compiled.rendered.tenants.items()):
+            path = staging / "tenants" / key / "vcluster.yaml"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(tenant.yaml, encoding="utf-8")
+            written.append(out / path.relative_to(staging))
+        _swap(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return written
+
+
+def _swap(staging: Path, out: Path) -> None:
+    if not out.exists():
+        staging.rename(out)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+    old.rmdir()
+    out.rename(old)
+    try:
+        staging.rename(out)
+    except BaseException:
+        old.rename(out)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
