@@ -202,8 +202,12 @@ class Sleep(Strict):
 
 
 class AutoDelete(Strict):
+    """When a tenant is deleted automatically. A tenant's block replaces the project default as a whole;
+    `never: true` opts a tenant out of an inherited default (a production tenant, say)."""
+
     afterInactivity: DurationField | None = None
-    expiry: str | None = Field(None, description="RFC 3339 date or time after which the tenant is deleted")
+    expiry: str | None = Field(None, description="RFC 3339 date (2026-12-31) or time with offset")
+    never: bool = False
 
     @field_validator("expiry")
     @classmethod
@@ -213,15 +217,24 @@ class AutoDelete(Strict):
         from datetime import date, datetime
 
         try:
-            datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value)
+            if "T" in value or " " in value:
+                moment = datetime.fromisoformat(value)
+                if moment.tzinfo is None:
+                    raise ValueError("no offset")
+            else:
+                date.fromisoformat(value)
         except ValueError as exc:
-            raise ValueError(f"{value!r} is not an RFC 3339 date (2026-12-31) or time") from exc
+            raise ValueError(
+                f"{value!r} is not an RFC 3339 date (2026-12-31) or time with an offset (2026-12-31T18:00:00Z)"
+            ) from exc
         return value
 
     @model_validator(mode="after")
     def _something(self) -> AutoDelete:
-        if self.afterInactivity is None and self.expiry is None:
-            raise ValueError("give 'afterInactivity' and/or 'expiry'")
+        if self.never and (self.afterInactivity is not None or self.expiry is not None):
+            raise ValueError("'never: true' cannot be combined with 'afterInactivity' or 'expiry'")
+        if not self.never and self.afterInactivity is None and self.expiry is None:
+            raise ValueError("give 'afterInactivity' and/or 'expiry', or 'never: true'")
         return self
 
 

@@ -24,6 +24,7 @@ import fcntl
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -396,7 +397,7 @@ class _Go:
         }
 
     def run(self, args: list[str], cwd: Path, extra_env: Mapping[str, str] | None = None) -> str:
-        command = " ".join(["go", *args])
+        command = shlex.join(["go", *args])  # quoted, so a logged step can be pasted into a shell
         env = {**self.env, **(extra_env or {})}
         with self.log_file.open("a") as out:
             out.write(f"\n$ (cd {cwd} && {command})\n")

@@ -76,8 +76,14 @@ class WorkTree:
         base = self.root / prefix
         if not base.is_dir():
             return []
-        entries = [FileEntry(rel, git_blob_id(self.read(rel))) for rel in self._walk(base)]
+        entries = [FileEntry(rel, self._blob_id(rel)) for rel in self._walk(base)]
         return sorted(entries, key=lambda e: e.path)
+
+    def _blob_id(self, rel: str) -> str:
+        try:
+            return git_blob_id(self.read(rel))
+        except TreeError:
+            return f"unreadable:{rel}"  # `read` raises again for the loader, which reports it
 
     def _walk(self, base: Path) -> Iterator[str]:
         for dirpath, dirnames, filenames in os.walk(base, followlinks=False):

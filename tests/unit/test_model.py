@@ -80,11 +80,11 @@ def test_bad_quantity_in_cluster_capacity(tmp_path: Path) -> None:
           capacity: {cpu: lots}
         """
     assert _findings(tmp_path, {path: text}) == [
+        (path, 6, "spec.capacity.cpu", "schema.invalid",
+         "'lots' is not a Kubernetes quantity (expected e.g. '500m', '2', '8Gi', '1.5G')"),
         # the invalid cluster is not defined, so the project's reference to it breaks too
         ("fleet/projects/alpha/project.yaml", 10, "spec.clusters.names[1]", "ref.cluster",
          "unknown cluster 'us-1' (known: eu-1)"),
-        (path, 6, "spec.capacity.cpu", "schema.invalid",
-         "'lots' is not a Kubernetes quantity (expected e.g. '500m', '2', '8Gi', '1.5G')"),
     ]
 
 
@@ -97,7 +97,7 @@ def test_kubeconfig_inside_repo_refused(tmp_path: Path) -> None:
         spec:
           kubeconfig: {file: secrets/kubeconfig}
         """
-    (_, (file, line, field, code, message)) = _findings(tmp_path, {path: text})
+    ((file, line, field, code, message), _) = _findings(tmp_path, {path: text})
     assert (file, line, field, code) == (path, 5, "spec.kubeconfig", "schema.invalid")
     assert "outside the repository" in message
 

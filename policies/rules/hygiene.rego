@@ -1,0 +1,129 @@
+# Hygiene: names, owners, protection of production, sleep of dev tenants, pod security, isolation.
+# Thresholds and label conventions come from data.vfleet.config (policies/data.yaml).
+package vfleet.rules.hygiene
+
+import data.vfleet.lib
+
+_dns_label := `^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+
+# A tenant's name is the Helm release name of its vcluster; Helm limits release names to 53 characters.
+_max_tenant_name := lib.setting("maxTenantNameLength", 53)
+
+violation contains lib.violation("name-dns1123", t.subject, msg, ["metadata", "name"]) if {
+	some t in input.tenants
+	not regex.match(_dns_label, t.name)
+	msg := sprintf("tenant name %q is not a DNS-1123 label (lower-case letters, digits and '-', starting and ending with a letter or digit); rename the tenant", [t.name])
+}
+
+violation contains lib.violation("name-dns1123", t.subject, msg, ["metadata", "name"]) if {
+	some t in input.tenants
+	count(t.name) > _max_tenant_name
+	msg := sprintf("tenant name %q has %d characters; it becomes the vcluster's Helm release name, which allows at most %d; choose a shorter name", [t.name, count(t.name), _max_tenant_name])
+}
+
+violation contains lib.violation("name-dns1123", x.subject, msg, ["metadata", "name"]) if {
+	some x in array.concat([p | some p in input.projects], [c | some c in input.clusters])
+	not _is_label(x.name)
+	msg := sprintf("name %q is not a DNS-1123 label of at most 63 characters; rename it", [x.name])
+}
+
+_is_label(name) if {
+	regex.match(_dns_label, name)
+	count(name) <= 63
+}
+
+# Who may own a tenant: a user named directly as a member of the tenant's project (any role), or a
+# user listed in spec.members of a Team that is a member of the project. OIDC groups do not count:
+# their membership is not known when the change is reviewed.
+project_users[name] := users if {
+	some name, p in input.projects
+	direct := {m.user | some m in p.members; m.user}
+	via_teams := {u | some m in p.members; m.team; some u in object.get(input.teams, [m.team, "members"], [])}
+	users := direct | via_teams
+}
+
+violation contains lib.violation(
+	"owner-member",
+	t.subject,
+	sprintf("owner %q is not a member of project %q (neither a user member nor in one of its member teams); make the owner a project member or pick an owner who is", [t.owner, t.project]),
+	["spec", "owner"],
+) if {
+	some t in input.tenants
+	not t.owner in project_users[t.project]
+}
+
+_env_label := lib.setting("envLabel", "env")
+
+violation contains lib.violation(
+	"prod-protected",
+	t.subject,
+	sprintf("production tenant (label %s=%s) is not protected; set spec.protect: true so it cannot be deleted by accident", [_env_label, t.labels[_env_label]]),
+	["spec", "protect"],
+) if {
+	some t in input.tenants
+	object.get(t.labels, _env_label, "") in lib.setting("productionEnvs", ["prod"])
+	t.protect != true
+}
+
+_dev_max := lib.setting("devSleepAfterInactivityMaxSeconds", 86400)
+
+violation contains lib.violation(
+	"dev-sleep",
+	t.subject,
+	sprintf("dev tenant (label %s=%s) never sleeps; set spec.sleep.afterInactivity (at most %vh) or a project default", [_env_label, t.labels[_env_label], _dev_max / 3600]),
+	["spec", "sleep"],
+) if {
+	some t in input.tenants
+	_is_dev(t)
+	object.get(t, ["sleep", "afterInactivitySeconds"], null) == null
+}
+
+violation contains lib.violation(
+	"dev-sleep",
+	t.subject,
+	sprintf("dev tenant (label %s=%s) sleeps only after %s of inactivity; use at most %vh", [_env_label, t.labels[_env_label], t.sleep.afterInactivity, _dev_max / 3600]),
+	["spec", "sleep", "afterInactivity"],
+) if {
+	some t in input.tenants
+	_is_dev(t)
+	t.sleep.afterInactivitySeconds > _dev_max
+}
+
+_is_dev(t) if object.get(t.labels, _env_label, "") in lib.setting("devEnvs", ["dev"])
+
+_floor := lib.setting("podSecurityFloor", "baseline")
+
+violation contains lib.violation(
+	"pod-security-floor",
+	t.subject,
+	sprintf("pod security level %q is below the fleet's floor %q; set spec.podSecurity to %q or stricter", [t.podSecurity, _floor, _floor]),
+	["spec", "podSecurity"],
+) if {
+	some t in input.tenants
+	_below_floor(t.podSecurity)
+}
+
+violation contains lib.violation(
+	"pod-security-floor",
+	t.subject,
+	sprintf("rendered values set policies.podSecurityStandard to %q, below the fleet's floor %q; fix the template or its parameters", [level, _floor]),
+	["spec", "parameters"],
+) if {
+	some t in input.tenants
+	level := object.get(t, ["values", "policies", "podSecurityStandard"], "")
+	level != ""
+	_below_floor(level)
+}
+
+# An unknown level ranks below every known one, so it fails the check rather than passing it.
+_below_floor(level) if object.get(lib.pod_security_rank, level, -1) < lib.pod_security_rank[_floor]
+
+violation contains lib.violation(
+	"network-isolation",
+	t.subject,
+	"rendered values disable the tenant's network isolation (policies.networkPolicy.enabled: false); remove the parameter or value that turns it off",
+	["spec", "parameters"],
+) if {
+	some t in input.tenants
+	object.get(t, ["values", "policies", "networkPolicy", "enabled"], null) == false
+}

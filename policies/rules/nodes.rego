@@ -1,0 +1,41 @@
+# Private nodes: pools come from providers the tenant's cluster offers, node types stay within their
+# fleet-wide capacity, and tenants that need GPUs get them on private nodes.
+package vfleet.rules.nodes
+
+import data.vfleet.lib
+
+violation contains lib.violation(
+	"node-provider-offered",
+	t.subject,
+	sprintf("private node pool %q uses provider %q, which cluster %q does not offer (offers: %s); use one of those or place the tenant on a cluster that offers %q", [pool.name, pool.provider, t.cluster, concat(", ", offered), pool.provider]),
+	["spec", "privateNodes", i, "provider"],
+) if {
+	some t in input.tenants
+	t.cluster != null
+	offered := input.clusters[t.cluster].nodeProviders
+	some i, pool in t.privateNodes
+	not pool.provider in offered
+}
+
+violation contains lib.violation(
+	"node-type-capacity",
+	provider.subject,
+	sprintf("tenants claim %d nodes of type %q from provider %q, but only %d exist; reduce privateNodes quantities or raise maxCapacity", [node_type.claimed, name, provider.name, node_type.maxCapacity]),
+	["spec", "nodeTypes", node_type.index, "maxCapacity"],
+) if {
+	some provider in input.nodeProviders
+	some name, node_type in provider.nodeTypes
+	node_type.maxCapacity != null
+	node_type.claimed > node_type.maxCapacity
+}
+
+violation contains lib.violation(
+	"gpu-private-nodes",
+	t.subject,
+	sprintf("tenant requests %d GPUs but has no private node pool; GPU workloads run on private nodes: add spec.privateNodes with a GPU node type", [t.resources.gpus]),
+	["spec", "privateNodes"],
+) if {
+	some t in input.tenants
+	t.resources.gpus > 0
+	count(t.privateNodes) == 0
+}

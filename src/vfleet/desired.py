@@ -1,0 +1,514 @@
+"""Stage 6 — desired: everything decided so far -> one ordered list of resources per connected cluster.
+
+This is what a cluster's Pulumi stack applies and what plans diff, so three properties matter more
+than anything else here:
+
+- stable ids: `naming.resource_id(cluster, apiVersion, kind, namespace, name)`; nothing in an id
+  depends on list positions or on how specs are spread over files;
+- a dependency order: the NodeClaim CRD first, then per tenant (by key) its Namespace, the host-side
+  guardrails and RBAC, the vcluster release, its NodeClaims; `depends_on` says the same for engines
+  that parallelise;
+- determinism: the same Git tree gives byte-identical JSON (orjson, sorted keys), hashed per cluster,
+  so unchanged stacks can be skipped without asking the engine.
+
+Bodies are plain JSON values and are shared with the render stage (a tenant's vcluster values are not
+copied): treat them as read-only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Protocol
+
+import orjson
+
+from vfleet import naming
+from vfleet.model import Fleet, ResolvedTenant
+from vfleet.params import ResolvedParams, Resources
+from vfleet.place import Placement
+from vfleet.specs import API_VERSION, Member
+from vfleet.units import Quantity, parse_quantity
+
+CHART = "vcluster"
+DEFAULT_CHART_REPOSITORY = "https://charts.loft.sh"
+HELM_RELEASE = "HelmRelease"  # a pseudo-kind: the apply adapter turns it into a Helm release
+NODE_CLAIM = "NodeClaim"
+CRD_NAME = "nodeclaims.vfleet.dev"
+CRD_API_VERSION = "apiextensions.k8s.io/v1"
+RBAC_API = "rbac.authorization.k8s.io/v1"
+RBAC_GROUP = "rbac.authorization.k8s.io"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+
+# LimitRange defaults per container, lowered to the tenant's quota when that is smaller: a container
+# that sets nothing must still fit, and a default above the quota would make every such pod fail.
+DEFAULT_CPU_REQUEST = parse_quantity("100m")
+DEFAULT_CPU_LIMIT = parse_quantity("1")
+DEFAULT_MEMORY_REQUEST = parse_quantity("128Mi")
+DEFAULT_MEMORY_LIMIT = parse_quantity("1Gi")
+# Pod count quota: 20 pods per requested core, within [20, 1000]; 200 when the size sets no cpu.
+PODS_PER_CORE, MIN_PODS, MAX_PODS, DEFAULT_PODS = 20, 20, 1000, 200
+# The vcluster API port, reachable from outside the namespace (ingress, load balancer); the API is
+# authenticated, everything else in the namespace is not reachable from other namespaces.
+VCLUSTER_API_PORT = 8443
+
+
+class RenderedValues(Protocol):
+    """What desired needs of a rendered tenant (`render.RenderedTenant` has these fields)."""
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def values(self) -> dict[str, Any]: ...
+
+    @property
+    def hash(self) -> str: ...
+
+
+class RenderedFleet(Protocol):
+    @property
+    def tenants(self) -> Mapping[str, RenderedValues]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """One object to apply on a cluster (or, for kind HelmRelease, a Helm release to install)."""
+
+    id: str
+    api_version: str
+    kind: str
+    namespace: str | None
+    name: str
+    body: dict[str, Any]
+    tenant: str | None  # tenant key, None for cluster-wide objects such as the CRD
+    depends_on: tuple[str, ...]
+    protect: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "apiVersion": self.api_version,
+            "kind": self.kind,
+            "namespace": self.namespace,
+            "name": self.name,
+            "tenant": self.tenant,
+            "dependsOn": list(self.depends_on),
+            "protect": self.protect,
+            "body": self.body,
+        }
+
+    @staticmethod
+    def from_json(data: Mapping[str, Any]) -> Resource:
+        return Resource(data["id"], data["apiVersion"], data["kind"], data["namespace"], data["name"],
+                        data["body"], data["tenant"], tuple(data["dependsOn"]), bool(data["protect"]))
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    """Everything vfleet wants on one connected cluster, in apply order."""
+
+    cluster: str
+    resources: tuple[Resource, ...]
+
+    def to_data(self) -> dict[str, Any]:
+        return {
+            "apiVersion": API_VERSION,
+            "kind": "DesiredState",
+            "cluster": self.cluster,
+            "resources": [r.to_json() for r in self.resources],
+        }
+
+    def to_json(self) -> bytes:
+        """Canonical JSON (sorted keys, no whitespace): the same tree gives the same bytes."""
+        return self._canonical
+
+    @cached_property
+    def _canonical(self) -> bytes:
+        return orjson.dumps(self.to_data(), option=orjson.OPT_SORT_KEYS)
+
+    @cached_property
+    def hash(self) -> str:
+        """sha256 of the canonical JSON: equal hashes mean nothing to apply."""
+        return hashlib.sha256(self._canonical).hexdigest()
+
+    @cached_property
+    def by_id(self) -> dict[str, Resource]:
+        return {r.id: r for r in self.resources}
+
+    @staticmethod
+    def from_json(data: bytes) -> DesiredState:
+        parsed = orjson.loads(data)
+        return DesiredState(parsed["cluster"], tuple(Resource.from_json(r) for r in parsed["resources"]))
+
+
+def build(
+    fleet: Fleet,
+    params: ResolvedParams,
+    placement: Placement,
+    rendered: RenderedFleet | Mapping[str, RenderedValues],
+) -> dict[str, DesiredState]:
+    """A DesiredState for every cluster of the fleet (empty for a cluster without tenants).
+
+    Tenants missing from any earlier stage's output (unplaced, bad parameters, failed render) are left
+    out; those stages have reported why, and a compile with errors is never applied.
+    """
+    values = rendered if isinstance(rendered, Mapping) else rendered.tenants
+    on: dict[str, list[ResolvedTenant]] = {name: [] for name in fleet.clusters}
+    for key, cluster in sorted(placement.clusters.items()):
+        tenant = fleet.tenants.get(key)
+        if tenant is not None and cluster in on and key in params.tenants and key in values:
+            on[cluster].append(tenant)
+    bindings = _Bindings(fleet)
+    states: dict[str, DesiredState] = {}
+    for cluster, tenants in on.items():
+        out: list[Resource] = []
+        protect_crd = False
+        for tenant in tenants:
+            objects = _Tenant(fleet, cluster, tenant)
+            out.extend(objects.build(params.tenants[tenant.key].resources, values[tenant.key], bindings))
+            if tenant.spec.spec.privateNodes:
+                protect_crd = protect_crd or tenant.spec.spec.protect
+        if any(r.kind == NODE_CLAIM for r in out):
+            out.insert(0, _crd(cluster, protect_crd))
+        states[cluster] = DesiredState(cluster, tuple(out))
+    return states
+
+
+def _crd(cluster: str, protect: bool) -> Resource:
+    return Resource(_crd_id(cluster), CRD_API_VERSION, "CustomResourceDefinition", None, CRD_NAME,
+                    node_claim_crd(), None, (), protect)
+
+
+def _crd_id(cluster: str) -> str:
+    return naming.resource_id(cluster, CRD_API_VERSION, "CustomResourceDefinition", None, CRD_NAME)
+
+
+class _Tenant:
+    """The objects of one tenant on one cluster, built in apply order."""
+
+    def __init__(self, fleet: Fleet, cluster: str, tenant: ResolvedTenant) -> None:
+        self.fleet = fleet
+        self.cluster = cluster
+        self.tenant = tenant
+        self.namespace = tenant.namespace
+        self.protect = tenant.spec.spec.protect
+        self.labels = {
+            MANAGED_BY_LABEL: naming.MANAGED_BY,
+            "vfleet.dev/project": tenant.project,
+            "vfleet.dev/tenant": tenant.name,
+        }
+        self.source = f"{tenant.doc.file}:{tenant.doc.line}"
+        self.ns_id = naming.resource_id(cluster, "v1", "Namespace", None, tenant.namespace)
+
+    def obj(self, api_version: str, kind: str, name: str, fields: dict[str, Any], depends: Sequence[str],
+            labels: Mapping[str, str] | None = None) -> Resource:
+        namespaced = kind != "Namespace"
+        ns = self.namespace if namespaced else None
+        meta: dict[str, Any] = {"name": name}
+        if ns is not None:
+            meta["namespace"] = ns
+        meta["labels"] = {**self.labels, **labels} if labels else dict(self.labels)
+        meta["annotations"] = {"vfleet.dev/source": self.source}
+        body = {"apiVersion": api_version, "kind": kind, "metadata": meta, **fields}
+        rid = naming.resource_id(self.cluster, api_version, kind, ns, name)
+        return Resource(rid, api_version, kind, ns, name, body, self.tenant.key, tuple(depends), self.protect)
+
+    def build(self, size: Resources, rendered: RenderedValues, bindings: _Bindings) -> list[Resource]:
+        t = self.tenant
+        ns = [self.ns_id]
+        level = t.pod_security
+        out = [
+            self.obj("v1", "Namespace", t.namespace, {}, (), {
+                "vfleet.dev/template": t.template,
+                "pod-security.kubernetes.io/enforce": level,
+                "pod-security.kubernetes.io/audit": level,
+                "pod-security.kubernetes.io/warn": level,
+            }),
+            self.obj("v1", "ResourceQuota", "vfleet-quota", {"spec": {"hard": quota(size)}}, ns),
+            self.obj("v1", "LimitRange", "vfleet-limits", {"spec": {"limits": [limit_range(size)]}}, ns),
+            self.obj("networking.k8s.io/v1", "NetworkPolicy", "vfleet-isolate", {"spec": _isolate()}, ns),
+            self.obj("networking.k8s.io/v1", "NetworkPolicy", "vfleet-control-plane",
+                     {"spec": _control_plane(naming.release_name(t.name))}, ns),
+        ]
+        for role, subjects in bindings.of(t.project):
+            name = role_name(role)
+            role_obj = self.obj(RBAC_API, "Role", name, {"rules": ROLE_RULES[role]}, ns)
+            out.append(role_obj)
+            out.append(self.obj(RBAC_API, "RoleBinding", name, {
+                "roleRef": {"apiGroup": RBAC_GROUP, "kind": "Role", "name": name},
+                "subjects": subjects,
+            }, (*ns, role_obj.id)))
+        release = self.release(rendered, [r.id for r in out])
+        out.append(release)
+        out.extend(self.node_claims())
+        return out
+
+    def release(self, rendered: RenderedValues, depends: Sequence[str]) -> Resource:
+        t = self.tenant
+        chart = self.fleet.clusters[self.cluster].spec.spec.chart
+        spec: dict[str, Any] = {"chart": CHART}
+        if chart is not None and chart.path is not None:
+            spec["path"] = chart.path  # a local chart directory (air-gapped fleets, tests)
+        else:
+            spec["repository"] = (chart.repository if chart else None) or DEFAULT_CHART_REPOSITORY
+        spec |= {
+            "version": t.template_version.chartVersion,
+            "namespace": t.namespace,
+            "releaseName": naming.release_name(t.name),
+            "values": rendered.values,
+            "valuesHash": rendered.hash,
+        }
+        return self.obj(API_VERSION, HELM_RELEASE, naming.release_name(t.name), {"spec": spec}, depends)
+
+    def node_claims(self) -> list[Resource]:
+        t = self.tenant
+        out: list[Resource] = []
+        depends = (_crd_id(self.cluster), self.ns_id)
+        for pool in t.spec.spec.privateNodes:
+            node_type = self.fleet.node_type(pool.provider, pool.nodeType)
+            capacity = {k: q.text for k, q in sorted(node_type.resources.items())} if node_type else {}
+            taints = [
+                {"key": x.key, "effect": x.effect} | ({"value": x.value} if x.value is not None else {})
+                for x in pool.taints
+            ]
+            for i in range(pool.quantity):
+                spec = {
+                    "providerRef": pool.provider,
+                    "typeRef": pool.nodeType,
+                    "vClusterRef": {"name": naming.release_name(t.name), "project": t.project},
+                    "taints": taints,
+                    "desiredCapacity": capacity,
+                    "owner": {"user": t.spec.spec.owner},
+                }
+                out.append(self.obj(API_VERSION, NODE_CLAIM, f"{pool.name}-{i}", {"spec": spec},
+                                    depends, {"vfleet.dev/pool": pool.name}))
+        return out
+
+
+# ---------------------------------------------------------------------------------- host guardrails
+
+
+def quota(size: Resources) -> dict[str, str]:
+    """ResourceQuota.spec.hard for a tenant of this size; an unset dimension is not limited."""
+    hard: dict[str, str] = {}
+    if size.cpu is not None:
+        hard["requests.cpu"] = size.cpu.text
+    if size.memory is not None:
+        hard["requests.memory"] = size.memory.text
+    if size.storage is not None:
+        hard["requests.storage"] = size.storage.text
+    hard["requests.nvidia.com/gpu"] = str(size.gpus)  # 0 unless granted: no GPU by accident
+    hard["pods"] = str(pod_limit(size.cpu))
+    return hard
+
+
+def pod_limit(cpu: Quantity | None) -> int:
+    if cpu is None:
+        return DEFAULT_PODS
+    wanted = math.ceil(cpu.value * PODS_PER_CORE)
+    return max(MIN_PODS, min(MAX_PODS, wanted))
+
+
+def _lowest(default: Quantity, cap: Quantity | None) -> Quantity:
+    return cap if cap is not None and cap.value < default.value else default
+
+
+def limit_range(size: Resources) -> dict[str, Any]:
+    """Container defaults that never exceed the quota (and a default request never above its limit)."""
+    cpu_limit = _lowest(DEFAULT_CPU_LIMIT, size.cpu)
+    memory_limit = _lowest(DEFAULT_MEMORY_LIMIT, size.memory)
+    return {
+        "type": "Container",
+        "default": {"cpu": cpu_limit.text, "memory": memory_limit.text},
+        "defaultRequest": {
+            "cpu": _lowest(DEFAULT_CPU_REQUEST, cpu_limit).text,
+            "memory": _lowest(DEFAULT_MEMORY_REQUEST, memory_limit).text,
+        },
+    }
+
+
+def _isolate() -> dict[str, Any]:
+    """Default deny: traffic only within the namespace, plus DNS to the cluster's resolver."""
+    return {
+        "podSelector": {},
+        "policyTypes": ["Ingress", "Egress"],
+        "ingress": [{"from": [{"podSelector": {}}]}],
+        "egress": [
+            {"to": [{"podSelector": {}}]},
+            {
+                "to": [{
+                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                }],
+                "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+            },
+        ],
+    }
+
+
+def _control_plane(release: str) -> dict[str, Any]:
+    """The vcluster control plane must reach the host API server (its address is cluster-specific, so
+    egress is open for it alone) and be reachable on its API port; no other pod gets either."""
+    return {
+        "podSelector": {"matchLabels": {"app": "vcluster", "release": release}},
+        "policyTypes": ["Ingress", "Egress"],
+        "ingress": [{"ports": [{"protocol": "TCP", "port": VCLUSTER_API_PORT}]}],
+        "egress": [{}],
+    }
+
+
+# ---------------------------------------------------------------------------------------------- RBAC
+
+_READ = ["get", "list", "watch"]
+_ALL = [*_READ, "create", "delete", "deletecollection", "patch", "update"]
+_VIEW: list[dict[str, Any]] = [
+    {"apiGroups": [""], "verbs": _READ, "resources": [
+        "configmaps", "endpoints", "events", "limitranges", "persistentvolumeclaims", "pods", "pods/log",
+        "pods/status", "replicationcontrollers", "resourcequotas", "serviceaccounts", "services",
+    ]},
+    {"apiGroups": ["apps", "autoscaling", "batch", "discovery.k8s.io", "networking.k8s.io", "policy",
+                   "vfleet.dev"], "resources": ["*"], "verbs": _READ},
+]
+# Like Kubernetes' `edit`, except for what vfleet owns (quota, limits, network policies, node claims):
+# those stay read-only, so a member cannot undo the guardrails vfleet applies.
+_EDIT: list[dict[str, Any]] = [
+    *_VIEW,
+    {"apiGroups": [""], "verbs": _ALL, "resources": [
+        "configmaps", "persistentvolumeclaims", "pods", "replicationcontrollers", "secrets",
+        "serviceaccounts", "services",
+    ]},
+    {"apiGroups": [""], "verbs": ["create", "get"], "resources": [
+        "pods/attach", "pods/exec", "pods/portforward", "pods/proxy", "services/proxy",
+    ]},
+    {"apiGroups": ["apps", "autoscaling", "batch", "policy"], "resources": ["*"], "verbs": _ALL},
+    {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": _ALL},
+]
+# Like `admin`: `edit` plus namespaced RBAC (the API server still forbids granting more than one holds).
+_ADMIN: list[dict[str, Any]] = [
+    *_EDIT,
+    {"apiGroups": [RBAC_GROUP], "resources": ["rolebindings", "roles"], "verbs": _ALL},
+]
+ROLE_RULES: dict[str, list[dict[str, Any]]] = {"admin": _ADMIN, "user": _EDIT, "viewer": _VIEW}
+
+
+def role_name(role: str) -> str:
+    return f"vfleet-project-{role}"
+
+
+def member_subjects(fleet: Fleet, member: Member) -> set[tuple[str, str]]:
+    """(kind, name) RBAC subjects of a project member; a team expands to its users and OIDC groups."""
+    if member.user is not None:
+        return {("User", member.user)}
+    if member.group is not None:
+        return {("Group", member.group)}
+    team = fleet.teams.get(member.team or "")
+    if team is None:
+        return set()
+    return {("User", u) for u in team.spec.spec.members} | {("Group", g) for g in team.spec.spec.groups}
+
+
+class _Bindings:
+    """Per project: each role that has members and its sorted subjects (computed once per project)."""
+
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+        self._cache: dict[str, list[tuple[str, list[dict[str, str]]]]] = {}
+
+    def of(self, project: str) -> list[tuple[str, list[dict[str, str]]]]:
+        cached = self._cache.get(project)
+        if cached is not None:
+            return cached
+        by_role: dict[str, set[tuple[str, str]]] = {}
+        item = self.fleet.projects.get(project)
+        for member in item.spec.spec.members if item else ():
+            by_role.setdefault(member.role, set()).update(member_subjects(self.fleet, member))
+        result = [
+            (role, [{"kind": kind, "apiGroup": RBAC_GROUP, "name": name} for kind, name in sorted(subjects)])
+            for role, subjects in sorted(by_role.items())
+            if subjects
+        ]
+        self._cache[project] = result
+        return result
+
+
+# ------------------------------------------------------------------------------------ NodeClaim CRD
+
+_QUANTITY_PATTERN = (
+    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+)
+
+
+def node_claim_crd() -> dict[str, Any]:
+    """The CustomResourceDefinition of vfleet's NodeClaim (shaped like vCluster Platform's), structural."""
+    string = {"type": "string"}
+    spec_schema = {
+        "type": "object",
+        "required": ["providerRef", "typeRef", "vClusterRef"],
+        "properties": {
+            "providerRef": {"type": "string", "description": "the NodeProvider that supplies the node"},
+            "typeRef": {"type": "string", "description": "the node type of that provider"},
+            "vClusterRef": {
+                "type": "object",
+                "required": ["name", "project"],
+                "properties": {"name": string, "project": string},
+            },
+            "taints": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["key", "effect"],
+                    "properties": {
+                        "key": string,
+                        "value": string,
+                        "effect": {"type": "string", "enum": ["NoSchedule", "PreferNoSchedule", "NoExecute"]},
+                    },
+                },
+            },
+            "desiredCapacity": {
+                "type": "object",
+                "additionalProperties": {
+                    "anyOf": [{"type": "integer"}, {"type": "string"}],
+                    "pattern": _QUANTITY_PATTERN,
+                    "x-kubernetes-int-or-string": True,
+                },
+            },
+            "owner": {"type": "object", "properties": {"user": string, "team": string}},
+        },
+    }
+    schema = {
+        "type": "object",
+        "properties": {
+            "apiVersion": string,
+            "kind": string,
+            "metadata": {"type": "object"},
+            "spec": spec_schema,
+            "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+        },
+    }
+    return {
+        "apiVersion": CRD_API_VERSION,
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": CRD_NAME, "labels": {MANAGED_BY_LABEL: naming.MANAGED_BY}},
+        "spec": {
+            "group": "vfleet.dev",
+            "scope": "Namespaced",
+            "names": {"plural": "nodeclaims", "singular": "nodeclaim", "kind": NODE_CLAIM,
+                      "listKind": "NodeClaimList"},
+            "versions": [{
+                "name": "v1alpha1",
+                "served": True,
+                "storage": True,
+                "schema": {"openAPIV3Schema": schema},
+                "subresources": {"status": {}},
+                "additionalPrinterColumns": [
+                    {"name": "Provider", "type": "string", "jsonPath": ".spec.providerRef"},
+                    {"name": "Type", "type": "string", "jsonPath": ".spec.typeRef"},
+                    {"name": "VCluster", "type": "string", "jsonPath": ".spec.vClusterRef.name"},
+                ],
+            }],
+        },
+    }

@@ -1,0 +1,457 @@
+"""Stage 4 — place: each tenant -> the connected cluster it lives on, sticky, recorded in a lock file.
+
+Placement is decided in this order, and only the last step ever chooses:
+
+1. explicit: `spec.cluster` wins (whether the project allows that cluster is policy's call, not ours);
+2. sticky: a tenant recorded in `fleet/placement.lock` stays on that cluster while it exists, even
+   when the cluster is now full or no longer matches — a tenant never moves unless someone says so;
+3. chosen: among the project's allowed clusters that match the tenant's `spec.placement` selector,
+   offer its private-node providers and have room for its size, the one with the most headroom.
+
+Capacity is counted in the same order (explicit, then locked, then new tenants by key), so adding
+clusters or tenants can change where *new* tenants go but never where placed ones are. The lock file
+is how Git shows that: `vfleet place` writes it, and compile refuses a lock that does not match.
+
+Choosing is a heap per group of tenants with the same candidate clusters, re-scored lazily (a score
+only gets worse as tenants are added), so 10,000 tenants over 100 clusters cost ~O(n log c).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from vfleet import subjects
+from vfleet.findings import Finding, Location, Severity, error
+from vfleet.load import LOCK_FILE, decode
+from vfleet.model import Fleet, ResolvedTenant
+from vfleet.params import ResolvedParams, Resources
+from vfleet.specs import API_VERSION, DNS_LABEL
+from vfleet.tree import Tree, TreeError
+from vfleet.units import parse_quantity
+from vfleet.yamldoc import YamlError, locate, parse_documents
+
+LOCK_KIND = "PlacementLock"
+_LOCK_HEADER = (
+    "# Written by `vfleet place`: the connected cluster each tenant lives on. Commit it with the change\n"
+    "# that adds a tenant. Placement is sticky: a tenant listed here stays on its cluster until its spec\n"
+    "# names another one (spec.cluster) or its line is removed and `vfleet place` runs again.\n"
+)
+_KEY = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# A plain YAML scalar that starts with a letter and is not a YAML 1.1 boolean/null word is a string.
+_PLAIN = re.compile(r"^[a-z][a-z0-9/-]*$")
+_YAML_WORDS = frozenset({"y", "yes", "n", "no", "true", "false", "on", "off", "null"})
+
+PlacedBy = Literal["explicit", "locked", "chosen"]
+
+
+@dataclass(frozen=True)
+class Lock:
+    """The committed placement: tenant key -> cluster, plus what was wrong with the file."""
+
+    tenants: dict[str, str] = field(default_factory=dict)
+    findings: tuple[Finding, ...] = ()
+
+
+@dataclass(frozen=True)
+class Placement:
+    clusters: dict[str, str]  # tenant key -> cluster, sorted by key; tenants that cannot be placed are absent
+    placed_by: dict[str, PlacedBy]  # how each tenant got its cluster (for reports)
+    stale: tuple[str, ...]  # placed tenants whose lock entry is missing or names another cluster
+    removed: tuple[str, ...]  # lock entries of tenants that are no longer placed
+    findings: tuple[Finding, ...] = ()
+
+    def lock_text(self) -> str:
+        """The exact content of fleet/placement.lock that records this placement."""
+        lines = [_LOCK_HEADER, f"apiVersion: {API_VERSION}\n", f"kind: {LOCK_KIND}\n"]
+        if not self.clusters:
+            lines.append("tenants: {}\n")
+            return "".join(lines)
+        lines.append("tenants:\n")
+        lines.extend(f"  {_scalar(key)}: {_scalar(name)}\n" for key, name in sorted(self.clusters.items()))
+        return "".join(lines)
+
+    def tenants_on(self, cluster: str) -> tuple[str, ...]:
+        return tuple(key for key, name in self.clusters.items() if name == cluster)
+
+
+def _scalar(text: str) -> str:
+    if _PLAIN.match(text) and text not in _YAML_WORDS:
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+# ------------------------------------------------------------------------------------------------ lock
+
+
+def read_lock(tree: Tree) -> Lock:
+    """Read fleet/placement.lock; a missing file is an empty lock, bad entries are ERROR findings.
+
+    Valid entries of a partly broken lock are kept, so a typo in one line never moves other tenants.
+    """
+    if not tree.exists(LOCK_FILE):
+        return Lock()
+    try:
+        text = decode(tree.read(LOCK_FILE))
+    except (UnicodeDecodeError, TreeError, FileNotFoundError) as exc:
+        return Lock({}, (_lock_error(f"cannot read the lock file: {exc}", 1),))
+    try:
+        docs = list(parse_documents(text))
+    except YamlError as exc:
+        return Lock({}, (_lock_error(str(exc), exc.line),))
+    if len(docs) != 1:
+        return Lock({}, (_lock_error(f"expected exactly one YAML document, found {len(docs)}", 1),))
+    index, first_line, data = docs[0]
+
+    def where(*path: str) -> int:
+        return locate(text, first_line, index, path)
+
+    if not isinstance(data, dict):
+        return Lock({}, (_lock_error("the lock must be a mapping of apiVersion, kind, tenants", first_line),))
+    findings: list[Finding] = []
+    if data.get("apiVersion") != API_VERSION or data.get("kind") != LOCK_KIND:
+        findings.append(_lock_error(f"expected apiVersion {API_VERSION} and kind {LOCK_KIND}", where("kind")))
+    for extra in sorted(set(data) - {"apiVersion", "kind", "tenants"}):
+        findings.append(_lock_error(f"unknown field {extra!r} (expected: apiVersion, kind, tenants)",
+                                    where(extra)))
+    raw = data.get("tenants")
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        findings.append(_lock_error("'tenants' must map '<project>/<tenant>' to a cluster", where("tenants")))
+        return Lock({}, tuple(findings))
+    tenants: dict[str, str] = {}
+    for key, cluster in raw.items():
+        if not _KEY.match(key):
+            findings.append(_lock_error(f"{key!r} is not a key '<project>/<tenant>'", where("tenants", key)))
+        elif not isinstance(cluster, str) or not DNS_LABEL.match(cluster) or len(cluster) > 63:
+            findings.append(_lock_error(f"{key}: {cluster!r} is not a cluster name", where("tenants", key)))
+        else:
+            tenants[key] = cluster
+    return Lock(dict(sorted(tenants.items())), tuple(findings))
+
+
+def _lock_error(message: str, line: int) -> Finding:
+    return error(
+        "place.lock-invalid",
+        f"{message}. Fix the file, or delete it and run `vfleet place` (placed tenants keep their clusters "
+        "only through this file)",
+        Location(LOCK_FILE, line),
+    )
+
+
+def write_lock(root: Path, placement: Placement) -> bool:
+    """Write the lock under `root` atomically; False (and nothing touched) when it is already current."""
+    path = root / LOCK_FILE
+    text = placement.lock_text()
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return False
+    except (FileNotFoundError, UnicodeDecodeError):
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with tmp.open("w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return True
+
+
+# ------------------------------------------------------------------------------------------- clusters
+
+
+def allowed_clusters(fleet: Fleet, project: str) -> tuple[str, ...]:
+    """The clusters a project may use: its listed names plus those its selector matches; all if neither."""
+    item = fleet.projects.get(project)
+    if item is None:
+        return ()
+    allowed = item.spec.spec.clusters
+    if not allowed.names and allowed.selector is None:
+        return tuple(fleet.clusters)
+    names = set(allowed.names)
+    selector = allowed.selector
+    return tuple(
+        name
+        for name, cluster in fleet.clusters.items()
+        if name in names or (selector is not None and selector.matches(cluster.spec.metadata.labels))
+    )
+
+
+# Sizes in integers, so sums are exact and cheap: cpu in millicores, memory and storage in bytes, gpus,
+# and the tenant itself (one of a cluster's maxTenants). A tenant's need rounds up, a capacity down.
+Need = tuple[int, int, int, int, int]
+_DIMS = ("cpu", "memory", "storage", "gpus", "tenants")
+_SCALE = (1000, 1, 1, 1, 1)
+_NOTHING: Need = (0, 0, 0, 0, 1)
+
+
+@lru_cache(maxsize=4096)
+def _units(text: str, scale: int, up: bool) -> int:
+    value = parse_quantity(text).value * scale
+    return math.ceil(value) if up else math.floor(value)
+
+
+def _need(resources: Resources | None) -> Need:
+    if resources is None:
+        return _NOTHING
+    r = resources
+    return (
+        _units(r.cpu.text, 1000, True) if r.cpu else 0,
+        _units(r.memory.text, 1, True) if r.memory else 0,
+        _units(r.storage.text, 1, True) if r.storage else 0,
+        r.gpus,
+        1,
+    )
+
+
+class _Bin:
+    """A cluster's capacity and what the tenants placed so far use of it."""
+
+    __slots__ = ("bounds", "cap", "key", "name", "used")
+
+    def __init__(self, name: str, cap: tuple[int | None, ...]) -> None:
+        self.name = name
+        self.cap = cap  # per dimension of Need; None = unbounded
+        # (dimension, capacity, 1/capacity) of the bounded dimensions: what _key and fits look at
+        self.bounds = tuple((i, c, 1.0 / c if c > 0 else 0.0) for i, c in enumerate(cap) if c is not None)
+        self.used = [0, 0, 0, 0, 0]
+        self.key = self._key()
+
+    def _key(self) -> tuple[float, int, str]:
+        """Heap order: most headroom first, then fewest tenants, then name.
+
+        Headroom is the smallest fraction left over the bounded dimensions (cpu, memory, storage, gpus,
+        maxTenants) — the bottleneck — so a cluster with free cpu but no memory left is not preferred.
+        A cluster without any bound has headroom 1.
+        """
+        used = self.used
+        headroom = 1.0
+        for i, cap, inverse in self.bounds:
+            left = (cap - used[i]) * inverse
+            if left < headroom:
+                headroom = left
+        return (-headroom, used[4], self.name)
+
+    def add(self, need: Need) -> None:
+        used = self.used
+        used[0] += need[0]
+        used[1] += need[1]
+        used[2] += need[2]
+        used[3] += need[3]
+        used[4] += 1
+        self.key = self._key()
+
+    def full(self) -> bool:
+        """No tenant of any size fits any more (every tenant takes one of maxTenants)."""
+        cap = self.cap[4]
+        return cap is not None and self.used[4] >= cap
+
+    def fits(self, need: Need) -> bool:
+        used = self.used
+        return all(used[i] + need[i] <= cap for i, cap, _ in self.bounds)
+
+    def why_not(self, need: Need) -> str:
+        """Why a tenant of size `need` does not fit here (for the place.no-cluster message)."""
+        if self.full():
+            return f"maxTenants {self.cap[4]} reached"
+        short = []
+        for i, cap, _ in self.bounds:
+            if self.used[i] + need[i] > cap:
+                dim = _DIMS[i]
+                short.append(f"{dim}: needs {_amount(dim, need[i])}, {_amount(dim, cap - self.used[i])} of "
+                             f"{_amount(dim, cap)} left")
+        return "; ".join(short) or "fits"
+
+
+def _amount(dim: str, value: int) -> str:
+    if dim in {"memory", "storage"}:
+        return f"{(Decimal(value) / 2**30).quantize(Decimal('0.01')).normalize():f}Gi"
+    if dim == "cpu":
+        return f"{(Decimal(value) / 1000).normalize():f}"
+    return str(value)
+
+
+def _bins(fleet: Fleet) -> dict[str, _Bin]:
+    bins: dict[str, _Bin] = {}
+    for name, item in fleet.clusters.items():
+        c = item.spec.spec.capacity
+        cap = (
+            _units(c.cpu.text, 1000, False) if c.cpu else None,
+            _units(c.memory.text, 1, False) if c.memory else None,
+            _units(c.storage.text, 1, False) if c.storage else None,
+            c.gpus,
+            c.maxTenants,
+        )
+        bins[name] = _Bin(name, cap)
+    return bins
+
+
+# ------------------------------------------------------------------------------------------------ place
+
+_Group = tuple[str, tuple[tuple[str, str], ...], tuple[str, ...]]  # project, selector, providers needed
+
+
+def _group(tenant: ResolvedTenant) -> _Group:
+    spec = tenant.spec.spec
+    if spec.placement is None and not spec.privateNodes:
+        return (tenant.project, (), ())
+    selector = tuple(sorted(spec.placement.matchLabels.items())) if spec.placement else ()
+    providers = tuple(sorted({pool.provider for pool in spec.privateNodes}))
+    return (tenant.project, selector, providers)
+
+
+def _suits(fleet: Fleet, cluster: str, group: _Group) -> str | None:
+    """None if `cluster` suits tenants of `group` (selector, providers), else why not."""
+    spec = fleet.clusters[cluster].spec
+    labels = spec.metadata.labels
+    _, selector, providers = group
+    mismatched = [f"{k}={v}" for k, v in selector if labels.get(k) != v]
+    if mismatched:
+        return f"labels do not match placement selector ({', '.join(mismatched)})"
+    missing = [p for p in providers if p not in spec.spec.nodeProviders]
+    if missing:
+        return f"does not offer node provider(s) {', '.join(missing)}"
+    return None
+
+
+@dataclass
+class _Placer:
+    fleet: Fleet
+    needs: dict[str, Need]
+    bins: dict[str, _Bin]
+    heaps: dict[_Group, list[tuple[tuple[float, int, str], str]]] = field(default_factory=dict)
+    allowed: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def heap(self, group: _Group) -> list[tuple[tuple[float, int, str], str]]:
+        heap = self.heaps.get(group)
+        if heap is None:
+            allowed = self.allowed_for(group[0])
+            heap = [(self.bins[c].key, c) for c in allowed if _suits(self.fleet, c, group) is None]
+            heapq.heapify(heap)
+            self.heaps[group] = heap
+        return heap
+
+    def allowed_for(self, project: str) -> tuple[str, ...]:
+        allowed = self.allowed.get(project)
+        if allowed is None:
+            allowed = self.allowed[project] = allowed_clusters(self.fleet, project)
+        return allowed
+
+    def choose(self, tenant: ResolvedTenant) -> str | None:
+        """The best cluster with room for `tenant`, charged with it; None if nothing fits."""
+        need = self.needs.get(tenant.key, _NOTHING)
+        heap = self.heap(_group(tenant))
+        passed: list[tuple[tuple[float, int, str], str]] = []
+        chosen: _Bin | None = None
+        while heap:
+            key, name = heap[0]
+            b = self.bins[name]
+            if key != b.key:  # charged since this entry was pushed: its score only got worse
+                heapq.heapreplace(heap, (b.key, name))
+            elif b.fits(need):
+                chosen = b
+                break
+            elif b.full():  # never fits anyone again in this run
+                heapq.heappop(heap)
+            else:
+                passed.append(heapq.heappop(heap))
+        if chosen is not None:
+            chosen.add(need)
+            heapq.heapreplace(heap, (chosen.key, chosen.name))
+        for entry in passed:
+            heapq.heappush(heap, entry)
+        return chosen.name if chosen else None
+
+    def no_cluster(self, tenant: ResolvedTenant) -> Finding:
+        need = self.needs.get(tenant.key, _NOTHING)
+        group = _group(tenant)
+        allowed = self.allowed_for(tenant.project)
+        if not self.fleet.clusters:
+            detail = "the fleet defines no clusters (fleet/clusters/)"
+        elif not allowed:
+            detail = f"project {tenant.project!r} allows no existing cluster (spec.clusters)"
+        else:
+            reasons = [f"{c}: {_suits(self.fleet, c, group) or self.bins[c].why_not(need)}" for c in allowed]
+            detail = "candidates: " + "; ".join(reasons)
+        path = ("spec", "placement") if tenant.spec.spec.placement is not None else ("spec",)
+        return error(
+            "place.no-cluster",
+            f"no cluster can take tenant {tenant.key}: {detail}. Add capacity or a cluster, widen the "
+            "placement selector or the project's allowed clusters, or set spec.cluster",
+            self.fleet.location(tenant.doc, path),
+            subjects.tenant(tenant.key),
+        )
+
+
+def place(fleet: Fleet, params: ResolvedParams, lock: Lock) -> Placement:
+    """Decide every tenant's cluster: explicit, else sticky from the lock, else the roomiest that fits."""
+    needs = {key: _need(p.resources) for key, p in params.tenants.items()}
+    placer = _Placer(fleet, needs, _bins(fleet))
+    clusters: dict[str, str] = {}
+    placed_by: dict[str, PlacedBy] = {}
+    findings: list[Finding] = []
+
+    def put(tenant: ResolvedTenant, cluster: str, how: PlacedBy) -> None:
+        clusters[tenant.key] = cluster
+        placed_by[tenant.key] = how
+        placer.bins[cluster].add(needs.get(tenant.key, _NOTHING))
+
+    tenants = fleet.tenants.values()
+    for tenant in tenants:
+        explicit = tenant.spec.spec.cluster
+        if explicit is not None and explicit in fleet.clusters:
+            put(tenant, explicit, "explicit")
+    for tenant in tenants:
+        locked = lock.tenants.get(tenant.key)
+        if tenant.key not in clusters and locked is not None and locked in fleet.clusters:
+            put(tenant, locked, "locked")
+            findings.extend(_drifted(fleet, tenant, locked))
+    for tenant in tenants:
+        if tenant.key in clusters or tenant.spec.spec.cluster is not None:
+            continue
+        if tenant.key not in params.tenants:
+            continue  # its parameters are broken (already reported): its size is unknown
+        chosen = placer.choose(tenant)
+        if chosen is None:
+            findings.append(placer.no_cluster(tenant))
+        else:
+            clusters[tenant.key] = chosen
+            placed_by[tenant.key] = "chosen"
+
+    ordered = dict(sorted(clusters.items()))
+    stale = tuple(key for key, cluster in ordered.items() if lock.tenants.get(key) != cluster)
+    removed = tuple(key for key in lock.tenants if key not in ordered)
+    return Placement(ordered, dict(sorted(placed_by.items())), stale, removed, tuple(findings))
+
+
+def _drifted(fleet: Fleet, tenant: ResolvedTenant, cluster: str) -> Iterable[Finding]:
+    """A locked tenant whose selector no longer matches its cluster stays put, but the user should know."""
+    selector = tenant.spec.spec.placement
+    if selector is None or selector.matches(fleet.clusters[cluster].spec.metadata.labels):
+        return ()
+    return (
+        Finding(
+            severity=Severity.WARN,
+            code="place.sticky",
+            message=f"tenant {tenant.key} stays on cluster {cluster!r} (recorded in {LOCK_FILE}) although "
+            "its placement selector no longer matches it: placement never moves a tenant implicitly. "
+            "To move it, set spec.cluster, or delete its lock line and run `vfleet place`",
+            location=fleet.location(tenant.doc, ("spec", "placement")),
+            subject=subjects.tenant(tenant.key),
+        ),
+    )
+

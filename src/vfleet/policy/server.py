@@ -1,0 +1,355 @@
+"""The OPA server that evaluates the policies: started here, or a shared one the user points us at.
+
+Default: `opa run --server` (the pinned binary from `vfleet.toolchain`) on a free 127.0.0.1 port with
+the policy files loaded from a temporary directory, stopped when the `with` block ends, also on errors.
+The files come from a `Tree`, so the policies of any Git revision can be served (`vfleet policy impact`
+runs the base revision's policies next to the head's).
+
+With `VFLEET_OPA_URL` (or `url=`) an existing server is used instead. Its policy namespace is shared
+with everyone else who uses it, so the policies are pushed through the Policy API under a package root
+of their own (`vfleet` is renamed `vfleet_<random>` in every module and in the data document), and
+removed again when the block ends. Two runs at the same time, or the base and head policies of one
+`impact`, never see each other's rules.
+
+Everything that can go wrong here raises `PolicyError` with a finding code: the gate fails closed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+import requests
+import yaml
+from opa_client import OpaClient
+from opa_client.errors import RegoParseError
+
+from vfleet import toolchain
+from vfleet.errors import VfleetError
+from vfleet.load import POLICIES_DIR
+from vfleet.tree import Tree, TreeError
+
+URL_ENV = "VFLEET_OPA_URL"
+TOKEN_ENV = "VFLEET_OPA_TOKEN"  # bearer token for a shared server that requires one
+ROOT = "vfleet"  # the package root every policy lives under: data.vfleet.*
+QUERY_RULE = "main"  # data.vfleet.main: {deny, warn, excepted, errors}
+
+_READY_TIMEOUT_S = 20.0
+_QUERY_TIMEOUT_S = 120.0  # one request evaluates the whole fleet; 10k tenants take well under a second
+_DATA_SUFFIXES = (".json", ".yaml", ".yml")
+
+
+class PolicyError(VfleetError):
+    """The policy gate cannot give a verdict. `code` is the finding code it is reported under."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class PolicySet:
+    """The files of a `policies/` folder: path relative to it -> content, and where they came from."""
+
+    files: Mapping[str, bytes]
+    origin: str  # for messages: "policies/ of work tree /repo", "policies/ of commit abc123"
+
+    @staticmethod
+    def from_tree(tree: Tree) -> PolicySet:
+        prefix = POLICIES_DIR + "/"
+        try:
+            files = {e.path.removeprefix(prefix): tree.read(e.path) for e in tree.files(POLICIES_DIR)}
+        except (TreeError, OSError) as exc:
+            raise PolicyError("policy.load", f"cannot read {POLICIES_DIR}/ of {tree.label}: {exc}") from exc
+        policies = PolicySet(files, f"{POLICIES_DIR}/ of {tree.label}")
+        if not policies.modules:
+            raise PolicyError(
+                "policy.missing",
+                f"{policies.origin} holds no Rego policies (*.rego); without policies nothing can be checked. "
+                "Add the guardrail library to policies/ (see docs/policy-input.md).",
+            )
+        return policies
+
+    @property
+    def modules(self) -> dict[str, str]:
+        """The Rego modules the server loads: every *.rego but the unit tests."""
+        return {
+            path: content.decode("utf-8")
+            for path, content in sorted(self.files.items())
+            if path.endswith(".rego") and not path.endswith("_test.rego")
+        }
+
+    def write(self, directory: Path) -> None:
+        for path, content in self.files.items():
+            target = directory / PurePosixPath(path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
+
+
+@dataclass
+class Engine:
+    """A server with one policy set loaded, ready to answer the fleet query."""
+
+    client: Any  # opa_client.OpaClient (untyped package)
+    url: str
+    root: str  # package root of this policy set on that server
+
+    def query(self, document: Mapping[str, Any], *, metrics: bool = False) -> dict[str, Any]:
+        """Evaluate data.<root>.main for one input document; return OPA's response body.
+
+        Builtin errors are made fatal (`strict-builtin-errors`): by default OPA treats, say, a type
+        error inside a builtin as "undefined", which would silently drop a deny.
+        """
+        params = {"strict-builtin-errors": True, "metrics": metrics}
+        try:
+            body: dict[str, Any] = self.client.query_rule(document, self.root, QUERY_RULE, query_params=params)
+        except requests.HTTPError as exc:
+            raise PolicyError("policy.eval", f"OPA at {self.url} could not evaluate the policies: "
+                              f"{_opa_message(exc.response)}") from exc
+        except requests.RequestException as exc:
+            raise PolicyError("policy.unreachable", f"lost the connection to OPA at {self.url}: {exc}") from exc
+        return body
+
+
+@contextmanager
+def serve(policies: PolicySet, *, url: str | None = None, env: Mapping[str, str] = os.environ) -> Iterator[Engine]:
+    """An `Engine` with `policies` loaded: on `url` / $VFLEET_OPA_URL if given, else on a local OPA."""
+    shared = url if url is not None else env.get(URL_ENV) or None
+    if shared:
+        with _shared(policies, shared, env.get(TOKEN_ENV) or None) as engine:
+            yield engine
+    else:
+        with _local(policies, env) as engine:
+            yield engine
+
+
+# ----------------------------------------------------------------------------------------- local server
+
+
+@contextmanager
+def _local(policies: PolicySet, env: Mapping[str, str]) -> Iterator[Engine]:
+    try:
+        opa = toolchain.binary("opa")
+    except toolchain.ToolMissing as exc:
+        raise PolicyError("policy.opa-missing", f"cannot evaluate policies: {exc}") from exc
+    with ExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="vfleet-opa-")))
+        bundle = workdir / POLICIES_DIR
+        bundle.mkdir()
+        policies.write(bundle)
+        log = workdir / "opa.log"
+        for attempt in range(3):
+            port = _free_port()
+            process = _start(opa, port, bundle, log)
+            stack.callback(_stop, process)
+            client = OpaClient(host="127.0.0.1", port=port, timeout=_QUERY_TIMEOUT_S, retries=0)
+            stack.callback(client.close_connection)
+            url = f"http://127.0.0.1:{port}"
+            if _wait_ready(process, client):
+                yield Engine(client, url, ROOT)
+                return
+            output = log.read_text(errors="replace").strip()
+            if "address already in use" in output and attempt < 2:
+                continue  # another process took the port between our probe and OPA's bind
+            raise _startup_error(process, output, policies, opa)
+
+
+def _start(opa: Path, port: int, bundle: Path, log: Path) -> subprocess.Popen[bytes]:
+    args = [
+        str(opa), "run", "--server",
+        "--addr", f"127.0.0.1:{port}",
+        "--skip-version-check",  # no call home: CI has no internet, and a check is not our business
+        "--log-level", "error",
+        "--shutdown-grace-period", "1",
+        "--ignore", "*_test.rego",  # unit tests are for `opa test`; they are not part of the policy
+        "--ignore", ".*",
+        str(bundle),
+    ]
+    with log.open("wb") as out:
+        try:
+            return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        except OSError as exc:
+            raise PolicyError("policy.opa-missing", f"cannot run {opa}: {exc}. Rebuild it with: "
+                              f"{toolchain.build_command('opa')}") from exc
+
+
+def _wait_ready(process: subprocess.Popen[bytes], client: Any) -> bool:
+    """Poll /health until OPA answers; False as soon as the process has exited (or after the timeout)."""
+    deadline = time.monotonic() + _READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        if client.check_health():  # GET /health; False while the port is not open yet
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _startup_error(process: subprocess.Popen[bytes], output: str, policies: PolicySet, opa: Path) -> PolicyError:
+    if process.poll() is None:
+        return PolicyError("policy.unreachable", f"{opa} did not become ready within {_READY_TIMEOUT_S:.0f} s. "
+                           f"Its output:\n{output or '(none)'}")
+    if "rego_" in output or "load error" in output:
+        return PolicyError("policy.compile", f"the policies in {policies.origin} do not compile; nothing can be "
+                           f"checked until they do. Fix them (`vfleet policy test` shows the same errors):\n{output}")
+    return PolicyError("policy.unreachable", f"{opa} exited with code {process.returncode} at start-up:\n"
+                       f"{output or '(no output)'}")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+# ---------------------------------------------------------------------------------------- shared server
+
+
+@contextmanager
+def _shared(policies: PolicySet, url: str, token: str | None) -> Iterator[Engine]:
+    client = _client_for(url, token)
+    try:
+        if not client.check_health():
+            raise PolicyError("policy.unreachable", f"OPA at {url} ({URL_ENV}) is not reachable or not healthy. "
+                              f"Start it, fix the URL, or unset {URL_ENV} to let vfleet run its own OPA.")
+        root = f"{ROOT}_{secrets.token_hex(6)}"
+        pushed: list[str] = []
+        try:
+            data = _data_document(policies)
+            _call(url, lambda: client.update_or_create_data(data, root), "push the policy data")
+            for path, text in policies.modules.items():
+                policy_id = f"{root}/{path}"
+                try:
+                    client.update_policy_from_string(_rename_root(text, root), policy_id, rego_compat=False)
+                except RegoParseError as exc:
+                    raise PolicyError("policy.compile", f"the policies in {policies.origin} do not compile "
+                                      f"(OPA at {url} refused {path}); fix them (`vfleet policy test` shows "
+                                      f"the same errors):\n{_rego_errors(exc, root)}") from exc
+                except requests.RequestException as exc:
+                    raise PolicyError("policy.unreachable", f"could not push {path} to OPA at {url}: {exc}") from exc
+                pushed.append(policy_id)
+            yield Engine(client, url, root)
+        finally:
+            _remove(client, pushed, root)
+    finally:
+        client.close_connection()
+
+
+def _client_for(url: str, token: str | None) -> Any:
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname or parts.path not in {"", "/"}:
+        raise PolicyError("policy.unreachable", f"{URL_ENV}={url!r} is not an OPA server URL; expected "
+                          "http(s)://host:port with no path, e.g. http://opa.internal:8181")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return OpaClient(host=parts.hostname, port=port, ssl=parts.scheme == "https", token=token,
+                     timeout=_QUERY_TIMEOUT_S, retries=0)
+
+
+def _call(url: str, action: Any, what: str) -> None:
+    try:
+        action()
+    except requests.RequestException as exc:
+        raise PolicyError("policy.unreachable", f"could not {what} to OPA at {url}: {exc}") from exc
+    except RegoParseError as exc:
+        raise PolicyError("policy.load", f"OPA at {url} refused to {what}: {exc}") from exc
+
+
+def _remove(client: Any, policy_ids: list[str], root: str) -> None:
+    """Best effort: a server that died meanwhile has nothing left to clean up."""
+    for policy_id in reversed(policy_ids):
+        try:
+            client.delete_policy(policy_id)
+        except Exception:  # noqa: S110 - cleanup must not hide the error that got us here
+            pass
+    try:
+        client.delete_data(root)
+    except Exception:  # noqa: S110
+        pass
+
+
+def _rename_root(text: str, root: str) -> str:
+    """`package vfleet...` and every `data.vfleet...` reference -> the run's own root."""
+    text = re.sub(rf"^(\s*package\s+){ROOT}\b", rf"\g<1>{root}", text, flags=re.MULTILINE)
+    return re.sub(rf"\bdata\.{ROOT}\b", f"data.{root}", text)
+
+
+def _data_document(policies: PolicySet) -> dict[str, Any]:
+    """The data files, merged as `opa run` merges them (a file's folder is its path in data)."""
+    merged: dict[str, Any] = {}
+    for path, content in sorted(policies.files.items()):
+        if not path.endswith(_DATA_SUFFIXES):
+            continue
+        try:
+            value = orjson.loads(content) if path.endswith(".json") else yaml.safe_load(content)
+        except (orjson.JSONDecodeError, yaml.YAMLError) as exc:
+            raise PolicyError("policy.load", f"{POLICIES_DIR}/{path}: not valid data: {exc}") from exc
+        node = merged
+        for part in PurePosixPath(path).parent.parts:
+            node = node.setdefault(part, {})
+        if not isinstance(value, dict):
+            raise PolicyError("policy.load", f"{POLICIES_DIR}/{path}: a data file must hold a mapping")
+        _merge(node, value, path)
+    outside = sorted(set(merged) - {ROOT})
+    if outside:
+        raise PolicyError("policy.load", f"policy data outside data.{ROOT} ({', '.join(outside)}) cannot be "
+                          f"pushed to a shared OPA without clashing with other users; move it under '{ROOT}:'")
+    data: dict[str, Any] = merged.get(ROOT, {})
+    return data
+
+
+def _merge(into: dict[str, Any], value: Mapping[str, Any], path: str) -> None:
+    for key, item in value.items():
+        if isinstance(item, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], item, path)
+        elif key in into:
+            raise PolicyError("policy.load", f"{POLICIES_DIR}/{path}: data key {key!r} is defined twice")
+        else:
+            into[key] = item
+
+
+def _rego_errors(exc: RegoParseError, root: str) -> str:
+    lines = []
+    for err in exc.errors or []:
+        loc = err.get("location") or {}
+        where = f"{loc.get('file', '?')}:{loc.get('row', '?')}: " if loc else ""
+        lines.append(f"{where}{err.get('code', '')}: {err.get('message', '')}".replace(f"{root}/", ""))
+    return "\n".join(lines) or str(exc.message)
+
+
+def _opa_message(response: requests.Response | None) -> str:
+    if response is None:
+        return "no response"
+    try:
+        body = response.json()
+    except ValueError:
+        return f"HTTP {response.status_code}: {response.text[:500]}"
+    parts = [f"{body.get('code', response.status_code)}: {body.get('message', '')}"]
+    for err in body.get("errors") or []:
+        loc = err.get("location") or {}
+        where = f"{loc.get('file', '?')}:{loc.get('row', '?')}: " if loc else ""
+        parts.append(f"{where}{err.get('message', '')}")
+    return "\n".join(parts)
