@@ -40,6 +40,11 @@ project_of(subject) := split(trim_prefix(subject, "tenant:"), "/")[0] if startsw
 
 project_of(subject) := trim_prefix(subject, "project:") if startswith(subject, "project:")
 
+# A list of names for messages; "none" when empty.
+names(list) := concat(", ", list) if count(list) > 0
+
+names(list) := "none" if count(list) == 0
+
 # Numbers for messages: cores as written, bytes in Gi, both rounded to two decimals.
 cores(n) := sprintf("%v", [round(n * 100) / 100])
 

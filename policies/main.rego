@@ -65,25 +65,43 @@ excepted contains object.union(v, {"reason": object.get(exceptions_for(v)[0], "r
 	_excepted(v)
 }
 
-# Mistakes in the configuration itself. vfleet reports each as an error (exit 2): a typo in a
-# severity must not quietly turn a deny into nothing.
-errors contains sprintf("severity of %q is %q; use one of deny, warn, off", [rule, s]) if {
+# What vfleet reports as errors (exit 2): mistakes in the configuration, and rule results it cannot
+# read. A typo in a severity or a sloppy rule must not quietly turn a deny into nothing.
+errors contains {"kind": "config", "message": _severity_error(rule, s)} if {
 	some rule, s in object.get(lib.config, "severity", {})
 	not s in _severities
 }
 
-errors contains sprintf("defaultSeverity is %q; use one of deny, warn, off", [s]) if {
+errors contains {"kind": "config", "message": _severity_error("defaultSeverity", s)} if {
 	s := lib.config.defaultSeverity
 	not s in _severities
 }
 
-errors contains sprintf("exception %d needs a 'project' (string) and 'rules' (list of rule names)", [i]) if {
+_severity_error(name, false) := sprintf("severity of %q is false: write \"off\" in quotes (YAML reads a bare off as false)", [name])
+
+_severity_error(name, s) := sprintf("severity of %q is %v; use one of deny, warn, off", [name, s]) if s != false
+
+errors contains {"kind": "config", "message": msg} if {
 	some i, e in lib.setting("exceptions", [])
 	not _well_formed(e)
+	msg := sprintf("exception %d needs a 'project' (string) and 'rules' (list of rule names)", [i])
 }
 
 _well_formed(e) if {
 	is_string(e.project)
 	is_array(e.rules)
 	is_array(object.get(e, "tenants", []))
+}
+
+errors contains {"kind": "result", "message": msg} if {
+	some pkg
+	some v in data.vfleet.rules[pkg].violation
+	not _is_violation(v)
+	msg := sprintf("rule package vfleet.rules.%s returned a malformed violation %v: each needs string 'rule', 'subject' and 'message' (use lib.violation)", [pkg, v])
+}
+
+_is_violation(v) if {
+	is_string(v.rule)
+	is_string(v.subject)
+	is_string(v.message)
 }

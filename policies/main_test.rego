@@ -55,6 +55,16 @@ test_configuration_errors_are_reported if {
 	count(main.errors) == 0 with input as fixture.clean
 }
 
+test_a_bare_yaml_off_is_explained if {
+	some e in main.errors with input as fixture.clean with data.vfleet.config as {"severity": {"owner-member": false}}
+	contains(e.message, "in quotes")
+}
+
+test_a_malformed_violation_is_an_error if {
+	errs := main.errors with input as fixture.clean with data.vfleet.rules.extra.violation as {"oops"}
+	{e.kind | some e in errs} == {"result"}
+}
+
 test_a_misspelt_severity_still_denies if {
 	count(main.deny) == 1 with input as stranger with data.vfleet.config as {"severity": {"owner-member": "dney"}}
 }

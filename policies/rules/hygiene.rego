@@ -112,18 +112,32 @@ violation contains lib.violation(
 	some t in input.tenants
 	level := object.get(t, ["values", "policies", "podSecurityStandard"], "")
 	level != ""
+	level != t.podSecurity # vfleet renders spec.podSecurity here itself: reported once, by the rule above
 	_below_floor(level)
 }
 
 # An unknown level ranks below every known one, so it fails the check rather than passing it.
 _below_floor(level) if object.get(lib.pod_security_rank, level, -1) < lib.pod_security_rank[_floor]
 
+# vfleet isolates every tenant itself: a default-deny NetworkPolicy in the tenant's host namespace
+# (see desired.py), so the chart's own network policy stays off. NetworkPolicies add up, so what breaks
+# that isolation is a value that lets more traffic in or out of the namespace — above all syncing the
+# tenant's own NetworkPolicies to the host, where any allow rule a tenant user writes would apply.
+# The list is data (isolationBreakingValues), so a fleet that relies on other settings can extend it.
+_isolation_breaking := lib.setting("isolationBreakingValues", [{
+	"path": ["sync", "toHost", "networkPolicies", "enabled"],
+	"value": true,
+	"why": "the tenant's own NetworkPolicies would be synced to the host and override its default deny",
+}])
+
 violation contains lib.violation(
 	"network-isolation",
 	t.subject,
-	"rendered values disable the tenant's network isolation (policies.networkPolicy.enabled: false); remove the parameter or value that turns it off",
+	sprintf("rendered values set %s to %v, which disables the tenant's network isolation: %s; remove the parameter or template value that sets it", [concat(".", breaking.path), breaking.value, object.get(breaking, "why", "see isolationBreakingValues in policies/data.yaml")]),
 	["spec", "parameters"],
 ) if {
 	some t in input.tenants
-	object.get(t, ["values", "policies", "networkPolicy", "enabled"], null) == false
+	t.values != null
+	some breaking in _isolation_breaking
+	object.get(t.values, breaking.path, null) == breaking.value
 }

@@ -88,13 +88,28 @@ test_pod_security_floor_checks_rendered_values if {
 	fixture.subjects("pod-security-floor", inp) == {"tenant:a/t1"}
 }
 
-test_network_isolation_allows_enabled_or_unset if {
+test_pod_security_floor_reports_a_level_once if {
+	inp := fixture.with_t1({"podSecurity": "privileged", "values": {"policies": {"podSecurityStandard": "privileged"}}})
+	count([v | some v in fixture.violations(inp); v.rule == "pod-security-floor"]) == 1
+}
+
+test_network_isolation_allows_values_that_keep_it if {
 	not "network-isolation" in fixture.rules(fixture.clean)
 	not "network-isolation" in fixture.rules(fixture.with_t1({"values": {}}))
 	not "network-isolation" in fixture.rules(fixture.with_t1({"values": null}))
+	off := {"values": {"sync": {"toHost": {"networkPolicies": {"enabled": false}}}}}
+	not "network-isolation" in fixture.rules(fixture.with_t1(off))
 }
 
-test_network_isolation_denies_disabled_network_policy if {
-	inp := fixture.with_t1({"values": {"policies": {"networkPolicy": {"enabled": false}}}})
+test_network_isolation_denies_syncing_tenant_network_policies_to_the_host if {
+	inp := fixture.with_t1({"values": {"sync": {"toHost": {"networkPolicies": {"enabled": true}}}}})
 	fixture.subjects("network-isolation", inp) == {"tenant:a/t1"}
+}
+
+test_network_isolation_values_are_configurable if {
+	cfg := {"isolationBreakingValues": [{"path": ["policies", "networkPolicy", "enabled"], "value": false}]}
+	inp := fixture.with_t1({"values": {"policies": {"networkPolicy": {"enabled": false}}}})
+	not "network-isolation" in fixture.rules(inp)
+	rules := fixture.rules(inp) with data.vfleet.config as cfg
+	"network-isolation" in rules
 }

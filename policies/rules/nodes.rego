@@ -7,7 +7,7 @@ import data.vfleet.lib
 violation contains lib.violation(
 	"node-provider-offered",
 	t.subject,
-	sprintf("private node pool %q uses provider %q, which cluster %q does not offer (offers: %s); use one of those or place the tenant on a cluster that offers %q", [pool.name, pool.provider, t.cluster, concat(", ", offered), pool.provider]),
+	sprintf("private node pool %q uses provider %q, which cluster %q does not offer (offers: %s); use one of those or place the tenant on a cluster that offers %q", [pool.name, pool.provider, t.cluster, lib.names(offered), pool.provider]),
 	["spec", "privateNodes", i, "provider"],
 ) if {
 	some t in input.tenants

@@ -6,7 +6,7 @@ import data.vfleet.lib
 violation contains lib.violation(
 	"template-allowed",
 	t.subject,
-	sprintf("template %q is not allowed in project %q (allowed: %s); use one of those or add it to the project's spec.templates", [t.template, t.project, concat(", ", _allowed_names(p))]),
+	sprintf("template %q is not allowed in project %q (allowed: %s); use one of those or add it to the project's spec.templates", [t.template, t.project, lib.names(_allowed_names(p))]),
 	["spec", "template", "name"],
 ) if {
 	some t in input.tenants
@@ -17,7 +17,7 @@ violation contains lib.violation(
 violation contains lib.violation(
 	"template-version-allowed",
 	t.subject,
-	sprintf("template %q version %s is not allowed in project %q (allowed: %s); pin an allowed version or widen the project's spec.templates", [t.template, t.version, t.project, concat(", ", a.versions)]),
+	sprintf("template %q version %s is not allowed in project %q (allowed: %s); pin an allowed version or widen the project's spec.templates", [t.template, t.version, t.project, lib.names(a.versions)]),
 	["spec", "template", "version"],
 ) if {
 	some t in input.tenants
@@ -58,8 +58,14 @@ _cluster_allowed(clusters, name) if {
 	lib.selector_matches(clusters.selector, input.clusters[name].labels)
 }
 
-_describe(clusters) := sprintf("allowed: %s", [concat(", ", clusters.names)]) if clusters.selector == null
+_describe(clusters) := sprintf("allowed: %s", [lib.names(clusters.names)]) if clusters.selector == null
 
-_describe(clusters) := sprintf("allowed: %s or labels %v", [concat(", ", clusters.names), clusters.selector.matchLabels]) if {
+_describe(clusters) := sprintf("allowed: clusters labelled %v", [clusters.selector.matchLabels]) if {
 	clusters.selector != null
+	count(clusters.names) == 0
+}
+
+_describe(clusters) := sprintf("allowed: %s, or clusters labelled %v", [lib.names(clusters.names), clusters.selector.matchLabels]) if {
+	clusters.selector != null
+	count(clusters.names) > 0
 }

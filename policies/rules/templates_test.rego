@@ -59,3 +59,13 @@ test_cluster_allowed_without_restriction if {
 test_cluster_allowed_ignores_unplaced_tenants if {
 	not "cluster-allowed" in fixture.rules(fixture.with_t1({"cluster": null}))
 }
+
+test_cluster_allowed_message_names_what_is_allowed if {
+	inp := object.union(fixture.clean, {
+		"projects": {"a": {"clusters": {"names": ["c1"], "selector": {"matchLabels": {"region": "eu"}}}}},
+		"tenants": {"a/t1": {"cluster": "c2"}},
+	})
+	some v in fixture.violations(inp)
+	v.rule == "cluster-allowed"
+	contains(v.message, `allowed: c1, or clusters labelled {"region": "eu"}`)
+}

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from functools import cached_property
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from functools import cached_property, lru_cache
 from typing import Any, Protocol
 
 import orjson
@@ -29,7 +29,7 @@ import orjson
 from vfleet import naming
 from vfleet.model import Fleet, ResolvedTenant
 from vfleet.params import ResolvedParams, Resources
-from vfleet.place import Placement
+from vfleet.place import Placement, gc_paused
 from vfleet.specs import API_VERSION, Member
 from vfleet.units import Quantity, parse_quantity
 
@@ -40,6 +40,7 @@ NODE_CLAIM = "NodeClaim"
 CRD_NAME = "nodeclaims.vfleet.dev"
 CRD_API_VERSION = "apiextensions.k8s.io/v1"
 RBAC_API = "rbac.authorization.k8s.io/v1"
+NETWORKING_API = "networking.k8s.io/v1"
 RBAC_GROUP = "rbac.authorization.k8s.io"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 
@@ -76,7 +77,11 @@ class RenderedFleet(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Resource:
-    """One object to apply on a cluster (or, for kind HelmRelease, a Helm release to install)."""
+    """One object to apply on a cluster (or, for kind HelmRelease, a Helm release to install).
+
+    In JSON a resource is an object with exactly these field names (orjson writes the dataclass
+    natively, in field order; `body` with sorted keys).
+    """
 
     id: str
     api_version: str
@@ -88,23 +93,9 @@ class Resource:
     depends_on: tuple[str, ...]
     protect: bool
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "apiVersion": self.api_version,
-            "kind": self.kind,
-            "namespace": self.namespace,
-            "name": self.name,
-            "tenant": self.tenant,
-            "dependsOn": list(self.depends_on),
-            "protect": self.protect,
-            "body": self.body,
-        }
-
     @staticmethod
-    def from_json(data: Mapping[str, Any]) -> Resource:
-        return Resource(data["id"], data["apiVersion"], data["kind"], data["namespace"], data["name"],
-                        data["body"], data["tenant"], tuple(data["dependsOn"]), bool(data["protect"]))
+    def from_data(data: Mapping[str, Any]) -> Resource:
+        return Resource(**{**data, "depends_on": tuple(data["depends_on"])})
 
 
 @dataclass(frozen=True)
@@ -114,21 +105,20 @@ class DesiredState:
     cluster: str
     resources: tuple[Resource, ...]
 
-    def to_data(self) -> dict[str, Any]:
-        return {
-            "apiVersion": API_VERSION,
-            "kind": "DesiredState",
-            "cluster": self.cluster,
-            "resources": [r.to_json() for r in self.resources],
-        }
-
     def to_json(self) -> bytes:
         """Canonical JSON (sorted keys, no whitespace): the same tree gives the same bytes."""
         return self._canonical
 
+    def to_data(self) -> dict[str, Any]:
+        """The JSON as plain Python values."""
+        return orjson.loads(self._canonical)  # type: ignore[no-any-return]
+
     @cached_property
     def _canonical(self) -> bytes:
-        return orjson.dumps(self.to_data(), option=orjson.OPT_SORT_KEYS)
+        # Resources go to orjson as dataclasses: no intermediate dict per resource (100,000 at 10k tenants).
+        state = {"apiVersion": API_VERSION, "kind": "DesiredState", "cluster": self.cluster,
+                 "resources": self.resources}
+        return orjson.dumps(state, option=orjson.OPT_SORT_KEYS)
 
     @cached_property
     def hash(self) -> str:
@@ -142,7 +132,28 @@ class DesiredState:
     @staticmethod
     def from_json(data: bytes) -> DesiredState:
         parsed = orjson.loads(data)
-        return DesiredState(parsed["cluster"], tuple(Resource.from_json(r) for r in parsed["resources"]))
+        return DesiredState(parsed["cluster"], tuple(Resource.from_data(r) for r in parsed["resources"]))
+
+
+def _resource_maker() -> Callable[[str, str, str, str | None, str, dict[str, Any], str | None,
+                                    tuple[str, ...], bool], Resource]:
+    """`Resource(...)` without the frozen dataclass `__init__`, whose nine `object.__setattr__` calls are a
+    fifth of the build at 100,000 resources; the slot descriptors set the same fields at C speed."""
+    s = [getattr(Resource, f.name).__set__ for f in fields(Resource)]
+    assert len(s) == 9
+    new = object.__new__
+
+    def make(rid: str, api_version: str, kind: str, namespace: str | None, name: str, body: dict[str, Any],
+             tenant: str | None, depends_on: tuple[str, ...], protect: bool) -> Resource:
+        r = new(Resource)
+        s[0](r, rid), s[1](r, api_version), s[2](r, kind), s[3](r, namespace), s[4](r, name)
+        s[5](r, body), s[6](r, tenant), s[7](r, depends_on), s[8](r, protect)
+        return r
+
+    return make
+
+
+_make = _resource_maker()
 
 
 def build(
@@ -164,18 +175,29 @@ def build(
             on[cluster].append(tenant)
     bindings = _Bindings(fleet)
     states: dict[str, DesiredState] = {}
-    for cluster, tenants in on.items():
-        out: list[Resource] = []
-        protect_crd = False
-        for tenant in tenants:
-            objects = _Tenant(fleet, cluster, tenant)
-            out.extend(objects.build(params.tenants[tenant.key].resources, values[tenant.key], bindings))
-            if tenant.spec.spec.privateNodes:
-                protect_crd = protect_crd or tenant.spec.spec.protect
-        if any(r.kind == NODE_CLAIM for r in out):
-            out.insert(0, _crd(cluster, protect_crd))
-        states[cluster] = DesiredState(cluster, tuple(out))
+    with gc_paused():
+        for cluster, tenants in on.items():
+            chart = _chart_source(fleet, cluster)
+            out: list[Resource] = []
+            claims = protect_crd = False
+            for tenant in tenants:
+                objects = _Tenant(fleet, cluster, tenant)
+                size = params.tenants[tenant.key].resources
+                out += objects.build(size, values[tenant.key], chart, bindings)
+                if tenant.spec.spec.privateNodes:  # every pool claims at least one node
+                    claims = True
+                    protect_crd = protect_crd or tenant.spec.spec.protect
+            if claims:  # the CRD goes only where NodeClaims do, protected if a protected tenant claims nodes
+                out.insert(0, _crd(cluster, protect_crd))
+            states[cluster] = DesiredState(cluster, tuple(out))
     return states
+
+
+def _chart_source(fleet: Fleet, cluster: str) -> dict[str, str]:
+    chart = fleet.clusters[cluster].spec.spec.chart
+    if chart is not None and chart.path is not None:
+        return {"chart": CHART, "path": chart.path}  # a local chart directory (air-gapped fleets, tests)
+    return {"chart": CHART, "repository": (chart.repository if chart else None) or DEFAULT_CHART_REPOSITORY}
 
 
 def _crd(cluster: str, protect: bool) -> Resource:
@@ -188,12 +210,29 @@ def _crd_id(cluster: str) -> str:
 
 
 class _Tenant:
-    """The objects of one tenant on one cluster, built in apply order."""
+    """The objects of one tenant on one cluster, built in apply order.
+
+    The tenant's labels and annotations dicts are shared by its objects (and constant parts such as
+    the isolation policy by all tenants): bodies are read-only, and sharing halves the build time.
+    """
+
+    __slots__ = (
+        "annotations",
+        "cluster",
+        "fleet",
+        "key",
+        "labels",
+        "namespace",
+        "ns_id",
+        "protect",
+        "tenant",
+    )
 
     def __init__(self, fleet: Fleet, cluster: str, tenant: ResolvedTenant) -> None:
         self.fleet = fleet
         self.cluster = cluster
         self.tenant = tenant
+        self.key = tenant.key
         self.namespace = tenant.namespace
         self.protect = tenant.spec.spec.protect
         self.labels = {
@@ -201,68 +240,98 @@ class _Tenant:
             "vfleet.dev/project": tenant.project,
             "vfleet.dev/tenant": tenant.name,
         }
-        self.source = f"{tenant.doc.file}:{tenant.doc.line}"
+        self.annotations = {"vfleet.dev/source": f"{tenant.doc.file}:{tenant.doc.line}"}
         self.ns_id = naming.resource_id(cluster, "v1", "Namespace", None, tenant.namespace)
 
-    def obj(self, api_version: str, kind: str, name: str, fields: dict[str, Any], depends: Sequence[str],
-            labels: Mapping[str, str] | None = None) -> Resource:
-        namespaced = kind != "Namespace"
-        ns = self.namespace if namespaced else None
-        meta: dict[str, Any] = {"name": name}
-        if ns is not None:
-            meta["namespace"] = ns
-        meta["labels"] = {**self.labels, **labels} if labels else dict(self.labels)
-        meta["annotations"] = {"vfleet.dev/source": self.source}
+    def obj(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        fields: dict[str, Any],
+        depends: tuple[str, ...],
+        labels: dict[str, str] | None = None,
+    ) -> Resource:
+        ns = self.namespace
+        meta = {
+            "name": name,
+            "namespace": ns,
+            "labels": labels or self.labels,
+            "annotations": self.annotations,
+        }
         body = {"apiVersion": api_version, "kind": kind, "metadata": meta, **fields}
         rid = naming.resource_id(self.cluster, api_version, kind, ns, name)
-        return Resource(rid, api_version, kind, ns, name, body, self.tenant.key, tuple(depends), self.protect)
+        return _make(rid, api_version, kind, ns, name, body, self.key, depends, self.protect)
 
-    def build(self, size: Resources, rendered: RenderedValues, bindings: _Bindings) -> list[Resource]:
+    def build(
+        self, size: Resources, rendered: RenderedValues, chart: dict[str, str], bindings: _Bindings
+    ) -> list[Resource]:
         t = self.tenant
-        ns = [self.ns_id]
+        ns = (self.ns_id,)
         level = t.pod_security
+        namespace = _make(
+            self.ns_id,
+            "v1",
+            "Namespace",
+            None,
+            t.namespace,
+            {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {
+                    "name": t.namespace,
+                    "annotations": self.annotations,
+                    "labels": {
+                        **self.labels,
+                        "vfleet.dev/template": t.template,
+                        "pod-security.kubernetes.io/enforce": level,
+                        "pod-security.kubernetes.io/audit": level,
+                        "pod-security.kubernetes.io/warn": level,
+                    },
+                },
+            },
+            self.key,
+            (),
+            self.protect,
+        )
+        release = naming.release_name(t.name)
         out = [
-            self.obj("v1", "Namespace", t.namespace, {}, (), {
-                "vfleet.dev/template": t.template,
-                "pod-security.kubernetes.io/enforce": level,
-                "pod-security.kubernetes.io/audit": level,
-                "pod-security.kubernetes.io/warn": level,
-            }),
+            namespace,
             self.obj("v1", "ResourceQuota", "vfleet-quota", {"spec": {"hard": quota(size)}}, ns),
             self.obj("v1", "LimitRange", "vfleet-limits", {"spec": {"limits": [limit_range(size)]}}, ns),
-            self.obj("networking.k8s.io/v1", "NetworkPolicy", "vfleet-isolate", {"spec": _isolate()}, ns),
-            self.obj("networking.k8s.io/v1", "NetworkPolicy", "vfleet-control-plane",
-                     {"spec": _control_plane(naming.release_name(t.name))}, ns),
+            self.obj(NETWORKING_API, "NetworkPolicy", "vfleet-isolate", {"spec": _ISOLATE}, ns),
+            self.obj(
+                NETWORKING_API, "NetworkPolicy", "vfleet-control-plane", {"spec": _control_plane(release)}, ns
+            ),
         ]
         for role, subjects in bindings.of(t.project):
             name = role_name(role)
             role_obj = self.obj(RBAC_API, "Role", name, {"rules": ROLE_RULES[role]}, ns)
             out.append(role_obj)
-            out.append(self.obj(RBAC_API, "RoleBinding", name, {
-                "roleRef": {"apiGroup": RBAC_GROUP, "kind": "Role", "name": name},
-                "subjects": subjects,
-            }, (*ns, role_obj.id)))
-        release = self.release(rendered, [r.id for r in out])
-        out.append(release)
-        out.extend(self.node_claims())
-        return out
-
-    def release(self, rendered: RenderedValues, depends: Sequence[str]) -> Resource:
-        t = self.tenant
-        chart = self.fleet.clusters[self.cluster].spec.spec.chart
-        spec: dict[str, Any] = {"chart": CHART}
-        if chart is not None and chart.path is not None:
-            spec["path"] = chart.path  # a local chart directory (air-gapped fleets, tests)
-        else:
-            spec["repository"] = (chart.repository if chart else None) or DEFAULT_CHART_REPOSITORY
-        spec |= {
+            out.append(
+                self.obj(
+                    RBAC_API,
+                    "RoleBinding",
+                    name,
+                    {
+                        "roleRef": {"apiGroup": RBAC_GROUP, "kind": "Role", "name": name},
+                        "subjects": subjects,
+                    },
+                    (self.ns_id, role_obj.id),
+                )
+            )
+        spec = {
+            **chart,
             "version": t.template_version.chartVersion,
             "namespace": t.namespace,
-            "releaseName": naming.release_name(t.name),
+            "releaseName": release,
             "values": rendered.values,
             "valuesHash": rendered.hash,
         }
-        return self.obj(API_VERSION, HELM_RELEASE, naming.release_name(t.name), {"spec": spec}, depends)
+        out.append(self.obj(API_VERSION, HELM_RELEASE, release, {"spec": spec}, tuple(r.id for r in out)))
+        if t.spec.spec.privateNodes:
+            out += self.node_claims()
+        return out
 
     def node_claims(self) -> list[Resource]:
         t = self.tenant
@@ -275,6 +344,7 @@ class _Tenant:
                 {"key": x.key, "effect": x.effect} | ({"value": x.value} if x.value is not None else {})
                 for x in pool.taints
             ]
+            labels = {**self.labels, "vfleet.dev/pool": pool.name}
             for i in range(pool.quantity):
                 spec = {
                     "providerRef": pool.provider,
@@ -284,14 +354,15 @@ class _Tenant:
                     "desiredCapacity": capacity,
                     "owner": {"user": t.spec.spec.owner},
                 }
-                out.append(self.obj(API_VERSION, NODE_CLAIM, f"{pool.name}-{i}", {"spec": spec},
-                                    depends, {"vfleet.dev/pool": pool.name}))
+                name = f"{pool.name}-{i}"
+                out.append(self.obj(API_VERSION, NODE_CLAIM, name, {"spec": spec}, depends, labels))
         return out
 
 
 # ---------------------------------------------------------------------------------- host guardrails
 
 
+@lru_cache(maxsize=1024)  # sizes repeat (they come from templates); the result is shared, read-only
 def quota(size: Resources) -> dict[str, str]:
     """ResourceQuota.spec.hard for a tenant of this size; an unset dimension is not limited."""
     hard: dict[str, str] = {}
@@ -317,6 +388,7 @@ def _lowest(default: Quantity, cap: Quantity | None) -> Quantity:
     return cap if cap is not None and cap.value < default.value else default
 
 
+@lru_cache(maxsize=1024)
 def limit_range(size: Resources) -> dict[str, Any]:
     """Container defaults that never exceed the quota (and a default request never above its limit)."""
     cpu_limit = _lowest(DEFAULT_CPU_LIMIT, size.cpu)
@@ -331,23 +403,24 @@ def limit_range(size: Resources) -> dict[str, Any]:
     }
 
 
-def _isolate() -> dict[str, Any]:
-    """Default deny: traffic only within the namespace, plus DNS to the cluster's resolver."""
-    return {
-        "podSelector": {},
-        "policyTypes": ["Ingress", "Egress"],
-        "ingress": [{"from": [{"podSelector": {}}]}],
-        "egress": [
-            {"to": [{"podSelector": {}}]},
-            {
-                "to": [{
+# Default deny: traffic only within the namespace, plus DNS to the cluster's resolver (shared, read-only).
+_ISOLATE: dict[str, Any] = {
+    "podSelector": {},
+    "policyTypes": ["Ingress", "Egress"],
+    "ingress": [{"from": [{"podSelector": {}}]}],
+    "egress": [
+        {"to": [{"podSelector": {}}]},
+        {
+            "to": [
+                {
                     "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
                     "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
-                }],
-                "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
-            },
-        ],
-    }
+                }
+            ],
+            "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+        },
+    ],
+}
 
 
 def _control_plane(release: str) -> dict[str, Any]:

@@ -23,6 +23,7 @@ stops them in order, rather than killing all three at once.
 
 from __future__ import annotations
 
+import atexit
 import base64
 import json
 import math
@@ -96,7 +97,7 @@ class DevCluster:
     admin_token: str = field(repr=False)
     user_token: str = field(repr=False)
     processes: tuple[Process, ...]  # in start order
-    startup_s: float  # from the first process started to every check passing
+    startup_s: float  # from the start of start-up (key generation included) to every check passing
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -104,7 +105,11 @@ class DevCluster:
 
 
 def start_clusters(
-    names: Sequence[str], *, root: Path | None = None, timeout_s: float = START_TIMEOUT_S
+    names: Sequence[str],
+    *,
+    root: Path | None = None,
+    detach: bool = False,
+    timeout_s: float = START_TIMEOUT_S,
 ) -> list[DevCluster]:
     """Start one cluster per name, in parallel; all of them or none.
 
@@ -112,6 +117,9 @@ def start_clusters(
     exist). Raises `toolchain.ToolMissing` before anything starts when a binary is missing, and
     `DevClusterError` (with the last lines of the log of the process that failed) when any cluster
     fails to come up; the clusters that did come up are stopped again first.
+
+    Unless `detach`ed, clusters still running when this Python process exits are stopped then: a
+    safety net for a caller that dies before its own cleanup (a SIGKILL still leaves them behind).
     """
     _check_names(names)
     binaries = {role: toolchain.binary(role) for role in ROLES}
@@ -135,6 +143,9 @@ def start_clusters(
     failures = [str(future.exception()) for future in futures if not _succeeded(future)]
     if failures:
         raise DevClusterError("\n\n".join(failures))
+    if not detach:
+        with _children_lock:
+            _attached.update((cluster.dir, cluster) for cluster in started)
     return started
 
 
@@ -153,6 +164,15 @@ def stop_clusters(clusters: Sequence[DevCluster]) -> None:
 def stop_cluster(cluster: DevCluster) -> None:
     _stop_processes(cluster.name, cluster.processes)
     shutil.rmtree(cluster.dir, ignore_errors=True)
+    with _children_lock:
+        _attached.pop(cluster.dir, None)
+
+
+@atexit.register
+def _stop_attached() -> None:
+    with _children_lock:
+        clusters = list(_attached.values())
+    stop_clusters(clusters)
 
 
 @contextmanager
@@ -221,11 +241,16 @@ def _succeeded(future: Future[DevCluster]) -> bool:
 
 
 class _Failed(Exception):
-    """Start-up failed; `process` is the one whose log explains why."""
+    """Start-up failed; `process` is the one whose log explains why, `tail` that log's last lines.
+
+    The tail is read when the failure is noticed: the directory holding the log is removed before the
+    error reaches the caller.
+    """
 
     def __init__(self, message: str, process: Process | None) -> None:
         super().__init__(message)
         self.process = process
+        self.tail = _tail(process.log) if process else ""
 
 
 def _start_cluster(
@@ -237,11 +262,12 @@ def _start_cluster(
         except OSError as error:  # e.g. a binary that cannot be executed, a full disk
             raise DevClusterError(f"cluster {name}: {error}") from None
         except _Failed as failure:
-            tail = _tail(failure.process.log) if failure.process else ""
             # A free port can be taken by someone else between choosing it and binding it.
-            if "address already in use" in tail and attempt < _PORT_RETRIES and not cancel.is_set():
+            if "address already in use" in failure.tail and attempt < _PORT_RETRIES and not cancel.is_set():
                 continue
-            where = f"; last lines of {failure.process.log}:\n{tail}" if failure.process else ""
+            where = (
+                f"; last lines of its {failure.process.role} log:\n{failure.tail}" if failure.process else ""
+            )
             raise DevClusterError(f"cluster {name}: {failure}{where}") from None
     raise AssertionError("unreachable")
 
@@ -252,15 +278,10 @@ def _start_once(
     began = time.monotonic()
     (path / "logs").mkdir(parents=True)
     (path / "certs").mkdir()
-    admin_token, user_token = secrets.token_hex(24), secrets.token_hex(24)
-    _write_private(
-        path / "tokens.csv",
-        f'{admin_token},{ADMIN_USER},{ADMIN_USER},"system:masters"\n{user_token},{PLAIN_USER},{PLAIN_USER}\n',
-    )
-    _write_private(path / "sa.key", rsa_private_key_pem())
     etcd_port, peer_port, api_port = _free_ports(3)
     server = f"https://127.0.0.1:{api_port}"
     ca_file = path / "certs" / "apiserver.crt"
+    admin_token, user_token = secrets.token_hex(24), secrets.token_hex(24)
     started: list[Process] = []
 
     def spawn(role: str, args: list[str]) -> Process:
@@ -273,7 +294,13 @@ def _start_once(
 
     try:
         spawn(ETCD, _etcd_args(path, etcd_port, peer_port))
-        until(lambda: _http_ok(f"http://127.0.0.1:{etcd_port}/health"), "etcd to report healthy")
+        # etcd needs ~1 s to elect itself leader: make the key meanwhile, and let kube-apiserver,
+        # which retries its storage until etcd answers, start without waiting for etcd's health.
+        _write_private(
+            path / "tokens.csv",
+            f'{admin_token},{ADMIN_USER},{ADMIN_USER},"system:masters"\n{user_token},{PLAIN_USER},{PLAIN_USER}\n',
+        )
+        _write_private(path / "sa.key", rsa_private_key_pem())
         spawn(APISERVER, _apiserver_args(path, etcd_port, api_port))
         until(lambda: _https_ok(f"{server}/readyz", ca_file, admin_token), "kube-apiserver /readyz")
         admin_kubeconfig = _write_kubeconfig(
@@ -330,7 +357,7 @@ def _apiserver_args(path: Path, etcd_port: int, port: int) -> list[str]:
         "--service-cluster-ip-range=10.0.0.0/24",
         "--authorization-mode=RBAC",
         f"--token-auth-file={path / 'tokens.csv'}",
-        # No kubelet and no token controller race: pods need no service-account token mounted.
+        # Pods get no service-account token volume: there is no kubelet to mount one anyway.
         "--disable-admission-plugins=ServiceAccount",
         "--allow-privileged=true",
     ]
@@ -414,23 +441,12 @@ def _wait_until(
         time.sleep(0.1)
 
 
-# Loopback only: a proxy from the environment must never be asked for 127.0.0.1.
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def _http_ok(url: str) -> bool:
-    try:
-        with _OPENER.open(url, timeout=2) as response:
-            return int(response.status) == 200
-    except (OSError, urllib.error.URLError):
-        return False
-
-
 def _https_ok(url: str, ca_file: Path, token: str) -> bool:
     if not ca_file.exists():  # the apiserver writes its cert before serving
         return False
     context = ssl.create_default_context(cafile=str(ca_file))
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    # ProxyHandler({}): a proxy from the environment must never be asked for 127.0.0.1.
     https = urllib.request.build_opener(
         urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context)
     )
@@ -453,6 +469,7 @@ def _tail(log: Path) -> str:
 # Processes and ports
 
 _children: dict[int, subprocess.Popen[bytes]] = {}  # processes this vfleet process started
+_attached: dict[Path, DevCluster] = {}  # started without `detach` and not stopped yet
 _children_lock = threading.Lock()
 _ports_lock = threading.Lock()
 _ports_given: set[int] = set()
@@ -622,7 +639,7 @@ def up(state_dir: Path, names: Sequence[str]) -> list[DevCluster]:
     for name in names:
         shutil.rmtree(state_dir / name, ignore_errors=True)
     state_dir.mkdir(parents=True, exist_ok=True)
-    clusters = start_clusters(names, root=state_dir)
+    clusters = start_clusters(names, root=state_dir, detach=True)
     payload = {"clusters": [_to_json(cluster) for cluster in clusters]}
     _write_private(state_dir / STATE_FILE, json.dumps(payload, indent=2) + "\n")
     return clusters

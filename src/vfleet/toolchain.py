@@ -360,10 +360,8 @@ def _build_one(tool: Tool, cache: Path, log: Callable[[str], None]) -> Path:
 
 
 def _failure_message(tool: Tool, step: _StepFailed, log_file: Path) -> str:
-    return (
-        f"building {tool.name} {tool.version} failed at `{step.command}` (exit {step.returncode});"
-        f" full log: {log_file}\n{step.tail}"
-    )
+    headline = f"building {tool.name} {tool.version} failed at `{step.command}` (exit {step.returncode})"
+    return f"{headline}; full log: {log_file}" + (f"\n{step.tail}" if step.tail.strip() else "")
 
 
 class _StepFailed(Exception):

@@ -45,8 +45,9 @@ class Repo:
                    {"kind": "Cluster", "metadata": {"name": name, "labels": labels or {}}, "spec": spec})
 
     def project(self, name: str, **spec: Any) -> None:
-        self.write(f"fleet/projects/{name}/project.yaml", {"kind": "Project", "metadata": {"name": name}, "spec": {
-            "templates": [{"name": "basic"}], "defaultTemplate": {"name": "basic", "version": "1.x"}, **spec}})
+        defaults = {"templates": [{"name": "basic"}], "defaultTemplate": {"name": "basic", "version": "1.x"}}
+        self.write(f"fleet/projects/{name}/project.yaml",
+                   {"kind": "Project", "metadata": {"name": name}, "spec": {**defaults, **spec}})
 
     def tenant(self, key: str, **spec: Any) -> None:
         project, name = key.split("/")
@@ -62,12 +63,12 @@ class Repo:
         return place.read_lock(open_tree(self.root))
 
 
-def sized(fleet: Fleet, cpu: str | None = None, memory: str | None = None, gpus: int = 0,
-          **per_tenant: Resources) -> ResolvedParams:
-    """Every tenant the same size, except those named (with '/' written as '__')."""
+def sized(fleet: Fleet, cpu: str | None = None, memory: str | None = None,
+          sizes: dict[str, Resources] | None = None) -> ResolvedParams:
+    """Every tenant the same size, except those in `sizes`."""
     default = Resources(cpu=parse_quantity(cpu) if cpu else None,
-                        memory=parse_quantity(memory) if memory else None, gpus=gpus)
-    sizes = {k.replace("__", "/"): v for k, v in per_tenant.items()}
+                        memory=parse_quantity(memory) if memory else None)
+    sizes = sizes or {}
     return ResolvedParams({key: TenantParams(key, {}, sizes.get(key, default)) for key in fleet.tenants})
 
 
@@ -127,7 +128,7 @@ def test_chooses_the_cluster_with_most_headroom_relative_to_its_size(repo: Repo)
     repo.tenant("p/on-b", cluster="b")  # b: 40 of 100 left = 40% (most cores left, least headroom)
     repo.tenant("p/new")  # c: 100%
     fleet = repo.fleet()
-    params = sized(fleet, **{"p__on-a": res("5"), "p__on-b": res("60"), "p__new": res("1")})
+    params = sized(fleet, sizes={"p/on-a": res("5"), "p/on-b": res("60"), "p/new": res("1")})
     assert place.place(fleet, params, place.Lock()).clusters["p/new"] == "c"
 
 
@@ -138,7 +139,7 @@ def test_headroom_is_the_bottleneck_dimension(repo: Repo) -> None:
     repo.tenant("p/y")
     repo.tenant("p/z")
     fleet = repo.fleet()
-    params = sized(fleet, p__x=res("1", "1Gi"), p__y=res("100m", "5Gi"), p__z=res("1", "1Gi"))
+    params = sized(fleet, sizes={"p/x": res("1", "1Gi"), "p/y": res("100m", "5Gi"), "p/z": res("1", "1Gi")})
     # a: cpu 90% left, memory 99%; b: cpu 99.9% left but memory 50%: the new tenant goes to a
     placement = place.place(fleet, params, place.Lock({"p/x": "a", "p/y": "b"}))
     assert placement.clusters["p/z"] == "a"
@@ -164,7 +165,7 @@ def test_capacity_exhaustion_names_every_candidate_and_why(repo: Repo) -> None:
     repo.tenant("p/a-first", cluster="full")
     repo.tenant("p/b-big", placement={"matchLabels": {"region": "eu"}})
     fleet = repo.fleet()
-    params = sized(fleet, **{"p__b-big": Resources(cpu=parse_quantity("4"), gpus=1)})
+    params = sized(fleet, sizes={"p/b-big": Resources(cpu=parse_quantity("4"), gpus=1)})
     placement = place.place(fleet, params, place.Lock())
     assert "p/b-big" not in placement.clusters
     (finding,) = placement.findings
@@ -319,17 +320,19 @@ def test_empty_placement_writes_an_empty_lock(repo: Repo) -> None:
     assert repo.lock() == place.Lock()
 
 
+HEAD = "apiVersion: vfleet.dev/v1alpha1\nkind: PlacementLock\n"
+
+
 @pytest.mark.parametrize(
     ("text", "line", "fragment", "kept"),
     [
-        ("apiVersion: vfleet.dev/v1alpha1\nkind: PlacementLock\ntenants:\n  p/a: c1: c2\n", 4, "YAML syntax", {}),
-        ("apiVersion: vfleet.dev/v1alpha1\nkind: PlacementLock\ntenants:\n  p/a: c1\n  nokey: c1\n  p/b: c2\n",
-         5, "'nokey' is not a key", {"p/a": "c1", "p/b": "c2"}),
-        ("apiVersion: vfleet.dev/v1alpha1\nkind: PlacementLock\ntenants:\n  p/a: c1\n  p/b: 12\n", 5,
-         "12 is not a cluster name", {"p/a": "c1"}),
+        (HEAD + "tenants:\n  p/a: c1: c2\n", 4, "YAML syntax", {}),
+        (HEAD + "tenants:\n  p/a: c1\n  nokey: c1\n  p/b: c2\n", 5, "'nokey' is not a key",
+         {"p/a": "c1", "p/b": "c2"}),
+        (HEAD + "tenants:\n  p/a: c1\n  p/b: 12\n", 5, "12 is not a cluster name", {"p/a": "c1"}),
         ("# header\napiVersion: vfleet.dev/v1alpha1\nkind: Lock\ntenants: {}\n", 3, "kind PlacementLock", {}),
-        ("apiVersion: vfleet.dev/v1alpha1\nkind: PlacementLock\ntenants: [p/a]\n", 3, "must map", {}),
-        ("apiVersion: vfleet.dev/v1alpha1\nkind: PlacementLock\ntenants: {}\nextra: 1\n", 4, "unknown field", {}),
+        (HEAD + "tenants: [p/a]\n", 3, "must map", {}),
+        (HEAD + "tenants: {}\nextra: 1\n", 4, "unknown field", {}),
         ("- just\n- a list\n", 1, "must be a mapping", {}),
     ],
 )
@@ -381,21 +384,22 @@ def synthetic(repo: Repo, tenants: int, clusters: int, projects: int) -> tuple[F
 @pytest.mark.bench
 def test_bench_ten_thousand_tenants_on_a_hundred_clusters(repo: Repo) -> None:
     fleet, params = synthetic(repo, 10_000, 100, 20)
-    start = time.perf_counter()
-    placement = place.place(fleet, params, place.Lock())
-    cold = time.perf_counter() - start
+    cold: list[float] = []
+    for _ in range(3):
+        start = time.perf_counter()
+        placement = place.place(fleet, params, place.Lock())
+        cold.append(time.perf_counter() - start)
     assert len(placement.clusters) == 10_000 and placement.findings == ()
     counts: dict[str, int] = {}
     for cluster in placement.clusters.values():
         counts[cluster] = counts.get(cluster, 0) + 1
     assert max(counts.values()) - min(counts.values()) <= 40  # spread, not piled onto one cluster
     lock = place.Lock(placement.clusters)
-    start = time.perf_counter()
-    sticky = place.place(fleet, params, lock)
-    warm = time.perf_counter() - start
+    warm: list[float] = []
+    for _ in range(3):
+        start = time.perf_counter()
+        sticky = place.place(fleet, params, lock)
+        warm.append(time.perf_counter() - start)
     assert sticky.clusters == placement.clusters and sticky.stale == ()
-    text_start = time.perf_counter()
-    placement.lock_text()
-    text = time.perf_counter() - text_start
-    print(f"\nplace 10,000 tenants / 100 clusters: all new {cold * 1000:.1f} ms, all locked {warm * 1000:.1f} ms, "
-          f"lock_text {text * 1000:.1f} ms")
+    print(f"\nplace 10,000 tenants / 100 clusters (best of 3): all new {min(cold) * 1000:.1f} ms, "
+          f"all locked {min(warm) * 1000:.1f} ms")

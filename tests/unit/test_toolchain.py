@@ -229,3 +229,46 @@ def test_cli_path_prints_the_binary(isolated: Path, capsys: pytest.CaptureFixtur
 def test_cli_path_fails_clearly(capsys: pytest.CaptureFixture[str]) -> None:
     assert toolchain.main(["path", "conftest"]) != 0
     assert "python -m vfleet.toolchain build conftest" in capsys.readouterr().err
+
+
+def fake_go(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: str) -> None:
+    """A stand-in `go` (via VFLEET_GO_BIN) so the build bookkeeping is tested without compiling."""
+    go = executable(tmp_path / "fake" / "go")
+    go.write_text("#!/bin/sh\nPATH=/usr/bin:/bin\n" + script)
+    monkeypatch.setenv("VFLEET_GO_BIN", str(go))
+
+
+def test_build_installs_atomically_into_the_versioned_dir(
+    monkeypatch: pytest.MonkeyPatch, isolated: Path, tmp_path: Path
+) -> None:
+    # `go install` drops the binary into $GOBIN; check the shared GOPATH and the pinned toolchain too.
+    fake_go(
+        tmp_path,
+        monkeypatch,
+        'test "$GOTOOLCHAIN" = local && test "$CGO_ENABLED" = 0 || exit 3\n'
+        f'test "$GOPATH" = "{isolated}/go" || exit 4\n'
+        'mkdir -p "$GOBIN" && printf "#!/bin/sh\\n" > "$GOBIN/opa" && chmod +x "$GOBIN/opa"\n',
+    )
+    lines: list[str] = []
+    assert build(["opa"], lines.append) == [isolated / "opa-v1.22.2" / "opa"]
+    assert binary("opa") == isolated / "opa-v1.22.2" / "opa"
+    assert any("built in" in line for line in lines)
+    assert not list(isolated.glob(".build-*"))
+
+
+def test_a_failed_build_names_the_tool_and_keeps_going(
+    monkeypatch: pytest.MonkeyPatch, isolated: Path, tmp_path: Path
+) -> None:
+    fake_go(tmp_path, monkeypatch, "echo 'proxy said no' >&2\nexit 1\n")
+    cached = executable(isolated / "helm-v3.22.0" / "helm")
+    with pytest.raises(toolchain.ToolBuildFailed) as caught:
+        build(["opa", "helm", "etcd"], lambda _line: None)
+    assert caught.value.tools == ["opa", "etcd"]
+    message = str(caught.value)
+    assert "building opa v1.22.2 failed" in message
+    assert "building etcd v3.7.3 failed" in message
+    assert "proxy said no" in message
+    assert not (isolated / "opa-v1.22.2").exists()
+    assert not list(isolated.glob(".build-*"))
+    assert (isolated / "logs" / "opa-v1.22.2.log").is_file()
+    assert binary("helm") == cached

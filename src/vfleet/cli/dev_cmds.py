@@ -73,10 +73,9 @@ def list_cmd(state_dir: StateOpt = DEFAULT_STATE_DIR) -> None:
     for cluster in devclusters.load_state(state_dir.absolute()):
         rss = devclusters.rss_kib(cluster)
         health = "running" if len(rss) == len(cluster.processes) else "DEGRADED (a process has exited)"
-        typer.echo(
-            f"{cluster.name}  {cluster.server}  {health}  RSS {sum(rss.values()) // 1024} MiB"
-            f"  {cluster.admin_kubeconfig}"
-        )
+        parts = ", ".join(f"{role} {kib // 1024}" for role, kib in rss.items())
+        typer.echo(f"{cluster.name}  {cluster.server}  {health}  {cluster.admin_kubeconfig}")
+        typer.echo(f"    RSS {sum(rss.values()) // 1024} MiB ({parts})")
 
 
 def _names(names: str | None, count: int | None, fleet_names: Sequence[str]) -> list[str]:

@@ -77,8 +77,8 @@ class PolicySet:
         if not policies.modules:
             raise PolicyError(
                 "policy.missing",
-                f"{policies.origin} holds no Rego policies (*.rego); without policies nothing can be checked. "
-                "Add the guardrail library to policies/ (see docs/policy-input.md).",
+                f"{policies.origin} holds no Rego policies (*.rego), so nothing can be checked; add the "
+                "guardrail library to policies/ (docs/policy-input.md describes what policies see).",
             )
         return policies
 
@@ -105,6 +105,7 @@ class Engine:
     client: Any  # opa_client.OpaClient (untyped package)
     url: str
     root: str  # package root of this policy set on that server
+    file_prefix: str  # how OPA names the policy files (a temp dir, a policy id); shown as policies/
 
     def query(self, document: Mapping[str, Any], *, metrics: bool = False) -> dict[str, Any]:
         """Evaluate data.<root>.main for one input document; return OPA's response body.
@@ -116,8 +117,12 @@ class Engine:
         try:
             body: dict[str, Any] = self.client.query_rule(document, self.root, QUERY_RULE, query_params=params)
         except requests.HTTPError as exc:
-            raise PolicyError("policy.eval", f"OPA at {self.url} could not evaluate the policies: "
-                              f"{_opa_message(exc.response)}") from exc
+            detail = _opa_message(exc.response).replace(self.file_prefix, f"{POLICIES_DIR}/")
+            raise PolicyError(
+                "policy.eval",
+                f"OPA at {self.url} could not evaluate the policies on this fleet; "
+                f"fix the policy (or the input it trips over):\n{detail}",
+            ) from exc
         except requests.RequestException as exc:
             raise PolicyError("policy.unreachable", f"lost the connection to OPA at {self.url}: {exc}") from exc
         return body
@@ -158,9 +163,10 @@ def _local(policies: PolicySet, env: Mapping[str, str]) -> Iterator[Engine]:
             stack.callback(client.close_connection)
             url = f"http://127.0.0.1:{port}"
             if _wait_ready(process, client):
-                yield Engine(client, url, ROOT)
+                yield Engine(client, url, ROOT, f"{bundle}/")
                 return
-            output = log.read_text(errors="replace").strip()
+            # OPA names files by their temporary path; show them as the repository's policies/.
+            output = log.read_text(errors="replace").strip().replace(f"{bundle}/", f"{POLICIES_DIR}/")
             if "address already in use" in output and attempt < 2:
                 continue  # another process took the port between our probe and OPA's bind
             raise _startup_error(process, output, policies, opa)
@@ -252,7 +258,7 @@ def _shared(policies: PolicySet, url: str, token: str | None) -> Iterator[Engine
                 except requests.RequestException as exc:
                     raise PolicyError("policy.unreachable", f"could not push {path} to OPA at {url}: {exc}") from exc
                 pushed.append(policy_id)
-            yield Engine(client, url, root)
+            yield Engine(client, url, root, f"{root}/")
         finally:
             _remove(client, pushed, root)
     finally:

@@ -1,0 +1,143 @@
+"""The checks every apply passes before any resource is registered: policy (fail closed) and deletion guards.
+
+Both are injected wherever they are used (`Gate`, `Guard`), so the Pulumi program and the orchestration are
+tested here with stand-ins, and run with the real ones by default:
+
+- `policy_gate` evaluates the repository's own `policies/` with OPA. A deny refuses (exit 1); a policy
+  that does not compile, an OPA that cannot be reached or started, a missing `policies/` folder are
+  errors (exit 2). Never a pass.
+- `deletion_guard` compares what a stack last applied with what it is about to apply. It is the plan's
+  guard function (`vfleet.plan.guards.check_cluster`, same signature as `Guard`) when that module exists;
+  until then the three rules of DESIGN.md, implemented here in `basic_guard`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol, cast
+
+from vfleet import compile as compiler
+from vfleet import subjects
+from vfleet.desired import DesiredState
+from vfleet.errors import VfleetError
+from vfleet.findings import Finding, Findings, Location, Severity, error
+from vfleet.load import POLICIES_DIR
+
+Gate = Callable[[compiler.Compiled], Findings]
+
+OVERRIDE_ENV = "VFLEET_OVERRIDE_GUARD"  # the reason given with --override-guard, for a bare `pulumi up`
+DELETE_THRESHOLD = 0.25  # basic_guard: deleting more than this share of a cluster's tenants needs an override
+
+
+class Guard(Protocol):
+    """A deletion guard for one stack: DENY findings for every guard the change trips.
+
+    `base` is what the stack last applied (None: nothing known), `head` what it is about to apply (None:
+    the cluster is being removed or destroyed). `override` is the reason an operator gave to let the
+    overridable guards pass; guards that cannot be overridden (deleting a protected tenant) still deny.
+    """
+
+    def __call__(self, cluster: str, base: DesiredState | None, head: DesiredState | None, *,
+                 override: str | None) -> Sequence[Finding]: ...
+
+
+class Refused(VfleetError):
+    """Policy or a deletion guard refused the change (exit 1)."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, findings: Findings) -> None:
+        super().__init__(message)
+        self.findings = findings
+
+
+class Broken(VfleetError):
+    """The fleet does not compile, or the policy gate could not give a verdict (exit 2)."""
+
+    def __init__(self, message: str, findings: Findings) -> None:
+        super().__init__(message)
+        self.findings = findings
+
+
+def policy_gate(compiled: compiler.Compiled, env: Mapping[str, str] = os.environ) -> Findings:
+    """The policy verdicts on a compiled fleet as findings; evaluation failures are ERROR findings."""
+    from vfleet.policy import gate as policy
+    from vfleet.policy.server import PolicyError, PolicySet
+
+    try:
+        policies = PolicySet.from_tree(compiled.tree)
+    except PolicyError as exc:
+        return Findings.of([error(exc.code, str(exc), Location(POLICIES_DIR))])
+    return policy.policy_findings(compiled, policies, env=env).findings
+
+
+def enforce(compiled: compiler.Compiled, gate: Gate) -> Findings:
+    """Raise unless the fleet compiles and the gate lets it through; the findings (warnings) otherwise."""
+    if not compiled.ok:
+        raise Broken(_summary("the fleet does not compile", compiled.findings.errors), compiled.findings)
+    try:
+        found = gate(compiled)
+    except VfleetError as exc:  # a gate that raises instead of reporting still fails closed
+        found = Findings.of([error("policy.error", str(exc), Location(POLICIES_DIR))])
+    if found.errors:
+        raise Broken(_summary("the policy gate could not give a verdict (fail closed)", found.errors), found)
+    if found.denies:
+        raise Refused(_summary("refused by policy", found.denies), found)
+    return found
+
+
+def _summary(what: str, findings: Sequence[Finding]) -> str:
+    shown = "; ".join(f"{f.location or f.subject or ''}: {f.message}".lstrip(": ") for f in findings[:5])
+    more = f" (and {len(findings) - 5} more)" if len(findings) > 5 else ""
+    return f"{what}: {shown}{more}"
+
+
+def deletion_guard() -> Guard:
+    """The plan's guard when it exists, else `basic_guard`."""
+    try:
+        module = importlib.import_module("vfleet.plan.guards")
+    except ModuleNotFoundError:
+        return basic_guard
+    found = getattr(module, "check_cluster", None)
+    return cast(Guard, found) if callable(found) else basic_guard
+
+
+def basic_guard(cluster: str, base: DesiredState | None, head: DesiredState | None, *,
+                override: str | None) -> Sequence[Finding]:
+    """DESIGN.md's deletion rules over two desired states of one cluster."""
+    if base is None:
+        return ()
+    before = _tenants(base)
+    after = _tenants(head) if head is not None else {}
+    gone = sorted(set(before) - set(after))
+    found: list[Finding] = []
+    for key in gone:
+        if before[key]:
+            found.append(_deny("guard.protected", f"tenant {key} is protected (`protect: true`) and would be "
+                               f"deleted from cluster {cluster}; a commit must first set `protect: false`",
+                               subjects.tenant(key)))
+    if override is not None:
+        return found
+    if head is None and before:
+        found.append(_deny("guard.cluster-removed", f"cluster {cluster} still has {len(before)} tenant(s); "
+                           "removing it needs --override-guard REASON", subjects.cluster(cluster)))
+    elif len(gone) > 1 and len(gone) > DELETE_THRESHOLD * len(before):
+        found.append(_deny("guard.mass-delete", f"{len(gone)} of the {len(before)} tenants of cluster {cluster} "
+                           f"would be deleted (more than {DELETE_THRESHOLD:.0%}); that needs --override-guard "
+                           "REASON", subjects.cluster(cluster)))
+    return found
+
+
+def _tenants(state: DesiredState) -> dict[str, bool]:
+    """Tenant key -> protected, for the tenants that have objects in `state`."""
+    out: dict[str, bool] = {}
+    for resource in state.resources:
+        if resource.tenant is not None:
+            out[resource.tenant] = out.get(resource.tenant, False) or resource.protect
+    return out
+
+
+def _deny(code: str, message: str, subject: str) -> Finding:
+    return Finding(Severity.DENY, code, message, None, subject)

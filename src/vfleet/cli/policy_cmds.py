@@ -1,0 +1,215 @@
+"""`vfleet check` and `vfleet policy test|impact|input`: parse, call `vfleet.policy`, render, exit code.
+
+Exit codes: 0 clean, 1 denied (check) or failing tests (policy test), 2 broken input, or no verdict at
+all (OPA missing or unreachable, a policy that does not compile, an evaluation error).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from vfleet import compile as compiler
+from vfleet import policy
+from vfleet.cli.output import Output, console, emit_json, print_findings
+from vfleet.errors import VfleetError
+from vfleet.findings import Findings
+from vfleet.load import ParseCache
+
+PathArg = Annotated[Path, typer.Argument(help="the fleet repository (or its fleet/ folder)")]
+RevOpt = Annotated[str | None, typer.Option("--rev", help="check this Git revision instead of the work tree")]
+OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="table for people, json for machines")]
+OpaUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--opa-url",
+        envvar=policy.URL_ENV,
+        show_envvar=True,
+        help="use this OPA server (policies are pushed under a private root and removed after) "
+        "instead of starting a local one",
+    ),
+]
+NoCacheOpt = Annotated[
+    bool, typer.Option("--no-cache", help="do not reuse parsed documents from earlier runs")
+]
+
+policy_app = typer.Typer(help="Policy tests and policy-change review.", no_args_is_help=True)
+
+
+def _root_and_cache(path: Path, no_cache: bool) -> tuple[Path, ParseCache | None]:
+    root = compiler.find_root(path)
+    return root, None if no_cache else compiler.parse_cache(root)
+
+
+def _fail(exc: VfleetError) -> typer.Exit:
+    console(stderr=True).print(Text.assemble(("error:", "bold red"), " ", str(exc)))
+    return typer.Exit(exc.exit_code)
+
+
+def check_command(
+    path: PathArg = Path("."),
+    rev: RevOpt = None,
+    output: OutputOpt = Output.table,
+    opa_url: OpaUrlOpt = None,
+    no_cache: NoCacheOpt = False,
+) -> None:
+    """Compile the fleet and check it against policies/. Exit 0 clean, 1 denied, 2 broken input or policy."""
+    try:
+        root, cache = _root_and_cache(path, no_cache)
+        report = policy.check(root, rev, opa_url=opa_url, cache=cache)
+    except VfleetError as exc:
+        raise _fail(exc) from exc
+    compiled = report.compiled
+    if output is Output.json:
+        emit_json(
+            {
+                "revision": compiled.tree.revision if compiled else None,
+                "tenants": len(compiled.fleet.tenants) if compiled else 0,
+                "findings": [f.to_json() for f in report.findings],
+                "exitCode": report.exit_code,
+                "timings": {k: round(v, 4) for k, v in sorted(report.timings.items())},
+            }
+        )
+    else:
+        tenants = len(compiled.fleet.tenants) if compiled else 0
+        print_findings(report.findings, console(), f"check ({tenants} tenants)")
+    raise typer.Exit(report.exit_code)
+
+
+@policy_app.command("test")
+def test_command(
+    path: PathArg = Path("."),
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="list passing tests too")] = False,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Run the policies' unit tests (`opa test policies/`) with the pinned OPA. Exit 0 pass, 1 fail, 2 broken."""
+    try:
+        root = compiler.find_root(path)
+    except VfleetError as exc:
+        raise _fail(exc) from exc
+    report = policy.run_tests(root)
+    if output is Output.json:
+        emit_json(
+            {
+                "tests": [
+                    {"name": r.name, "file": r.file, "line": r.line, "passed": r.passed, "error": r.error}
+                    for r in report.results
+                ],
+                "passed": len(report.results) - len(report.failed),
+                "failed": len(report.failed),
+                "findings": [f.to_json() for f in report.findings],
+                "exitCode": report.exit_code,
+            }
+        )
+        raise typer.Exit(report.exit_code)
+    out = console()
+    if report.findings:
+        print_findings(report.findings, out, "policy test")
+        raise typer.Exit(report.exit_code)
+    shown = report.results if verbose else report.failed
+    if shown:
+        table = Table(show_lines=False)
+        for column in ("result", "where", "test"):
+            table.add_column(column, overflow="fold")
+        for r in shown:
+            verdict = "[green]PASS[/]" if r.passed else "[red]FAIL[/]"
+            table.add_row(verdict, f"{r.file}:{r.line}", r.name + (f"\n{r.error}" if r.error else ""))
+        out.print(table)
+    if not report.results:
+        out.print("policy test: no tests found in policies/ (every rule needs *_test.rego tests)")
+    else:
+        out.print(
+            f"policy test: {len(report.results) - len(report.failed)} passed, {len(report.failed)} failed"
+        )
+    raise typer.Exit(report.exit_code)
+
+
+_CHANGE_STYLE = {
+    policy.Change.NEW_DENY: "red",
+    policy.Change.CLEARED_DENY: "green",
+    policy.Change.NEW_WARN: "yellow",
+    policy.Change.CLEARED_WARN: "cyan",
+}
+
+
+@policy_app.command("impact")
+def impact_command(
+    base: Annotated[
+        str, typer.Option("--base", help="the revision whose policies/ are the baseline (e.g. main)")
+    ],
+    path: PathArg = Path("."),
+    head: Annotated[
+        str | None, typer.Option("--head", help="the fleet and policies to compare (default: the work tree)")
+    ] = None,
+    output: OutputOpt = Output.table,
+    opa_url: OpaUrlOpt = None,
+    no_cache: NoCacheOpt = False,
+) -> None:
+    """What a policy change does to the fleet: base and head policies on the same (head) fleet.
+
+    Lists every subject whose verdict changes: new denies, cleared denies, new warns, cleared warns.
+    Exit 0 (the report informs; `vfleet check` is the gate), 2 when either verdict cannot be computed.
+    """
+    try:
+        root, cache = _root_and_cache(path, no_cache)
+        report = policy.impact(root, base, head, opa_url=opa_url, cache=cache)
+    except VfleetError as exc:
+        raise _fail(exc) from exc
+    counts = {c.value: report.count(c) for c in policy.Change}
+    if output is Output.json:
+        emit_json(
+            {
+                "base": report.base,
+                "head": report.head,
+                "changes": [c.to_json() for c in report.changes],
+                "counts": counts,
+                "findings": [f.to_json() for f in report.findings],
+                "exitCode": report.exit_code,
+            }
+        )
+        raise typer.Exit(report.exit_code)
+    out = console()
+    if report.findings:
+        print_findings(report.findings, out, "policy impact")
+    if report.changes:
+        table = Table(title=f"{report.head} vs {report.base}", show_lines=False)
+        for column in ("change", "subject", "rule", "where", "message"):
+            table.add_column(column, overflow="fold", no_wrap=column == "change")
+        for c in report.changes:
+            where = str(c.location) if c.location else ""
+            table.add_row(
+                f"[{_CHANGE_STYLE[c.change]}]{c.change.value}[/]", c.subject, c.rule, where, c.message
+            )
+        out.print(table)
+    summary = ", ".join(f"{n} {name}" for name, n in counts.items())
+    verdict = "no verdict changes" if not report.changes else summary
+    out.print(f"policy impact: {verdict} ({len({c.subject for c in report.changes})} subjects)")
+    raise typer.Exit(report.exit_code)
+
+
+@policy_app.command("input")
+def input_command(path: PathArg = Path("."), rev: RevOpt = None, no_cache: NoCacheOpt = False) -> None:
+    """Print the policy input document of the fleet (JSON), e.g. for `opa eval -I` while writing a policy."""
+    try:
+        root, cache = _root_and_cache(path, no_cache)
+        compiled = compiler.compile_fleet(root, rev, cache=cache)
+    except VfleetError as exc:
+        raise _fail(exc) from exc
+    if compiled.findings.errors:
+        print_findings(Findings.of(compiled.findings.errors), console(stderr=True), "policy input (partial)")
+    document: Any = policy.input_for(compiled).document
+    emit_json(document)
+    raise typer.Exit(2 if compiled.findings.errors else 0)
+
+
+def register(app: typer.Typer) -> None:
+    """What the lead's CLI adds: `vfleet check` and the `vfleet policy` group."""
+    app.command("check")(check_command)
+    app.add_typer(policy_app, name="policy")
+
+
+__all__ = ["check_command", "policy_app", "register"]

@@ -1,0 +1,311 @@
+"""The policy gate as library calls, one per command: `check`, `impact`, `run_tests`.
+
+Each returns data (findings, changes, test results) and never prints. Every way the gate can fail to
+give a verdict — OPA missing, unreachable, a policy that does not compile, an evaluation error — ends
+up as an ERROR finding (exit 2), never as a pass.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from vfleet import compile as compiler
+from vfleet import toolchain
+from vfleet.findings import Finding, Findings, Location, Severity, error
+from vfleet.load import POLICIES_DIR, ParseCache
+from vfleet.policy import evaluate as evaluation
+from vfleet.policy import input as policy_input
+from vfleet.policy.server import PolicyError, PolicySet, serve
+from vfleet.tree import Tree, TreeError, open_tree
+
+
+def input_for(compiled: compiler.Compiled) -> policy_input.PolicyInput:
+    """The policy input of a compiled fleet."""
+    return policy_input.build(
+        compiled.fleet,
+        compiled.params,
+        compiled.placement.clusters,
+        compiled.rendered.tenants,
+        revision=compiled.tree.revision,
+    )
+
+
+# --------------------------------------------------------------------------------------------- check
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """`vfleet check`: the compile's findings and the policy verdicts, in one collection."""
+
+    compiled: compiler.Compiled | None
+    findings: Findings
+    verdicts: tuple[evaluation.Verdict, ...] = ()
+    timings: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        return self.findings.exit_code
+
+
+def check(
+    root: Path,
+    rev: str | None = None,
+    *,
+    opa_url: str | None = None,
+    cache: ParseCache | None = None,
+    env: Mapping[str, str] = os.environ,
+) -> CheckReport:
+    """Compile the fleet at `root` (or Git revision `rev`) and evaluate its own policies/ against it."""
+    started = time.perf_counter()
+    compiled = compiler.compile_fleet(root, rev, cache=cache, env=env)
+    timings = {"compile": time.perf_counter() - started}
+    result = policy_findings(compiled, compiled.tree, opa_url=opa_url, env=env, timings=timings)
+    return CheckReport(
+        compiled, Findings.of([*compiled.findings, *result.findings]), result.verdicts, timings
+    )
+
+
+def policy_findings(
+    compiled: compiler.Compiled,
+    policies_from: Tree,
+    *,
+    document: policy_input.PolicyInput | None = None,
+    opa_url: str | None = None,
+    env: Mapping[str, str] = os.environ,
+    timings: dict[str, float] | None = None,
+) -> evaluation.Evaluation:
+    """Evaluate the policies of `policies_from` against a compiled fleet; failures become ERROR findings."""
+    timings = timings if timings is not None else {}
+    try:
+        policies = PolicySet.from_tree(policies_from)
+        if document is None:
+            started = time.perf_counter()
+            document = input_for(compiled)
+            timings["policy-input"] = time.perf_counter() - started
+        started = time.perf_counter()
+        with serve(policies, url=opa_url, env=env) as engine:
+            timings["policy-server"] = time.perf_counter() - started
+            result = evaluation.evaluate(engine, document)
+        timings["policy-eval"] = result.seconds
+        return result
+    except PolicyError as exc:
+        return evaluation.Evaluation((), Findings.of([error(exc.code, str(exc), Location(POLICIES_DIR))]))
+
+
+# -------------------------------------------------------------------------------------------- impact
+
+
+class Change(StrEnum):
+    NEW_DENY = "new-deny"
+    CLEARED_DENY = "cleared-deny"
+    NEW_WARN = "new-warn"
+    CLEARED_WARN = "cleared-warn"
+
+
+@dataclass(frozen=True, slots=True)
+class VerdictChange:
+    """A subject whose verdict under one rule differs between the base and the head policies."""
+
+    subject: str
+    rule: str
+    change: Change
+    message: str  # the head's message (for a cleared verdict: the base's)
+    location: Location | None
+
+    def to_json(self) -> dict[str, Any]:
+        loc = self.location
+        return {
+            "subject": self.subject,
+            "rule": self.rule,
+            "change": self.change.value,
+            "message": self.message,
+            "file": loc.file if loc else None,
+            "line": loc.line if loc else None,
+        }
+
+
+@dataclass(frozen=True)
+class ImpactReport:
+    base: str  # where the base policies came from
+    head: str
+    changes: tuple[VerdictChange, ...]
+    findings: Findings  # compile errors of the fleet, and errors evaluating either policy set
+
+    @property
+    def exit_code(self) -> int:
+        """2 when either verdict could not be computed; otherwise 0 (an impact report only informs)."""
+        return 2 if self.findings.errors else 0
+
+    def count(self, change: Change) -> int:
+        return sum(1 for c in self.changes if c.change is change)
+
+
+def impact(
+    root: Path,
+    base: str,
+    head: str | None = None,
+    *,
+    opa_url: str | None = None,
+    cache: ParseCache | None = None,
+    env: Mapping[str, str] = os.environ,
+) -> ImpactReport:
+    """Evaluate the base revision's policies and the head's policies against the SAME (head) fleet.
+
+    `head` None means the work tree. Every (subject, rule) whose deny/warn verdict differs is listed.
+    """
+    compiled = compiler.compile_fleet(root, head, cache=cache, env=env)
+    base_label = f"{POLICIES_DIR}/ of revision {base}"
+    head_label = f"{POLICIES_DIR}/ of {compiled.tree.label}"
+    try:
+        base_tree = open_tree(compiled.root, base)
+    except TreeError as exc:
+        failed = error("policy.base", f"cannot read the base revision: {exc}", Location(POLICIES_DIR))
+        return ImpactReport(base_label, head_label, (), Findings.of([*compiled.findings.errors, failed]))
+    base_label = f"{POLICIES_DIR}/ of {base_tree.label}"
+    document = input_for(compiled)
+    if base_tree.files(POLICIES_DIR):
+        before = policy_findings(compiled, base_tree, document=document, opa_url=opa_url, env=env)
+    else:  # the change introduces policies/: every verdict of the head is new
+        before = evaluation.Evaluation((), Findings())
+    after = policy_findings(compiled, compiled.tree, document=document, opa_url=opa_url, env=env)
+    errors = [_labelled(f, "base") for f in before.findings.errors]
+    errors += [_labelled(f, "head") for f in after.findings.errors]
+    changes = () if errors else diff(before.verdicts, after.verdicts, document)
+    return ImpactReport(base_label, head_label, changes, Findings.of([*compiled.findings.errors, *errors]))
+
+
+def _labelled(finding: Finding, which: str) -> Finding:
+    return Finding(
+        finding.severity,
+        finding.code,
+        f"{which} policies: {finding.message}",
+        finding.location,
+        finding.subject,
+    )
+
+
+_BLOCKING = {
+    Severity.DENY: (Change.NEW_DENY, Change.CLEARED_DENY),
+    Severity.WARN: (Change.NEW_WARN, Change.CLEARED_WARN),
+}
+
+
+def diff(
+    base: tuple[evaluation.Verdict, ...],
+    head: tuple[evaluation.Verdict, ...],
+    where: policy_input.PolicyInput,
+) -> tuple[VerdictChange, ...]:
+    """Verdicts keyed by (subject, rule, severity); a message that only changes wording is no change."""
+    changes: list[VerdictChange] = []
+    for severity, (new, cleared) in _BLOCKING.items():
+        before = {(v.subject, v.rule): v for v in base if v.severity is severity}
+        after = {(v.subject, v.rule): v for v in head if v.severity is severity}
+        for key in sorted(after.keys() - before.keys()):
+            v = after[key]
+            changes.append(
+                VerdictChange(v.subject, v.rule, new, v.message, where.location(v.subject, v.field))
+            )
+        for key in sorted(before.keys() - after.keys()):
+            v = before[key]
+            changes.append(
+                VerdictChange(v.subject, v.rule, cleared, v.message, where.location(v.subject, v.field))
+            )
+    order = list(Change)
+    changes.sort(key=lambda c: (c.subject, order.index(c.change), c.rule))
+    return tuple(changes)
+
+
+# --------------------------------------------------------------------------------------------- tests
+
+
+@dataclass(frozen=True, slots=True)
+class TestResult:
+    name: str  # data.<package>.<test>
+    file: str
+    line: int
+    passed: bool
+    error: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class TestReport:
+    results: tuple[TestResult, ...]
+    findings: Findings  # ERROR when the tests could not run (OPA missing, policies do not compile)
+    output: str = ""  # OPA's own text, for --verbose and for errors
+
+    @property
+    def failed(self) -> tuple[TestResult, ...]:
+        return tuple(r for r in self.results if not r.passed)
+
+    @property
+    def exit_code(self) -> int:
+        if self.findings.errors:
+            return 2
+        return 1 if self.failed or not self.results else 0
+
+
+def run_tests(root: Path, *, timeout: float = 600.0) -> TestReport:
+    """`opa test <root>/policies` with the pinned OPA; each test's outcome with its file:line."""
+    directory = root / POLICIES_DIR
+    if not directory.is_dir():
+        return TestReport((), Findings.of([error("policy.missing", f"{directory}: no policies to test")]))
+    try:
+        opa = toolchain.binary("opa")
+    except toolchain.ToolMissing as exc:
+        return TestReport(
+            (), Findings.of([error("policy.opa-missing", f"cannot run the policy tests: {exc}")])
+        )
+    command = [str(opa), "test", "--format=json", POLICIES_DIR]
+    try:
+        done = subprocess.run(command, cwd=root, capture_output=True, timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return TestReport(
+            (), Findings.of([error("policy.test", f"`{' '.join(command)}` failed to run: {exc}")])
+        )
+    try:
+        raw = orjson.loads(done.stdout) if done.stdout.strip() else None
+    except orjson.JSONDecodeError:
+        raw = None
+    if not isinstance(raw, list):
+        text = (done.stderr or done.stdout).decode(errors="replace").strip()
+        return TestReport(
+            (),
+            Findings.of(
+                [
+                    error(
+                        "policy.compile",
+                        f"the policies do not compile, so no test ran (`opa test {POLICIES_DIR}` exit {done.returncode}):\n{text}",
+                        Location(POLICIES_DIR),
+                    )
+                ]
+            ),
+            text,
+        )
+    results = sorted((_test_result(r) for r in raw), key=lambda r: (r.file, r.line))
+    return TestReport(tuple(results), Findings(), done.stderr.decode(errors="replace"))
+
+
+def _test_result(raw: dict[str, Any]) -> TestResult:
+    loc = raw.get("location") or {}
+    failure = raw.get("error")
+    message = None
+    if failure is not None:
+        message = failure.get("message", str(failure)) if isinstance(failure, dict) else str(failure)
+    return TestResult(
+        name=f"{raw.get('package', '')}.{raw.get('name', '')}",
+        file=str(loc.get("file", "")),
+        line=int(loc.get("row", 0)),
+        passed=not raw.get("fail") and failure is None,
+        error=message,
+        seconds=float(raw.get("duration", 0)) / 1e9,
+    )
