@@ -43,19 +43,19 @@ VALUES = """controlPlane:
     k8s:
       enabled: true
       image:
-        tag: {{{{ "v" ~ k8sVersion ~ ".0" }}}}
+        tag: {{ "v" ~ k8sVersion ~ ".0" }}
   statefulSet:
     highAvailability:
-      replicas: {{{{ replicas }}}}
+      replicas: {{ replicas }}
     resources:
       requests:
-        cpu: {{{{ cpu }}}}
-        memory: {{{{ memory }}}}
+        cpu: {{ cpu }}
+        memory: {{ memory }}
     persistence:
       volumeClaim:
-        size: {{{{ storage }}}}
+        size: {{ storage }}
   serviceMonitor:
-    enabled: {{{{ exposeMetrics }}}}
+    enabled: {{ exposeMetrics }}
 policies:
   networkPolicy:
     enabled: true

@@ -1,4 +1,8 @@
-"""Sub-apps contributed by later stages (policy, dev clusters, plan, apply, live)."""
+"""Sub-apps contributed by later stages (policy, dev clusters, plan, apply, live).
+
+Each stage's CLI module owns a `register(app)`; this file only lists them, one line each, so the
+stages can grow independently.
+"""
 
 from __future__ import annotations
 
@@ -6,4 +10,7 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
-    del app
+    from vfleet.cli import dev_cmds, policy_cmds
+
+    policy_cmds.register(app)
+    app.add_typer(dev_cmds.dev_app, name="dev")

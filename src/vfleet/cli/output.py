@@ -1,4 +1,4 @@
-"""Terminal and machine output for every command: rich tables for people, JSON for machines.
+"""Terminal and machine output for every command: rich text for people, JSON for machines.
 
 Colour follows rich's detection (off when stdout is not a terminal, off with NO_COLOR), so piping a
 command into a file never leaves escape codes in it.
@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
 from vfleet.findings import Findings, Severity
 
@@ -34,26 +34,17 @@ def emit_json(data: Any) -> None:
     sys.stdout.flush()
 
 
-def findings_table(findings: Findings, title: str | None = None) -> Table:
-    table = Table(title=title, show_lines=False, expand=False)
-    table.add_column("severity", no_wrap=True)
-    table.add_column("where", overflow="fold")
-    table.add_column("code", no_wrap=True)
-    table.add_column("message", overflow="fold")
-    for f in findings:
-        table.add_row(
-            f"[{_STYLE[f.severity]}]{f.severity.value}[/]",
-            str(f.location) if f.location else (f.subject or ""),
-            f.code,
-            f.message,
-        )
-    return table
-
-
 def print_findings(findings: Findings, out: Console, summary: str) -> None:
-    """Findings as a table (or nothing when clean), then a one-line summary."""
-    if findings:
-        out.print(findings_table(findings))
+    """Findings in compiler style, then a one-line summary.
+
+    `file:line (field): severity code` on one line and the message indented below it: grep-able in
+    CI logs, clickable in editors, and readable at any terminal width (a table folds long paths and
+    messages into unreadable columns at 80 characters).
+    """
+    for f in findings:
+        where = str(f.location) if f.location else (f.subject or "-")
+        out.print(f"[bold]{escape(where)}[/]: [{_STYLE[f.severity]}]{f.severity.value}[/] {escape(f.code)}", soft_wrap=True)
+        out.print(f"    {escape(f.message)}", soft_wrap=True)
     counts = (
         f"{len(findings.errors)} error(s), {len(findings.denies)} denied, {len(findings.warnings)} warning(s)"
     )
