@@ -25,7 +25,7 @@ toolchain: $(STAMP)
 
 example: $(STAMP)
 	$(BIN)/python -m vfleet.toolchain build opa
-	$(BIN)/vfleet validate fleet/
+	$(BIN)/vfleet check fleet/
 	$(BIN)/vfleet compile fleet/ --out build/
 
 test: toolchain

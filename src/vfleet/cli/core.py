@@ -146,7 +146,7 @@ def show_tenant(
                           "findings": [f.to_json() for f in mine]})
     else:
         out = console()
-        out.print(yaml.safe_dump(info, sort_keys=False, default_flow_style=False).rstrip())
+        out.print(yaml.safe_dump(info, sort_keys=False, default_flow_style=False).rstrip(), markup=False)
         out.print("--- vcluster.yaml")
         out.print(rendered.yaml.rstrip() if rendered else "(not rendered: see the findings)", markup=False)
         if mine:

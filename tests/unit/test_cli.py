@@ -1,0 +1,130 @@
+"""The CLI end to end, in a subprocess as a user runs it: exit codes, messages, atomic output, determinism."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import git
+import yaml
+from fleetkit import REPO, write_fleet
+
+VFLEET = str(Path(sys.executable).with_name("vfleet"))
+TENANT = "fleet/projects/alpha/tenants/dev.yaml"
+
+
+def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", **(env or {})}
+    return subprocess.run([VFLEET, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=120)
+
+
+def _placed(root: Path) -> Path:
+    result = run("place", str(root))
+    assert result.returncode == 0, result.stdout + result.stderr
+    return root
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_broken_input_exits_2_names_file_line_field_and_writes_nothing(tmp_path: Path) -> None:
+    root = _placed(write_fleet(tmp_path / "repo"))
+    (root / TENANT).write_text(
+        "apiVersion: vfleet.dev/v1alpha1\nkind: Tenant\nmetadata: {name: dev}\nspec:\n"
+        "  owner: alice\n  cluster: eu-1\n  template: {name: shared, version: 1.x}\n"
+        "  sleep: {afterInactivity: 2 days}\n"
+    )
+    project = root / "fleet/projects/alpha/project.yaml"
+    project.write_text(project.read_text().replace("versions: [\"1.x\"]", "versions: [\"9.x\"]"))
+    out = tmp_path / "out"
+    result = run("compile", str(root), "--out", str(out))
+    assert result.returncode == 2
+    assert f"{TENANT}:8 (spec.sleep.afterInactivity)" in result.stdout
+    assert "fleet/projects/alpha/project.yaml:8 (spec.templates[0].versions[0])" in result.stdout
+    assert "2 error(s)" in result.stdout
+    assert not out.exists()
+
+
+def test_a_failed_compile_leaves_the_previous_output_untouched(tmp_path: Path) -> None:
+    root = _placed(write_fleet(tmp_path / "repo"))
+    out = tmp_path / "out"
+    assert run("compile", str(root), "--out", str(out)).returncode == 0
+    before = _tree(out)
+    (root / "templates/shared/values.yaml.j2").write_text("x: {{ nope }}\n")
+    result = run("compile", str(root), "--out", str(out))
+    assert result.returncode == 2
+    assert "templates/shared/values.yaml.j2:1: error render.undefined" in result.stdout
+    assert _tree(out) == before
+
+
+def test_json_output_carries_every_finding(tmp_path: Path) -> None:
+    root = write_fleet(tmp_path, {TENANT: "kind: Tenant\nmetadata: {name: dev\n"})
+    result = run("validate", str(root), "--output", "json")
+    assert result.returncode == 2
+    data = json.loads(result.stdout)
+    (finding,) = data["findings"]
+    assert (finding["file"], finding["line"], finding["code"]) == (TENANT, 3, "yaml.syntax")
+
+
+def test_not_a_fleet_is_exit_2_with_a_message(tmp_path: Path) -> None:
+    result = run("validate", str(tmp_path))
+    assert result.returncode == 2
+    assert "no fleet/ folder here" in result.stderr
+
+
+def test_a_template_values_path_outside_the_repository_is_refused(tmp_path: Path) -> None:
+    template = (REPO / "tests/fleetkit.py").read_text()  # only to keep the base template's shape in sync
+    assert "values: values.yaml.j2" in template
+    root = write_fleet(tmp_path)
+    text = (root / "templates/shared/template.yaml").read_text().replace("values.yaml.j2", "../../../etc/passwd")
+    (root / "templates/shared/template.yaml").write_text(text)
+    result = run("validate", str(root))
+    assert result.returncode == 2
+    assert "templates/shared/template.yaml:" in result.stdout
+    assert "root:" not in result.stdout  # nothing of the file leaked
+
+
+def test_two_compiles_are_byte_identical(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(REPO / "fleet", repo / "fleet")
+    shutil.copytree(REPO / "templates", repo / "templates")
+    shutil.copy(REPO / "vfleet.yaml", repo / "vfleet.yaml")
+    (repo / "vfleet.yaml").write_text((REPO / "vfleet.yaml").read_text().replace(
+        "../shared/contracts", str((REPO / ".." / "shared" / "contracts").resolve())))
+    first, second = tmp_path / "a", tmp_path / "b"
+    assert run("compile", str(repo), "--out", str(first)).returncode == 0
+    assert run("compile", str(repo), "--out", str(second), "--no-cache").returncode == 0
+    assert _tree(first) == _tree(second)
+    assert len(_tree(first)) == 3 + 13  # one file per cluster, one vcluster.yaml per tenant
+
+    # The same content committed to Git and compiled from the revision (no checkout) gives the same bytes,
+    # even when the work tree has moved on since.
+    git_repo = git.Repo.init(repo)
+    git_repo.index.add(["fleet", "templates", "vfleet.yaml"])
+    git_repo.index.commit("fleet", author=git.Actor("t", "t@example.com"), committer=git.Actor("t", "t@example.com"))
+    shutil.rmtree(repo / "fleet" / "projects" / "web")
+    from_git = tmp_path / "c"
+    result = run("compile", str(repo), "--rev", "HEAD", "--out", str(from_git))
+    assert result.returncode == 0, result.stdout
+    assert _tree(from_git) == _tree(first)
+
+
+def test_show_tenant_prints_the_resolved_spec_and_values(tmp_path: Path) -> None:
+    root = _placed(write_fleet(tmp_path))
+    result = run("show", "tenant", "alpha/dev", "--path", str(root), "--output", "json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    data = json.loads(result.stdout)
+    assert data["cluster"] == "eu-1"
+    assert data["values"]["controlPlane"]["statefulSet"]["resources"]["requests"]["cpu"] == "2"
+    assert data["source"] == f"{TENANT}:1"
+    table = run("show", "tenant", "alpha/dev", "--path", str(root))
+    assert table.returncode == 0
+    assert "cpu: \"2\"" in table.stdout
+    missing = run("show", "tenant", "alpha/nope", "--path", str(root))
+    assert missing.returncode == 2
+    assert "alpha/nope" in missing.stdout + missing.stderr
