@@ -196,9 +196,11 @@ def connect(
     for name in names:
         if name not in fleet.clusters:
             found.append(
-                error("live.unknown-cluster",
-                      f"cluster {name}: no Cluster spec of that name (known: {', '.join(fleet.clusters)})",
-                      subject=subjects.cluster(name))
+                error(
+                    "live.unknown-cluster",
+                    f"cluster {name}: no Cluster spec of that name (known: {', '.join(fleet.clusters)})",
+                    subject=subjects.cluster(name),
+                )
             )
 
     def one(name: str) -> Connection | Finding:
@@ -214,8 +216,13 @@ def connect(
         elif isinstance(result, Finding):
             found.append(result)
         else:  # a bug, not a cluster problem; still fail closed and say which cluster
-            found.append(error("live.unreachable", f"cluster {name}: cannot connect: {result!r}",
-                               subject=subjects.cluster(name)))
+            found.append(
+                error(
+                    "live.unreachable",
+                    f"cluster {name}: cannot connect: {result!r}",
+                    subject=subjects.cluster(name),
+                )
+            )
     return Connections(clients, tuple(found))
 
 
@@ -237,8 +244,12 @@ def connect_one(
         api = _api_client(resolved)
     except Exception as exc:  # the loader's messages name files and fields, never token values; redact anyway
         text = kubeconfig.redact(f"{exc.__class__.__name__}: {exc}", resolved.secrets())
-        return error("live.kubeconfig", f"cluster {cluster}: the kubeconfig from {resolved.source} "
-                     f"cannot be used: {text}", location, subject)
+        return error(
+            "live.kubeconfig",
+            f"cluster {cluster}: the kubeconfig from {resolved.source} cannot be used: {text}",
+            location,
+            subject,
+        )
     conn = Connection(cluster, resolved.source, "", location, api, resolved.secrets(), timeout_s)
     try:
         version = conn.request("GET", "/version")
