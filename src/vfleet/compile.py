@@ -14,14 +14,15 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
 from pathlib import Path
+from typing import TypeVar
 
 from vfleet import desired as desired_stage
 from vfleet import load as load_stage
 from vfleet import model, params, place, render, schemas
 from vfleet.errors import VfleetError
 from vfleet.findings import Finding, Findings, Location, error
+from vfleet.gcpause import gc_paused
 from vfleet.tree import Tree, open_tree
 
 
@@ -53,14 +54,15 @@ def find_root(path: Path) -> Path:
         return path
     if path.name == load_stage.FLEET_DIR and path.is_dir():
         return path.parent
-    raise NotAFleet(f"{path}: no {load_stage.FLEET_DIR}/ folder here; pass the repository root or its fleet/ folder")
+    raise NotAFleet(
+        f"{path}: no {load_stage.FLEET_DIR}/ folder here; pass the repository root or its fleet/ folder"
+    )
 
 
 def cache_dir(env: Mapping[str, str] = os.environ) -> Path:
     """Caches live outside the repository: a file a pull request adds must never be unpickled."""
-    base = env.get("VFLEET_CACHE_DIR") or os.path.join(env.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
-                                                     "vfleet")
-    return Path(base)
+    xdg = env.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return Path(env.get("VFLEET_CACHE_DIR") or os.path.join(xdg, "vfleet"))
 
 
 def parse_cache(root: Path, env: Mapping[str, str] = os.environ) -> load_stage.ParseCache:
@@ -79,13 +81,21 @@ def compile_fleet(
     check_lock: bool = True,
 ) -> Compiled:
     """Compile the fleet at `root` (work tree, or Git revision `rev`) into desired states per cluster."""
+    with gc_paused():
+        return _compile(root, rev, cache, env, check_lock)
+
+
+def _compile(
+    root: Path, rev: str | None, cache: load_stage.ParseCache | None, env: Mapping[str, str], check_lock: bool
+) -> Compiled:
     timings: dict[str, float] = {}
     tree = open_tree(root, rev)
     loaded = _timed(timings, "load", lambda: load_stage.load(tree, cache))  # documents with file:line
     fleet = _timed(timings, "model", lambda: model.build(loaded))  # validated specs, references resolved
     resolved = _timed(timings, "params", lambda: params.resolve(fleet))  # typed parameters, tenant sizes
     lock = place.read_lock(tree)
-    placement = _timed(timings, "place", lambda: place.place(fleet, resolved, lock))  # sticky tenant -> cluster
+    # sticky tenant -> cluster
+    placement = _timed(timings, "place", lambda: place.place(fleet, resolved, lock))
     registry = schemas.SchemaRegistry.from_repo(root, env)
     rendered = _timed(timings, "render",  # vcluster.yaml per tenant, checked against the chart's schema
                       lambda: render.render(fleet, resolved, placement.clusters, registry))

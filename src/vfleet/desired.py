@@ -27,9 +27,10 @@ from typing import Any, Protocol
 import orjson
 
 from vfleet import naming
+from vfleet.gcpause import gc_paused
 from vfleet.model import Fleet, ResolvedTenant
 from vfleet.params import ResolvedParams, Resources
-from vfleet.place import Placement, gc_paused
+from vfleet.place import Placement
 from vfleet.specs import API_VERSION, Member
 from vfleet.units import Quantity, parse_quantity
 

@@ -7,8 +7,10 @@ content has the same id in the work tree and in any commit.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -55,6 +57,10 @@ def safe_relpath(path: str) -> str | None:
     """Normalise a repo-relative path; None if it is absolute or climbs out of the repository."""
     if not path or "\\" in path or "\0" in path:
         return None
+    if not path.startswith("/") and "//" not in path and not any(
+        part in (".", "..") for part in path.split("/")
+    ):
+        return path.rstrip("/") or None  # already normal: the common case, without pathlib's cost
     pure = PurePosixPath(path)
     if pure.is_absolute() or any(part == ".." for part in pure.parts):
         return None
@@ -76,7 +82,7 @@ class WorkTree:
         base = self.root / prefix
         if not base.is_dir():
             return []
-        entries = [FileEntry(rel, self._blob_id(rel)) for rel in self._walk(base)]
+        entries = [FileEntry(rel, self._blob_id(rel)) for rel in self._walk(str(base))]
         return sorted(entries, key=lambda e: e.path)
 
     def _blob_id(self, rel: str) -> str:
@@ -85,14 +91,21 @@ class WorkTree:
         except TreeError:
             return f"unreadable:{rel}"  # `read` raises again for the loader, which reports it
 
-    def _walk(self, base: Path) -> Iterator[str]:
-        for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            for name in sorted(filenames):
-                full = Path(dirpath, name)
-                if name.startswith(".") or full.is_symlink():
-                    continue
-                yield full.relative_to(self.root).as_posix()
+    def _walk(self, base: str) -> Iterator[str]:
+        # os.scandir with the directory entries' own type information: no stat per file, which is
+        # most of the listing cost of a 10,000-tenant fleet.
+        root = str(self.root) + os.sep
+        stack = [base]
+        while stack:
+            folder = stack.pop()
+            with os.scandir(folder) as it:
+                for entry in it:
+                    if entry.name.startswith(".") or entry.is_symlink():
+                        continue
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+                    elif entry.is_file(follow_symlinks=False):
+                        yield entry.path.removeprefix(root).replace(os.sep, "/")
 
     def read(self, path: str) -> bytes:
         cached = self._cache.get(path)
@@ -101,12 +114,21 @@ class WorkTree:
         rel = safe_relpath(path)
         if rel is None:
             raise TreeError(f"{path}: path leaves the repository")
-        full = self.root / rel
-        if full.is_symlink() or not full.is_file():
-            raise FileNotFoundError(path)
-        if full.stat().st_size > MAX_FILE_BYTES:
-            raise TreeError(f"{path}: file is larger than {MAX_FILE_BYTES // 1024} KiB")
-        data = full.read_bytes()
+        full = os.path.join(self.root, rel)
+        try:
+            # O_NOFOLLOW: a symlink (which could point outside the repository) is never opened.
+            fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.EISDIR, errno.ENOENT, errno.ENOTDIR):
+                raise FileNotFoundError(path) from None
+            raise
+        with os.fdopen(fd, "rb") as handle:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise FileNotFoundError(path)
+            if info.st_size > MAX_FILE_BYTES:
+                raise TreeError(f"{path}: file is larger than {MAX_FILE_BYTES // 1024} KiB")
+            data = handle.read()
         self._cache[path] = data
         return data
 
