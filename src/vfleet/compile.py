@@ -79,17 +79,22 @@ def compile_fleet(
     cache: load_stage.ParseCache | None = None,
     env: Mapping[str, str] = os.environ,
     check_lock: bool = True,
+    tree: Tree | None = None,
 ) -> Compiled:
-    """Compile the fleet at `root` (work tree, or Git revision `rev`) into desired states per cluster."""
+    """Compile the fleet at `root` (work tree, or Git revision `rev`) into desired states per cluster.
+
+    `tree`, when given, is read instead of `root`/`rev` (the plan compiles partial views of a revision).
+    """
     with gc_paused():
-        return _compile(root, rev, cache, env, check_lock)
+        return _compile(root, rev, cache, env, check_lock, tree)
 
 
 def _compile(
-    root: Path, rev: str | None, cache: load_stage.ParseCache | None, env: Mapping[str, str], check_lock: bool
+    root: Path, rev: str | None, cache: load_stage.ParseCache | None, env: Mapping[str, str], check_lock: bool,
+    given: Tree | None = None,
 ) -> Compiled:
     timings: dict[str, float] = {}
-    tree = open_tree(root, rev)
+    tree = given if given is not None else open_tree(root, rev)
     loaded = _timed(timings, "load", lambda: load_stage.load(tree, cache))  # documents with file:line
     fleet = _timed(timings, "model", lambda: model.build(loaded))  # validated specs, references resolved
     resolved = _timed(timings, "params", lambda: params.resolve(fleet))  # typed parameters, tenant sizes
