@@ -1,0 +1,621 @@
+"""Stage live/status: the compiled fleet + what each connected cluster runs -> `FleetStatus`.
+
+Per tenant: where it should run and from what (template, chart version, values hash), what is deployed
+(Helm's own release record on the cluster), and its phase; per cluster: reachable, version, tenants
+against capacity. The fleet view vCluster Platform's UI gives operators, read from the clusters.
+
+Cost does not grow with the tenant count in requests: per cluster `GET /version` (done by `connect`)
+and one list call per kind — vfleet's namespaces, Helm's release Secrets, the vcluster StatefulSets —
+never one request per tenant. Clusters are read in parallel.
+
+Bad conditions never hide the rest: a cluster that cannot be reached marks its tenants `unknown` and is
+an error finding; a read the credentials may not do (RBAC) marks them `unknown` too and names the
+permission that is missing; every other cluster is still reported. Nothing read from a cluster that
+could carry a credential is shown (messages go through the connection's redaction).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from vfleet import naming, subjects
+from vfleet.compile import Compiled
+from vfleet.desired import MANAGED_BY_LABEL
+from vfleet.findings import Finding, Findings, error
+from vfleet.live import releases
+from vfleet.live.connect import DEFAULT_TIMEOUT_S, ApiError, Connection, Unreachable, connect, describe
+from vfleet.model import ResolvedTenant
+from vfleet.render import SLEEPING_ANNOTATION
+from vfleet.specs import AutoDelete, Sleep
+
+
+class Phase(StrEnum):
+    NOT_DEPLOYED = "not deployed"
+    STARTING = "starting"
+    RUNNING = "running"
+    SLEEPING = "sleeping"
+    FAILED = "failed"
+    DELETING = "deleting"
+    UNKNOWN = "unknown"  # the cluster could not be read
+
+
+PHASES = tuple(Phase)
+# A StatefulSet scaled to 0 under one of these annotations (value "true") sleeps: vfleet's own (manual
+# sleep, see render.tenant_overlay) and the one `vcluster pause` and the Platform's sleep mode set.
+SLEEP_ANNOTATIONS = (SLEEPING_ANNOTATION, "loft.sh/paused")
+NAMESPACE_SELECTOR = f"{MANAGED_BY_LABEL}={naming.MANAGED_BY}"
+STATEFULSET_SELECTOR = "app=vcluster"  # the vcluster chart's control-plane StatefulSet label
+_PENDING = ("pending-install", "pending-upgrade", "pending-rollback")
+
+LastApply = Callable[[str], Mapping[str, Any] | None]  # cluster -> its stack's last apply record
+
+
+@dataclass(frozen=True, slots=True)
+class Deployed:
+    """What Helm's release record on the cluster says (the newest revision)."""
+
+    revision: int
+    status: str
+    chart_version: str
+    values_hash: str
+    updated: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TenantStatus:
+    key: str
+    project: str
+    name: str
+    cluster: str
+    namespace: str
+    in_fleet: bool  # False: found on the cluster (vfleet's labels) but no spec places it there
+    template: str | None
+    template_version: str | None
+    owner: str | None
+    protect: bool
+    sleep: str  # the settings in short ("after 2h idle, cron 0 20 * * 1-5"), "" when none
+    auto_delete: str
+    desired_chart: str | None
+    desired_hash: str | None
+    deployed: Deployed | None
+    phase: Phase
+    reason: str  # why the phase is what it is, when that is not obvious
+    replicas: int | None
+    ready: int | None
+    last_apply: Mapping[str, Any] | None
+    values_match: bool | None = None  # deployed values equal to desired (None: nothing to compare)
+
+    @property
+    def in_sync(self) -> bool | None:
+        """Deployed chart version and values equal to desired; None when there is nothing to compare."""
+        if self.deployed is None or self.values_match is None:
+            return None
+        return self.deployed.chart_version == self.desired_chart and self.values_match
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterStatus:
+    name: str
+    reachable: bool
+    version: str | None
+    tenants: int  # placed here by the fleet
+    deployed: int  # of those, with a release or a StatefulSet on the cluster
+    max_tenants: int | None
+    problems: tuple[str, ...]  # unreachable, forbidden reads: each names what is missing
+    requests: int  # API requests made to this cluster by this status run
+    seconds: float
+    last_apply: Mapping[str, Any] | None
+
+
+@dataclass(frozen=True)
+class FleetStatus:
+    revision: str | None
+    generated: str  # UTC, RFC 3339
+    clusters: tuple[ClusterStatus, ...]
+    tenants: tuple[TenantStatus, ...]
+    findings: Findings
+    seconds: float = 0.0
+
+    def counts(self) -> dict[str, int]:
+        counts = {phase.value: 0 for phase in PHASES}
+        for tenant in self.tenants:
+            counts[tenant.phase.value] += 1
+        return counts
+
+    @property
+    def requests(self) -> int:
+        return sum(cluster.requests for cluster in self.clusters)
+
+    @property
+    def exit_code(self) -> int:
+        return self.findings.exit_code
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "revision": self.revision,
+            "generated": self.generated,
+            "seconds": self.seconds,
+            "requests": self.requests,
+            "counts": self.counts(),
+            "clusters": [_cluster_json(c) for c in self.clusters],
+            "tenants": [_tenant_json(t) for t in self.tenants],
+            "findings": [f.to_json() for f in self.findings],
+            "exitCode": self.exit_code,
+        }
+
+
+# ------------------------------------------------------------------------------------------ observing
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One cluster's objects as read, indexed for lookups. A kind is None when it could not be read."""
+
+    cluster: str
+    version: str
+    namespaces: dict[str, Mapping[str, Any]] | None
+    releases: dict[tuple[str, str], releases.ReleaseRecord | str] | None  # str: why it did not decode
+    statefulsets: dict[tuple[str, str], Mapping[str, Any]] | None
+    problems: tuple[str, ...]
+    requests: int
+    seconds: float
+
+
+def observe(conn: Connection, tenant_namespaces: frozenset[str]) -> Observation:
+    """Read one cluster: three list calls, whatever the number of tenants.
+
+    `tenant_namespaces` are the namespaces of the tenants placed on it; releases elsewhere are not
+    decoded (vfleet's own namespaces found by the namespace list are added to them).
+    """
+    began = time.monotonic()
+    problems: list[str] = []
+    requests = 1  # GET /version, made by connect
+
+    def items(path: str, selector: str, resource: str, group: str = "") -> list[Mapping[str, Any]] | None:
+        nonlocal requests
+        requests += 1
+        try:
+            answer = conn.request("GET", path, query={"labelSelector": selector})
+        except (ApiError, Unreachable) as exc:
+            problems.append(describe(conn, exc, "list", resource, group=group))
+            return None
+        return list(answer.get("items") or []) if isinstance(answer, dict) else []
+
+    ns_items = items("/api/v1/namespaces", NAMESPACE_SELECTOR, "namespaces")
+    secret_items = items("/api/v1/secrets", releases.LIST_SELECTOR, "secrets")
+    sts_items = items("/apis/apps/v1/statefulsets", STATEFULSET_SELECTOR, "statefulsets", "apps")
+
+    namespaces = None if ns_items is None else {str(n["metadata"]["name"]): n for n in ns_items}
+    wanted = tenant_namespaces | frozenset(namespaces or ())
+    records: dict[tuple[str, str], releases.ReleaseRecord | str] | None = None
+    if secret_items is not None:
+        records = {}
+        for key, secret in releases.newest(secret_items, wanted).items():
+            try:
+                records[key] = releases.record(secret)
+            except releases.BadRecord as exc:
+                records[key] = f"its Helm release record does not decode ({exc})"
+    statefulsets = (
+        None
+        if sts_items is None
+        else {(str(s["metadata"].get("namespace")), str(s["metadata"]["name"])): s for s in sts_items}
+    )
+    return Observation(
+        conn.cluster,
+        conn.version,
+        namespaces,
+        records,
+        statefulsets,
+        tuple(problems),
+        requests,
+        round(time.monotonic() - began, 3),
+    )
+
+
+# ------------------------------------------------------------------------------------------- deriving
+
+
+@dataclass(frozen=True, slots=True)
+class Live:
+    """The live objects of one tenant, and whether each kind could be read at all."""
+
+    namespace: Mapping[str, Any] | None
+    record: releases.ReleaseRecord | str | None
+    statefulset: Mapping[str, Any] | None
+    unreadable: str | None = None  # why the phase cannot be known (unreachable, forbidden)
+
+
+def phase(found: Live) -> tuple[Phase, str, int | None, int | None]:
+    """(phase, reason, replicas, ready replicas) of one tenant from its live objects."""
+    if found.unreadable is not None:
+        return Phase.UNKNOWN, found.unreadable, None, None
+    ns, record, sts = found.namespace, found.record, found.statefulset
+    replicas = ready = None
+    if sts is not None:
+        replicas = int((sts.get("spec") or {}).get("replicas", 1))
+        ready = int((sts.get("status") or {}).get("readyReplicas") or 0)
+    if ns is not None and (ns["metadata"].get("deletionTimestamp") or _ns_phase(ns) == "Terminating"):
+        return Phase.DELETING, "its namespace is terminating", replicas, ready
+    if isinstance(record, str):
+        return Phase.FAILED, record, replicas, ready
+    status = record.status if record is not None else None
+    if status == "uninstalling" or (sts is not None and sts["metadata"].get("deletionTimestamp")):
+        why = "helm is uninstalling it" if status == "uninstalling" else "its StatefulSet is being deleted"
+        return Phase.DELETING, why, replicas, ready
+    if sts is None and (record is None or status == "uninstalled"):
+        return Phase.NOT_DEPLOYED, "", None, None
+    if status == "failed":
+        why = record.description if record is not None and record.description else "failed"
+        return Phase.FAILED, f"helm: {why}", replicas, ready
+    if status in _PENDING:
+        return Phase.STARTING, f"helm: {status}", replicas, ready
+    if sts is None:
+        return Phase.FAILED, f"helm release {status} but its StatefulSet is missing", None, None
+    note = "" if record is not None else "no Helm release record (not installed by Helm?)"
+    if replicas == 0:
+        annotations = sts["metadata"].get("annotations") or {}
+        if any(annotations.get(a) == "true" for a in SLEEP_ANNOTATIONS):
+            return Phase.SLEEPING, note, replicas, ready
+        return Phase.FAILED, _join("scaled to 0 replicas without a sleep annotation", note), replicas, ready
+    assert replicas is not None and ready is not None
+    if ready >= replicas:
+        return Phase.RUNNING, note, replicas, ready
+    return Phase.STARTING, _join(f"{ready}/{replicas} replicas ready", note), replicas, ready
+
+
+def derive(
+    compiled: Compiled,
+    observed: Mapping[str, Observation],
+    unreachable: Mapping[str, Finding],
+    last_apply: LastApply | None = None,
+    *,
+    seconds: float = 0.0,
+) -> FleetStatus:
+    """The fleet's status from what was read; pure (no I/O). Clusters neither observed nor unreachable
+    were not asked for and are left out."""
+    fleet = compiled.fleet
+    clusters = sorted(set(observed) | set(unreachable))
+    placed: dict[str, list[ResolvedTenant]] = {name: [] for name in clusters}
+    for key, cluster in sorted(compiled.placement.clusters.items()):
+        if cluster in placed and key in fleet.tenants:
+            placed[cluster].append(fleet.tenants[key])
+    tenants: list[TenantStatus] = []
+    cluster_rows: list[ClusterStatus] = []
+    findings: list[Finding] = list(unreachable.values())
+    for name in clusters:
+        obs = observed.get(name)
+        record = last_apply(name) if last_apply else None
+        blind = _blind(obs, unreachable.get(name))
+        rows = [
+            _tenant(compiled, t, name, _live_of(obs, t.namespace, t.name, blind), record)
+            for t in placed[name]
+        ]
+        if obs is not None:
+            rows += _strays(obs, {t.namespace for t in placed[name]}, blind, record)
+            where = compiled.fleet.location(fleet.clusters[name].doc, ("spec", "kubeconfig"))
+            findings += [
+                error("live.forbidden" if "forbidden" in p else "live.read", p, where, subjects.cluster(name))
+                for p in obs.problems
+            ]
+        tenants += rows
+        capacity = fleet.clusters[name].spec.spec.capacity.maxTenants
+        in_fleet = [row for row in rows if row.in_fleet]
+        cluster_rows.append(
+            ClusterStatus(
+                name=name,
+                reachable=obs is not None,
+                version=obs.version if obs else None,
+                tenants=len(in_fleet),
+                deployed=sum(row.phase not in (Phase.NOT_DEPLOYED, Phase.UNKNOWN) for row in in_fleet),
+                max_tenants=capacity,
+                problems=obs.problems if obs else (unreachable[name].message,),
+                requests=obs.requests if obs else 1,
+                seconds=obs.seconds if obs else 0.0,
+                last_apply=record,
+            )
+        )
+    return FleetStatus(
+        revision=compiled.tree.revision,
+        generated=datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+        clusters=tuple(cluster_rows),
+        tenants=tuple(sorted(tenants, key=lambda t: (t.key, t.cluster))),
+        findings=Findings.of(findings),
+        seconds=seconds,
+    )
+
+
+def _blind(obs: Observation | None, unreachable: Finding | None) -> str | None:
+    """Why this cluster's tenants cannot be seen, if they cannot."""
+    if obs is None:
+        return f"cluster unreachable: {unreachable.message}" if unreachable else "cluster not read"
+    if obs.releases is None or obs.statefulsets is None or obs.namespaces is None:
+        return "cannot read the cluster: " + "; ".join(obs.problems)
+    return None
+
+
+def _live_of(obs: Observation | None, namespace: str, name: str, blind: str | None) -> Live:
+    if obs is None or blind is not None:
+        return Live(None, None, None, blind or "cluster not read")
+    assert obs.namespaces is not None and obs.releases is not None and obs.statefulsets is not None
+    release = naming.release_name(name)
+    return Live(
+        obs.namespaces.get(namespace),
+        obs.releases.get((namespace, release)),
+        obs.statefulsets.get((namespace, release)),
+    )
+
+
+def _tenant(
+    compiled: Compiled, t: ResolvedTenant, cluster: str, found: Live, record: Mapping[str, Any] | None
+) -> TenantStatus:
+    rendered = compiled.rendered.tenants.get(t.key)
+    spec = t.spec.spec
+    now, reason, replicas, ready = phase(found)
+    return TenantStatus(
+        key=t.key,
+        project=t.project,
+        name=t.name,
+        cluster=cluster,
+        namespace=t.namespace,
+        in_fleet=True,
+        template=t.template,
+        template_version=t.version,
+        owner=spec.owner,
+        protect=spec.protect,
+        sleep=sleep_summary(t.sleep),
+        auto_delete=auto_delete_summary(t.auto_delete),
+        desired_chart=t.template_version.chartVersion,
+        desired_hash=rendered.hash if rendered else None,
+        deployed=_deployed(found.record),
+        phase=now,
+        reason=reason,
+        replicas=replicas,
+        ready=ready,
+        last_apply=record,
+        values_match=_values_match(
+            found.record, rendered.values if rendered else None, rendered.hash if rendered else None
+        ),
+    )
+
+
+def _values_match(
+    record: releases.ReleaseRecord | str | None, values: Any, digest: str | None
+) -> bool | None:
+    if not isinstance(record, releases.ReleaseRecord) or digest is None:
+        return None
+    # Helm keeps numbers as Go float64: a 2.0 vfleet rendered comes back as 2 and hashes differently,
+    # though it is the same value. Compare values only when the hashes differ (rare, and cheap then).
+    return record.values_hash == digest or _numbers_as_floats(record.values) == _numbers_as_floats(values)
+
+
+def _numbers_as_floats(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _numbers_as_floats(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_numbers_as_floats(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def _strays(
+    obs: Observation, placed: set[str], blind: str | None, record: Mapping[str, Any] | None
+) -> list[TenantStatus]:
+    """Tenants on the cluster (vfleet's namespace labels) that no spec places there: removed from Git
+    and not yet deleted, or moved — an operator wants to see them."""
+    rows = []
+    for ns_name, ns in sorted((obs.namespaces or {}).items()):
+        labels = ns["metadata"].get("labels") or {}
+        project, name = labels.get("vfleet.dev/project"), labels.get("vfleet.dev/tenant")
+        if ns_name in placed or not project or not name:
+            continue
+        found = _live_of(obs, ns_name, name, blind)
+        now, reason, replicas, ready = phase(found)
+        rows.append(
+            TenantStatus(
+                key=naming.tenant_key(project, name),
+                project=project,
+                name=name,
+                cluster=obs.cluster,
+                namespace=ns_name,
+                in_fleet=False,
+                template=labels.get("vfleet.dev/template"),
+                template_version=None,
+                owner=None,
+                protect=False,
+                sleep="",
+                auto_delete="",
+                desired_chart=None,
+                desired_hash=None,
+                deployed=_deployed(found.record),
+                phase=now,
+                reason=_join(
+                    "not in the fleet here (removed from Git, or placed on another cluster)", reason
+                ),
+                replicas=replicas,
+                ready=ready,
+                last_apply=record,
+            )
+        )
+    return rows
+
+
+def _deployed(record: releases.ReleaseRecord | str | None) -> Deployed | None:
+    if not isinstance(record, releases.ReleaseRecord):
+        return None
+    return Deployed(record.revision, record.status, record.chart_version, record.values_hash, record.updated)
+
+
+def _ns_phase(ns: Mapping[str, Any]) -> str:
+    return str((ns.get("status") or {}).get("phase") or "")
+
+
+def _join(*parts: str) -> str:
+    return "; ".join(p for p in parts if p)
+
+
+def sleep_summary(sleep: Sleep | None) -> str:
+    if sleep is None:
+        return ""
+    parts = ["asleep by hand"] if sleep.sleeping else []
+    if sleep.afterInactivity is not None:
+        parts.append(f"after {sleep.afterInactivity.text} idle")
+    if sleep.schedule is not None:
+        parts.append(f"sleeps {sleep.schedule}")
+    if sleep.wakeup is not None:
+        parts.append(f"wakes {sleep.wakeup}")
+    if sleep.timezone is not None:
+        parts.append(str(sleep.timezone))
+    return ", ".join(parts)
+
+
+def auto_delete_summary(auto: AutoDelete | None) -> str:
+    if auto is None:
+        return ""
+    if auto.never:
+        return "never"
+    parts = []
+    if auto.afterInactivity is not None:
+        parts.append(f"after {auto.afterInactivity.text} idle")
+    if auto.expiry is not None:
+        parts.append(f"expires {auto.expiry}")
+    return ", ".join(parts)
+
+
+# ------------------------------------------------------------------------------------------------ run
+
+
+def fleet_status(
+    compiled: Compiled,
+    clusters: Sequence[str] | None = None,
+    *,
+    last_apply: LastApply | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> FleetStatus:
+    """Connect to `clusters` (default: all) in parallel, read each once, derive the fleet's status."""
+    began = time.monotonic()
+    fleet = compiled.fleet
+    names = sorted(fleet.clusters if clusters is None else clusters)
+    kwargs: dict[str, Any] = {"timeout_s": timeout_s} | ({"env": env} if env is not None else {})
+    namespaces: dict[str, set[str]] = {name: set() for name in names}
+    for key, cluster in compiled.placement.clusters.items():
+        if cluster in namespaces and key in fleet.tenants:
+            namespaces[cluster].add(fleet.tenants[key].namespace)
+    with connect(fleet, names, **kwargs) as conns:
+        results = conns.each(lambda conn: observe(conn, frozenset(namespaces[conn.cluster])))
+        unreachable = {f.subject.split(":", 1)[1]: f for f in conns.findings if f.subject}
+    observed: dict[str, Observation] = {}
+    for name, result in results.items():
+        if isinstance(result, Observation):
+            observed[name] = result
+        else:  # a bug while reading, not a cluster problem: still report the rest
+            unreachable[name] = error(
+                "live.read", f"cluster {name}: reading failed: {result!r}", subject=subjects.cluster(name)
+            )
+    return derive(compiled, observed, unreachable, last_apply, seconds=round(time.monotonic() - began, 3))
+
+
+def last_apply_from(state_dir: Path) -> LastApply:
+    """The newest apply (or destroy) record of each cluster's stack in an apply state directory."""
+    from vfleet.apply.records import Records  # the apply stage owns the format; read through it
+
+    records = Records(state_dir)
+
+    def newest(cluster: str) -> Mapping[str, Any] | None:
+        for run in records.history(cluster):
+            if run.operation != "preview":  # a preview changed nothing on the cluster
+                data = run.to_json()
+                return {k: data[k] for k in _RECORD_FIELDS if k in data}
+        return None
+
+    return newest
+
+
+# What status shows of a record: when, by whom, from which commit, with what result.
+_RECORD_FIELDS = (
+    "operation",
+    "result",
+    "started",
+    "ended",
+    "commit",
+    "dirty",
+    "user",
+    "desired_hash",
+    "changes",
+    "message",
+)
+
+
+# ----------------------------------------------------------------------------------------------- JSON
+
+
+def _cluster_json(c: ClusterStatus) -> dict[str, Any]:
+    return {
+        "name": c.name,
+        "reachable": c.reachable,
+        "kubernetesVersion": c.version,
+        "tenants": c.tenants,
+        "deployed": c.deployed,
+        "maxTenants": c.max_tenants,
+        "problems": list(c.problems),
+        "requests": c.requests,
+        "seconds": c.seconds,
+        "lastApply": c.last_apply,
+    }
+
+
+def _tenant_json(t: TenantStatus) -> dict[str, Any]:
+    deployed = t.deployed
+    return {
+        "key": t.key,
+        "project": t.project,
+        "name": t.name,
+        "cluster": t.cluster,
+        "namespace": t.namespace,
+        "inFleet": t.in_fleet,
+        "template": t.template,
+        "templateVersion": t.template_version,
+        "owner": t.owner,
+        "protect": t.protect,
+        "sleep": t.sleep,
+        "autoDelete": t.auto_delete,
+        "phase": t.phase.value,
+        "reason": t.reason,
+        "replicas": t.replicas,
+        "readyReplicas": t.ready,
+        "desired": {"chartVersion": t.desired_chart, "valuesHash": t.desired_hash},
+        "deployed": None
+        if deployed is None
+        else {
+            "revision": deployed.revision,
+            "status": deployed.status,
+            "chartVersion": deployed.chart_version,
+            "valuesHash": deployed.values_hash,
+            "updated": deployed.updated,
+        },
+        "inSync": t.in_sync,
+        "lastApply": t.last_apply,
+    }
+
+
+__all__ = [
+    "PHASES",
+    "ClusterStatus",
+    "Deployed",
+    "FleetStatus",
+    "Live",
+    "Observation",
+    "Phase",
+    "TenantStatus",
+    "derive",
+    "fleet_status",
+    "observe",
+    "phase",
+]
