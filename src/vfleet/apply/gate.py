@@ -64,13 +64,9 @@ class Broken(VfleetError):
 def policy_gate(compiled: compiler.Compiled, env: Mapping[str, str] = os.environ) -> Findings:
     """The policy verdicts on a compiled fleet as findings; evaluation failures are ERROR findings."""
     from vfleet.policy import gate as policy
-    from vfleet.policy.server import PolicyError, PolicySet
 
-    try:
-        policies = PolicySet.from_tree(compiled.tree)
-    except PolicyError as exc:
-        return Findings.of([error(exc.code, str(exc), Location(POLICIES_DIR))])
-    return policy.policy_findings(compiled, policies, env=env).findings
+    # The policies of the tree that was compiled (the work tree, or the revision being applied).
+    return policy.policy_findings(compiled, compiled.tree, env=env).findings
 
 
 def enforce(compiled: compiler.Compiled, gate: Gate) -> Findings:

@@ -1,0 +1,298 @@
+"""`vfleet apply`, `preview`, `destroy`, `history`, `stacks sync|check`: thin commands over `vfleet.apply`.
+
+Each parses its options, calls `orchestrate.run` (or the records / project functions), shows progress
+per stack while the engine runs (rich, on stderr) and a summary (or `--output json`), and maps the
+outcome to an exit code: 0 applied or unchanged, 1 failed / refused / not started / denied, 2 broken
+input, a missing engine or a missing passphrase, 3 (preview) changes found.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from vfleet import compile as compiler
+from vfleet.apply import decide, engine, gate, orchestrate, project, records
+from vfleet.apply.decide import Operation, Result, Schedule, StackResult, Target
+from vfleet.cli.output import Output, console, emit_json, print_findings
+from vfleet.errors import VfleetError
+from vfleet.findings import Finding, Findings
+
+PathArg = Annotated[Path, typer.Argument(help="the fleet repository (or its fleet/ folder)")]
+ClusterOpt = Annotated[list[str] | None, typer.Option("--cluster", "-c", help="only these stacks (repeatable)")]
+WaveOpt = Annotated[int | None, typer.Option("--wave", help="only the clusters of this rollout wave")]
+ParallelOpt = Annotated[int, typer.Option("--parallel", "-p", min=1, help="stacks run at once within a wave")]
+OverrideOpt = Annotated[str | None, typer.Option("--override-guard", metavar="REASON",
+                                                 help="let overridable deletion guards pass; recorded")]
+SecretsOpt = Annotated[str | None, typer.Option("--secrets-provider",
+                                                help="Pulumi secrets provider for new stacks (default: passphrase)")]
+OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="table for people, json for machines")]
+
+_STYLE = {Result.APPLIED: "green", Result.SKIPPED: "dim", Result.FAILED: "bold red", Result.REFUSED: "red",
+          Result.NOT_STARTED: "yellow"}
+
+
+def make_runner(root: Path, state: Path, secrets_provider: str | None) -> orchestrate.Runner:
+    """The real engine; checked (pulumi, plugin, passphrase) only when some stack is about to run."""
+    return engine.PulumiRunner(engine.configure(root, state, secrets_provider=secrets_provider))
+
+
+def _execute(path: Path, options: orchestrate.Options, output: Output, secrets_provider: str | None,
+             yes: bool) -> None:
+    root = compiler.find_root(path)
+    compiled = compiler.compile_fleet(root, cache=compiler.parse_cache(root))
+    state = records.state_dir(root)
+    show = output is Output.table
+    display = _Display(enabled=show and sys.stderr.isatty())
+    try:
+        with display:
+            report = orchestrate.run(
+                compiled, options, runner=lambda: make_runner(root, state, secrets_provider),
+                records=records.Records(state), observer=display,
+                confirm=None if yes or options.operation is Operation.PREVIEW else _confirm(options, display),
+            )
+    except (gate.Broken, gate.Refused) as exc:
+        _fail(exc, exc.findings, output)
+    except VfleetError as exc:
+        _fail(exc, Findings.of([]), output)
+    if output is Output.json:
+        emit_json(report_json(report))
+    else:
+        _print_report(report)
+    raise typer.Exit(report.exit_code)
+
+
+def _fail(exc: VfleetError, findings: Findings, output: Output) -> None:
+    if output is Output.json:
+        emit_json({"error": str(exc), "findings": [f.to_json() for f in findings], "exitCode": exc.exit_code})
+    else:
+        if findings:
+            print_findings(findings, console(stderr=True), "apply")
+        console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}")
+    raise typer.Exit(exc.exit_code)
+
+
+def _confirm(options: orchestrate.Options, display: _Display) -> orchestrate.Confirm:
+    def ask(schedule: Schedule, refusals: Mapping[str, tuple[Finding, ...]]) -> bool:
+        runs = [t.cluster for t in schedule.to_run if t.cluster not in refusals]
+        if not runs:
+            return True  # nothing will reach the engine: the refusals are reported, no question to ask
+        if not sys.stdin.isatty():
+            raise VfleetError(f"{options.operation.value} of {', '.join(runs)} needs --yes when not run from a "
+                              "terminal (nothing was run)")
+        with display.paused():
+            return typer.confirm(f"{options.operation.value} {len(runs)} stack(s): {', '.join(runs)}?")
+    return ask
+
+
+def apply(
+    path: PathArg = Path("."),
+    cluster: ClusterOpt = None,
+    parallel: ParallelOpt = 4,
+    wave: WaveOpt = None,
+    override_guard: OverrideOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask before applying")] = False,
+    adopt: Annotated[bool, typer.Option("--adopt", help="import desired objects that already exist on a "
+                                                         "cluster (listed in the output)")] = False,
+    secrets_provider: SecretsOpt = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Compile, gate (policy, deletion guards) and apply every changed stack with the Pulumi engine."""
+    options = orchestrate.Options(Operation.UP, tuple(cluster or ()), wave, parallel, override_guard, adopt)
+    _execute(path, options, output, secrets_provider, yes)
+
+
+def preview(
+    path: PathArg = Path("."),
+    cluster: ClusterOpt = None,
+    parallel: ParallelOpt = 4,
+    wave: WaveOpt = None,
+    all_stacks: Annotated[bool, typer.Option("--all", help="preview unchanged stacks too (finds drift in "
+                                                           "the engine's state)")] = False,
+    secrets_provider: SecretsOpt = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """The engine's diff of every changed stack against its state (`vfleet plan` is the Git diff)."""
+    options = orchestrate.Options(Operation.PREVIEW, tuple(cluster or ()), wave, parallel, force=all_stacks)
+    _execute(path, options, output, secrets_provider, True)
+
+
+def destroy(
+    cluster: Annotated[str, typer.Option("--cluster", "-c", help="the stack to destroy")],
+    path: PathArg = Path("."),
+    confirm: Annotated[str | None, typer.Option("--confirm", metavar="CLUSTER",
+                                                help="the cluster's name again: the explicit confirmation")] = None,
+    override_guard: OverrideOpt = None,
+    secrets_provider: SecretsOpt = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Delete everything a stack manages on its cluster: only with `--confirm <cluster>` and the guards."""
+    if confirm != cluster:
+        if confirm is not None or not sys.stdin.isatty():
+            _fail(VfleetError(f"destroying stack {cluster} needs --confirm {cluster} (nothing was run)"),
+                  Findings.of([]), output)
+        typed = typer.prompt(f"type the cluster name ({cluster}) to destroy everything its stack manages")
+        if typed != cluster:
+            _fail(orchestrate.Cancelled("not confirmed: nothing was run"), Findings.of([]), output)
+    options = orchestrate.Options(Operation.DESTROY, (cluster,), None, 1, override_guard)
+    _execute(path, options, output, secrets_provider, True)
+
+
+def history(
+    path: PathArg = Path("."),
+    cluster: Annotated[str | None, typer.Option("--cluster", "-c", help="only this stack")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="newest N records")] = 50,
+    output: OutputOpt = Output.table,
+) -> None:
+    """The per-stack run records kept in the state directory, newest first."""
+    root = compiler.find_root(path)
+    found = records.Records(records.state_dir(root)).history(cluster, limit)
+    if output is Output.json:
+        emit_json({"records": [r.to_json() for r in found]})
+        raise typer.Exit(0)
+    table = Table("started", "cluster", "op", "result", "changes", "commit", "user", "message", box=None)
+    for r in found:
+        changes = ", ".join(f"{k} {v}" for k, v in sorted(r.changes.items()) if k != "same") or "-"
+        commit = (r.commit or "-")[:10] + ("+dirty" if r.dirty else "")
+        table.add_row(r.started[:19], r.cluster, r.operation, f"[{_STYLE[Result(r.result)]}]{r.result}[/]",
+                      changes, commit, escape(r.user), escape(r.message[:100]))
+    console().print(table if found else "no records yet")
+    raise typer.Exit(0)
+
+
+stacks_app = typer.Typer(help="The Pulumi project files: one stack file per connected cluster.",
+                         no_args_is_help=True)
+
+
+def _cluster_files(path: Path) -> tuple[Path, dict[str, str]]:
+    root = compiler.find_root(path)
+    compiled = compiler.compile_fleet(root, cache=compiler.parse_cache(root), check_lock=False)
+    return root, {name: item.doc.file for name, item in compiled.fleet.clusters.items()}
+
+
+@stacks_app.command("sync")
+def stacks_sync(path: PathArg = Path(".")) -> None:
+    """Write Pulumi.yaml and every missing or stale stacks/Pulumi.<cluster>.yaml."""
+    root, clusters = _cluster_files(path)
+    written = project.sync(root, clusters)
+    after = project.verify(root, clusters)
+    print_findings(after.findings, console(), "stacks")
+    console().print("\n".join(f"wrote {p}" for p in written) or "stack files are up to date")
+    raise typer.Exit(after.findings.exit_code)
+
+
+@stacks_app.command("check")
+def stacks_check(path: PathArg = Path("."), output: OutputOpt = Output.table) -> None:
+    """Verify the project and stack files (missing, stale, credentials, stacks without a cluster)."""
+    root, clusters = _cluster_files(path)
+    result = project.verify(root, clusters)
+    if output is Output.json:
+        emit_json({"findings": [f.to_json() for f in result.findings], "orphans": list(result.orphans),
+                   "exitCode": result.findings.exit_code})
+    else:
+        print_findings(result.findings, console(), "stacks")
+    raise typer.Exit(result.findings.exit_code)
+
+
+# ------------------------------------------------------------------------------------------------ output
+
+
+def result_json(r: StackResult) -> dict[str, Any]:
+    return {"cluster": r.cluster, "wave": r.wave, "result": r.result.value, "changes": dict(r.changes),
+            "message": r.message, "adopted": list(r.adopted), "started": r.started or None, "ended": r.ended or None}
+
+
+def report_json(report: orchestrate.Report) -> dict[str, Any]:
+    return {
+        "operation": report.operation.value,
+        "exitCode": report.exit_code,
+        "stacks": [result_json(r) for r in report.results],
+        "summary": decide.summary(report.results),
+        "refusals": {c: [f.to_json() for f in found] for c, found in sorted(report.refusals.items())},
+        "orphans": list(report.orphans),
+        "findings": [f.to_json() for f in report.warnings],
+    }
+
+
+def _print_report(report: orchestrate.Report) -> None:
+    out = console()
+    if report.warnings:
+        print_findings(report.warnings, out, report.operation.value)
+    table = Table("wave", "stack", "result", "changes", "adopted", "message", box=None)
+    for r in report.results:
+        changes = ", ".join(f"{k} {v}" for k, v in sorted(r.changes.items()) if k != "same") or "-"
+        table.add_row(str(r.wave), r.cluster, f"[{_STYLE[r.result]}]{r.result.value}[/]", changes,
+                      str(len(r.adopted)) if r.adopted else "-", escape(r.message[:300]))
+    out.print(table)
+    for r in report.results:
+        for rid in r.adopted:
+            out.print(f"adopted on {r.cluster}: {escape(rid)}")
+    for name in report.orphans:
+        out.print(f"[yellow]stack {name} has no Cluster spec[/]: destroy it with `vfleet destroy --cluster {name}`")
+    counts = ", ".join(f"{len(v)} {k}" for k, v in decide.summary(report.results).items())
+    out.print(f"{report.operation.value}: {counts or 'no stacks selected'}")
+
+
+class _Display:
+    """Progress per stack (resources done / total) on stderr while the engine runs; thread-safe."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.lock = threading.Lock()
+        self.tasks: dict[str, TaskID] = {}
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), TextColumn("{task.fields[what]}"),
+                                 console=console(stderr=True), transient=False, disable=not enabled)
+
+    def __enter__(self) -> _Display:
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.stop()
+
+    def paused(self) -> _Paused:
+        return _Paused(self.bar)
+
+    def started(self, target: Target, total: int) -> None:
+        with self.lock:
+            self.tasks[target.cluster] = self.bar.add_task(target.cluster, total=total, what="starting")
+
+    def progress(self, cluster: str, done: int, total: int, what: str) -> None:
+        with self.lock:
+            task = self.tasks.get(cluster)
+        if task is not None:
+            self.bar.update(task, completed=done, total=total, what=escape(what[:60]))
+
+    def finished(self, result: StackResult) -> None:
+        with self.lock:
+            task = self.tasks.get(result.cluster)
+        if task is not None:
+            self.bar.update(task, what=f"[{_STYLE[result.result]}]{result.result.value}[/]")
+
+
+class _Paused:
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+
+    def __enter__(self) -> None:
+        self.progress.stop()
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.start()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("apply")(apply)
+    app.command("preview")(preview)
+    app.command("destroy")(destroy)
+    app.command("history")(history)
+    app.add_typer(stacks_app, name="stacks")
