@@ -14,3 +14,4 @@ def register(app: typer.Typer) -> None:
 
     policy_cmds.register(app)
     app.add_typer(dev_cmds.dev_app, name="dev")
+    from vfleet.cli import apply_cmds; apply_cmds.register(app)  # noqa: E702, I001
