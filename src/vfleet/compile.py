@@ -101,7 +101,7 @@ def _compile(
     lock = place.read_lock(tree)
     # sticky tenant -> cluster
     placement = _timed(timings, "place", lambda: place.place(fleet, resolved, lock))
-    registry = schemas.SchemaRegistry.from_repo(root, env)
+    registry = schemas.SchemaRegistry.from_repo(root, env, tree)
     rendered = _timed(timings, "render",  # vcluster.yaml per tenant, checked against the chart's schema
                       lambda: render.render(fleet, resolved, placement.clusters, registry))
     states = _timed(timings, "desired",  # resources per connected cluster

@@ -160,16 +160,16 @@ def load(tree: Tree, cache: ParseCache | None = None) -> Loaded:
 
     documents: list[Document] = []
     for entry in entries:
-        parsed = cache.entries.get(entry.blob)
-        if parsed is None:
+        cached = cache.entries.get(entry.blob)
+        if cached is None:
             continue
-        if isinstance(parsed, YamlError):
+        if isinstance(cached, YamlError):
             findings.append(
-                error("yaml.syntax", str(parsed),
-                      Location(entry.path, parsed.line, format_path(parsed.field) or None))
+                error("yaml.syntax", str(cached),
+                      Location(entry.path, cached.line, format_path(cached.field) or None))
             )
             continue
-        for index, line, value in parsed:
+        for index, line, value in cached:
             documents.append(Document(entry.path, line, index, entry.blob, value))
     return Loaded(tree, tuple(documents), tuple(findings))
 

@@ -178,10 +178,10 @@ class _Builder:
                      doc, ("apiVersion",))
             return
         kind = data.get("kind")
-        model = KINDS.get(kind) if isinstance(kind, str) else None
-        if model is None:
+        if not isinstance(kind, str) or kind not in KINDS:
             self.err("schema.kind", f"unknown kind {kind!r}; expected one of: {', '.join(KINDS)}", doc, ("kind",))
             return
+        model = KINDS[kind]
         meta = data.get("metadata")
         name = meta.get("name") if isinstance(meta, dict) else None
         subject = subjects.of_kind(kind, str(name)) if name else None

@@ -30,6 +30,7 @@ import jsonschema_rs
 
 from vfleet.errors import VfleetError
 from vfleet.findings import Finding, Location, error
+from vfleet.tree import Tree, TreeError
 from vfleet.yamldoc import YamlError, locate, parse_documents
 
 CONFIG_FILE = "vfleet.yaml"
@@ -153,17 +154,22 @@ class SchemaRegistry:
     findings: tuple[Finding, ...] = ()  # problems with vfleet.yaml itself
 
     @staticmethod
-    def from_repo(root: Path, env: Mapping[str, str]) -> SchemaRegistry:
-        """The registry configured by `VFLEET_CHART_SCHEMAS` in `env`, else by `<root>/vfleet.yaml`."""
+    def from_repo(root: Path, env: Mapping[str, str], tree: Tree | None = None) -> SchemaRegistry:
+        """The registry configured by `VFLEET_CHART_SCHEMAS` in `env`, else by `vfleet.yaml`.
+
+        `vfleet.yaml` is read from `tree` when given (a Git revision compiles with its own settings),
+        else from `<root>`; relative directories are resolved against `root` either way.
+        """
         root = root.resolve()
         override = env.get(ENV_VAR)
         if override is not None and override.strip():
             dirs = tuple(_dir(root, d) for d in override.split(os.pathsep) if d.strip())
             return SchemaRegistry(root, dirs, f"the environment variable {ENV_VAR}")
-        config = root / CONFIG_FILE
-        if not config.is_file():
+        try:
+            raw = tree.read(CONFIG_FILE) if tree is not None else (root / CONFIG_FILE).read_bytes()
+        except (FileNotFoundError, IsADirectoryError, TreeError):
             return SchemaRegistry(root, (), f"nowhere ({ENV_VAR} is not set and there is no {CONFIG_FILE})")
-        entries, findings = _read_config(config)
+        entries, findings = _read_config(raw.decode("utf-8-sig", errors="replace"))
         return SchemaRegistry(root, tuple(_dir(root, d) for d in entries), f"chartSchemas in {CONFIG_FILE}",
                               tuple(findings))
 
@@ -226,8 +232,7 @@ def _dir(root: Path, entry: str) -> Path:
     return path if path.is_absolute() else root / path
 
 
-def _read_config(config: Path) -> tuple[list[str], list[Finding]]:
-    text = config.read_text(encoding="utf-8-sig")
+def _read_config(text: str) -> tuple[list[str], list[Finding]]:
     try:
         documents = list(parse_documents(text))
     except YamlError as exc:

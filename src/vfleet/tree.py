@@ -150,7 +150,7 @@ class GitTree:
             raise TreeError(f"{repo_path}: not a Git repository") from exc
         except (git.BadName, ValueError) as exc:
             raise TreeError(f"{rev!r}: no such revision in {repo_path}") from exc
-        self.revision = commit.hexsha
+        self.revision: str | None = commit.hexsha
         self.label = f"commit {commit.hexsha[:12]}"
         # The fleet may live in a sub-folder of the repository: read paths relative to it.
         top = Path(self._repo.working_tree_dir or repo_path).resolve()
@@ -159,7 +159,7 @@ class GitTree:
         self._entries: dict[str, tuple[str, int]] = {}
         for item in commit.tree.traverse():
             if item.type == "blob" and item.path.startswith(self._prefix):  # type: ignore[union-attr]
-                self._entries[item.path[len(self._prefix):]] = (item.hexsha, item.mode)  # type: ignore[union-attr]
+                self._entries[item.path[len(self._prefix):]] = (item.hexsha, item.mode)  # type: ignore[union-attr,index]
         self._cache: dict[str, bytes] = {}
 
     def files(self, prefix: str) -> list[FileEntry]:

@@ -98,7 +98,7 @@ def parse_documents(text: str) -> Iterator[tuple[int, int, Any]]:
 
 def _compose(chunk: Chunk) -> yaml.Node | None:
     try:
-        return yaml.compose(chunk.text, Loader=_Loader)  # type: ignore[no-any-return]
+        return yaml.compose(chunk.text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = chunk.first_line + (mark.line if mark else 0)
@@ -118,7 +118,7 @@ class _Builder:
         self._scalars = yaml.constructor.SafeConstructor()
 
     def line(self, node: yaml.Node) -> int:
-        return self.first_line + node.start_mark.line
+        return self.first_line + int(node.start_mark.line)
 
     def build(self, node: yaml.Node, path: FieldPath = ()) -> Any:
         self.budget -= 1
@@ -196,18 +196,18 @@ def locate(text: str, first_line: int, index: int, path: Sequence[str | int]) ->
         return first_line
     if node is None:
         return first_line
-    line = chunk.first_line + node.start_mark.line
+    line: int = chunk.first_line + int(node.start_mark.line)
     for step in path:
         child: yaml.Node | None = None
         if isinstance(node, yaml.MappingNode):
             for key_node, value_node in node.value:
                 if isinstance(key_node, yaml.ScalarNode) and key_node.value == str(step):
-                    line = chunk.first_line + key_node.start_mark.line
+                    line = chunk.first_line + int(key_node.start_mark.line)
                     child = value_node
                     break
         elif isinstance(node, yaml.SequenceNode) and isinstance(step, int) and 0 <= step < len(node.value):
             child = node.value[step]
-            line = chunk.first_line + child.start_mark.line
+            line = chunk.first_line + int(child.start_mark.line)
         if child is None:
             break
         node = child
