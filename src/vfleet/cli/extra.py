@@ -14,4 +14,5 @@ def register(app: typer.Typer) -> None:
 
     policy_cmds.register(app)
     app.add_typer(dev_cmds.dev_app, name="dev")
+    from vfleet.cli import live_cmds; live_cmds.register(app)  # noqa: E702, I001
     from vfleet.cli import apply_cmds; apply_cmds.register(app)  # noqa: E702, I001

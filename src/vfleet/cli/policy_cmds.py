@@ -37,6 +37,17 @@ NoCacheOpt = Annotated[
     bool, typer.Option("--no-cache", help="do not reuse parsed documents from earlier runs")
 ]
 
+LiveOpt = Annotated[
+    bool,
+    typer.Option("--live", help="also dry-run every changed object on its connected cluster (server-side, "
+                 "dryRun=All): rejections exit 1, an unreachable cluster exits 2"),
+]
+LiveBaseOpt = Annotated[
+    str | None,
+    typer.Option("--live-base", help="with --live: only the clusters whose desired state differs from this "
+                 "revision's (e.g. the pull request's base)"),
+]
+
 policy_app = typer.Typer(help="Policy tests and policy-change review.", no_args_is_help=True)
 
 
@@ -56,11 +67,17 @@ def check_command(
     output: OutputOpt = Output.table,
     opa_url: OpaUrlOpt = None,
     no_cache: NoCacheOpt = False,
+    live: LiveOpt = False,
+    live_base: LiveBaseOpt = None,
 ) -> None:
     """Compile the fleet and check it against policies/. Exit 0 clean, 1 denied, 2 broken input or policy."""
     try:
         root, cache = _root_and_cache(path, no_cache)
         report = policy.check(root, rev, opa_url=opa_url, cache=cache)
+        if live:  # `vfleet.live`: server-side dry runs on the connected clusters
+            from vfleet.cli.live_cmds import with_live
+
+            report = with_live(report, live_base)
     except VfleetError as exc:
         raise _fail(exc) from exc
     compiled = report.compiled

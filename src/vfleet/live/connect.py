@@ -83,6 +83,12 @@ class Connection:
     api: k8s_client.ApiClient = field(repr=False)
     secrets: tuple[str, ...] = field(repr=False, default=())
     timeout_s: float = DEFAULT_TIMEOUT_S
+    _sent: list[int] = field(default_factory=lambda: [0], repr=False)  # requests made (benchmarks, reports)
+
+    @property
+    def requests(self) -> int:
+        """How many requests this connection has sent (`GET /version` of `connect_one` not included)."""
+        return self._sent[0]
 
     def request(
         self,
@@ -119,6 +125,7 @@ class Connection:
         if body is not None:
             headers["Content-Type"] = content_type
             payload = body if isinstance(body, bytes) else orjson.dumps(body)
+        self._sent[0] += 1  # under the GIL; an exact count is not needed across threads
         try:
             response = self.api.rest_client.pool_manager.request(
                 method,

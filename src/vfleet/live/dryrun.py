@@ -37,6 +37,9 @@ from vfleet.live.connect import ApiError, Connection, Unreachable, connect, desc
 
 STAND_IN_NAMESPACE = "default"
 _RBAC_DENIAL = re.compile(r'User "[^"]*" cannot ')
+# What a 500 says when the object cannot even be decoded into its type (a quantity that is not one): the
+# API server's way of rejecting a schema error during server-side apply, not a failure of the server.
+_UNDECODABLE = "unable to convert unstructured object"
 _IMMUTABLE = ("immutable", "fields other than", "cannot change", "may not be changed")
 
 
@@ -229,7 +232,7 @@ class _Checker:
         if exc.status == 403:
             code = "live.quota" if "exceeded quota" in exc.message else "live.denied"
             return finding(Severity.DENY, code, f"rejected by the API server: {message}")
-        if exc.status in (400, 422):
+        if exc.status in (400, 422) or (exc.status == 500 and _UNDECODABLE in exc.message):
             immutable = any(marker in exc.message for marker in _IMMUTABLE)
             code = "live.immutable" if immutable else "live.invalid"
             return finding(Severity.DENY, code, f"rejected by the API server: {message}")
@@ -239,9 +242,14 @@ class _Checker:
 
 
 def _message(exc: ApiError, stand_in: str | None, ns: str | None) -> str:
-    text = f"{exc.status} {exc.reason}: {exc.message}"
-    if stand_in and ns:
-        text = text.replace(f'"{stand_in}"', f'"{ns}"').replace(f"namespace {stand_in}", f"namespace {ns}")
+    text = (
+        f"{exc.status} {exc.reason}: {exc.message}"
+        if exc.reason != str(exc.status)
+        else str(exc.status) + ": " + exc.message
+    )
+    if stand_in and ns:  # the server saw the stand-in namespace; the reader knows the real one
+        for pattern in ('"{}"', "namespace {}", "({}/", " {}/"):
+            text = text.replace(pattern.format(stand_in), pattern.format(ns))
     return text
 
 

@@ -1,0 +1,112 @@
+"""`vfleet drift` (and the library call behind `vfleet check --live`): parse, call `vfleet.live`, render.
+
+Exit codes: drift 0 none, 3 drift found, 2 broken input or a cluster that could not be read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from vfleet import compile as compiler
+from vfleet.cli.output import console, emit_json, print_findings
+from vfleet.errors import VfleetError
+from vfleet.findings import Findings
+from vfleet.live import drift_output
+from vfleet.live.drift import drift
+from vfleet.live.dryrun import check_live
+from vfleet.policy import CheckReport
+
+
+class DriftOutput(StrEnum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+
+
+def _fail(exc: VfleetError) -> typer.Exit:
+    console(stderr=True).print(Text.assemble(("error:", "bold red"), " ", str(exc)))
+    return typer.Exit(exc.exit_code)
+
+
+def drift_command(
+    path: Annotated[Path, typer.Argument(help="the fleet repository (or its fleet/ folder)")] = Path("."),
+    cluster: Annotated[
+        list[str] | None, typer.Option("--cluster", "-c", help="only this cluster (repeatable); default: all")
+    ] = None,
+    rev: Annotated[str | None, typer.Option("--rev", help="desired state of this Git revision")] = None,
+    output: Annotated[
+        DriftOutput, typer.Option("--output", "-o", help="table, json or markdown")
+    ] = DriftOutput.table,
+) -> None:
+    """Live objects against desired, field by field. Exit 0 none, 3 drift found, 2 a cluster unreadable."""
+    try:
+        root = compiler.find_root(path)
+        compiled = compiler.compile_fleet(root, rev, cache=compiler.parse_cache(root))
+    except VfleetError as exc:
+        raise _fail(exc) from exc
+    if compiled.findings.errors:  # a broken fleet has no trustworthy desired state to compare with
+        print_findings(Findings.of(compiled.findings.errors), console(stderr=True), "drift")
+        raise typer.Exit(2)
+    report = drift(compiled, clusters=cluster or None)
+    if output is DriftOutput.json:
+        emit_json(drift_output.to_json(report))
+    elif output is DriftOutput.markdown:
+        typer.echo(drift_output.to_markdown(report), nl=False)
+    else:
+        out = console()
+        if report.findings:
+            print_findings(report.findings, out, "clusters")
+        if report.drifts:
+            table = Table(show_lines=False)
+            for column in ("cluster", "change", "object", "source", "field", "live", "desired"):
+                table.add_column(column, overflow="fold")
+            for d in report.drifts:
+                obj = f"{d.kind} {d.namespace + '/' if d.namespace else ''}{d.name}"
+                where = str(d.location) if d.location else ""
+                for i, fc in enumerate(d.fields or (None,)):
+                    head = [d.cluster, d.change.value, obj, where] if i == 0 else ["", "", "", ""]
+                    tail = (
+                        [fc.path, drift_output.value(fc.live), drift_output.value(fc.desired)] if fc else []
+                    )
+                    table.add_row(*(escape(cell) for cell in head + tail))
+            out.print(table)
+        out.print(drift_output.summary(report))
+    raise typer.Exit(report.exit_code)
+
+
+def with_live(report: CheckReport, base: str | None) -> CheckReport:
+    """`vfleet check --live`: the check's report plus the dry-run findings of the touched clusters.
+
+    Runs only on a clean compile (a broken fleet exits 2 anyway, and has no state worth dry-running).
+    `base`: a revision; only clusters whose desired state differs from its compile are checked.
+    """
+    compiled = report.compiled
+    if compiled is None or not compiled.ok:
+        return report
+    started = time.perf_counter()
+    before = (
+        compiler.compile_fleet(compiled.root, base, cache=compiler.parse_cache(compiled.root))
+        if base
+        else None
+    )
+    live = check_live(compiled, base=before if before is not None and before.ok else None)
+    timings = {**report.timings, "live": time.perf_counter() - started}
+    return dataclasses.replace(
+        report, findings=Findings.of([*report.findings, *live.findings]), timings=timings
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("drift")(drift_command)
+
+
+__all__ = ["drift_command", "register", "with_live"]
