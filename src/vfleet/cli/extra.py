@@ -13,6 +13,7 @@ def register(app: typer.Typer) -> None:
     from vfleet.cli import dev_cmds, policy_cmds
 
     policy_cmds.register(app)
+    from vfleet.cli import status_cmds; status_cmds.register(app)  # noqa: E702, I001
     app.add_typer(dev_cmds.dev_app, name="dev")
     from vfleet.cli import live_cmds; live_cmds.register(app)  # noqa: E702, I001
     from vfleet.cli import apply_cmds; apply_cmds.register(app)  # noqa: E702, I001
