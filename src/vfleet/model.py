@@ -9,7 +9,7 @@ are collected, each with the file, line and field it comes from.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -260,6 +260,7 @@ class _References:
     templates: dict[str, Item[Template]]
     providers: dict[str, Item[NodeProvider]]
     teams: dict[str, Item[Team]]
+    _versions: dict[tuple[str, str], TemplateVersion | None] = field(default_factory=dict)
 
     def _ref(self, table: dict[str, Any], name: str, what: str, doc: Document, path: FieldPath,
              subject: str) -> bool:
@@ -304,15 +305,16 @@ class _References:
                          subject: str) -> TemplateVersion | None:
         if not self._ref(self.templates, template, "template", doc, (*path, "name"), subject):
             return None
-        versions = self.templates[template].spec.spec.versions
-        matching = [v for v in versions if version_matches(pattern, v.version)]
-        # A range never picks a deprecated version, unless nothing else matches.
-        preferred = [v for v in matching if not v.deprecated] or matching
-        if not preferred:
+        memo_key = (template, pattern)
+        if memo_key in self._versions:  # thousands of tenants share a handful of (template, range) pairs
+            chosen = self._versions[memo_key]
+        else:
+            chosen = self._versions[memo_key] = _pick_version(self.templates[template].spec.spec.versions, pattern)
+        if chosen is None:
+            versions = self.templates[template].spec.spec.versions
             self.b.err("ref.template-version", f"template {template!r} has no version matching {pattern!r} "
                        f"(versions: {', '.join(v.version for v in versions)})", doc, (*path, "version"), subject)
-            return None
-        return max(preferred, key=lambda v: semver_key(v.version))
+        return chosen
 
     def resolve_tenants(self, items: dict[str, Item[Tenant]]) -> dict[str, ResolvedTenant]:
         resolved: dict[str, ResolvedTenant] = {}
@@ -382,3 +384,11 @@ class _References:
 
 Locator = Callable[[Document, FieldPath], Location]
 __all__ = ["Fleet", "Item", "Locator", "ResolvedTenant", "build", "format_path"]
+
+
+def _pick_version(versions: Sequence[TemplateVersion], pattern: str) -> TemplateVersion | None:
+    """The highest version matching `pattern`; a range never picks a deprecated version unless nothing
+    else matches."""
+    matching = [v for v in versions if version_matches(pattern, v.version)]
+    preferred = [v for v in matching if not v.deprecated] or matching
+    return max(preferred, key=lambda v: semver_key(v.version)) if preferred else None
