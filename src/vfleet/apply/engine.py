@@ -220,7 +220,7 @@ def change_counts(changes: Mapping[Any, Any]) -> dict[str, int]:
 
 
 _ERROR_LINE = re.compile(r"^\s*(error:.*|\S+ \(\S+\):\s*$|\s+error: .*)$", re.MULTILINE)
-_PROTECTED = re.compile(r"protected|cannot be deleted because it is protected")
+_PROTECTED = re.compile(r"marked for protection|resource is protected|is protected")
 _UNREACHABLE = re.compile(r"connection refused|no such host|i/o timeout|unable to load schema information|"
                           r"configured Kubernetes cluster is unreachable|dial tcp")
 
@@ -231,7 +231,7 @@ def classify(engine_output: str) -> tuple[Result, str]:
     detail = " | ".join(dict.fromkeys(line for line in lines if line))[:2000] or engine_output.strip()[-2000:]
     if "the stack is currently locked" in engine_output or "Conflict: Another update" in engine_output:
         return Result.FAILED, f"the stack is locked by another update (wait for it, or `pulumi cancel` if it died): {detail}"
-    if _PROTECTED.search(engine_output) and "delete" in engine_output:
+    if _PROTECTED.search(engine_output) and "delete" in engine_output:  # pulumi: "unable to delete ... marked for protection"
         return Result.REFUSED, f"refused by the engine: a protected resource would be deleted: {detail}"
     if _UNREACHABLE.search(engine_output):
         return Result.FAILED, f"cluster unreachable: {detail}"

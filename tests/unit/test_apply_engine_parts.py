@@ -1,0 +1,212 @@
+"""The parts of the engine adapter that are not the engine call: preconditions (CLI, plugin, passphrase,
+backend), event -> progress, change counts, failure classification, recovery from a killed apply
+(pending creates, stale locks), kubeconfig resolution without leaks, stack files."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from pulumi.automation import events
+
+from vfleet.apply import engine, kubeconfig, project
+from vfleet.apply.decide import Result
+from vfleet.specs import KubeconfigRef
+
+TOKEN = "tok-very-secret-123"
+
+
+def _bin(tmp: Path, *names: str) -> str:
+    folder = tmp / "bin"
+    folder.mkdir(exist_ok=True)
+    for name in names:
+        path = folder / name
+        path.write_text("#!/bin/sh\nexit 0\n")
+        path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    return str(folder)
+
+
+def test_no_pulumi_on_path_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(engine.EngineMissing) as exc:
+        engine.configure(tmp_path, tmp_path / "state", env={"PATH": _bin(tmp_path), "HOME": str(tmp_path)})
+    assert exc.value.exit_code == 2
+    assert "`pulumi` is not on PATH" in str(exc.value) and "v3.259.0" in str(exc.value)
+
+
+def test_no_kubernetes_plugin_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(engine.EngineMissing, match="kubernetes plugin"):
+        engine.configure(tmp_path, tmp_path / "s", env={"PATH": _bin(tmp_path, "pulumi"), "HOME": str(tmp_path)})
+    (tmp_path / ".pulumi" / "plugins" / "resource-kubernetes-v4.32.0").mkdir(parents=True)
+    env = {"PATH": _bin(tmp_path, "pulumi"), "HOME": str(tmp_path), "PULUMI_CONFIG_PASSPHRASE": "x"}
+    assert engine.configure(tmp_path, tmp_path / "s", env=env).pulumi_dir == str(tmp_path / "bin")
+
+
+def test_passphrase_provider_without_passphrase_is_exit_2(tmp_path: Path) -> None:
+    env = {"PATH": _bin(tmp_path, "pulumi", "pulumi-resource-kubernetes"), "HOME": str(tmp_path)}
+    with pytest.raises(engine.PassphraseMissing) as exc:
+        engine.configure(tmp_path, tmp_path / "state", env=env)
+    assert exc.value.exit_code == 2 and "PULUMI_CONFIG_PASSPHRASE" in str(exc.value)
+    with pytest.raises(engine.PassphraseMissing):
+        engine.configure(tmp_path, tmp_path / "state", env=env, secrets_provider="passphrase")
+    # another provider passes through; a passphrase file is as good as the variable
+    kms = engine.configure(tmp_path, tmp_path / "state", env=env, secrets_provider="awskms://alias/vfleet")
+    assert kms.secrets_provider == "awskms://alias/vfleet"
+    assert engine.configure(tmp_path, tmp_path / "s", env=env | {"PULUMI_CONFIG_PASSPHRASE_FILE": "/p"}).secrets_provider is None
+
+
+def test_backend_is_the_state_dir_unless_pulumi_backend_url_is_set(tmp_path: Path) -> None:
+    env = {"PATH": _bin(tmp_path, "pulumi", "pulumi-resource-kubernetes"), "HOME": str(tmp_path),
+           "PULUMI_CONFIG_PASSPHRASE": "pw"}
+    local = engine.configure(tmp_path, tmp_path / "state", env=env)
+    assert local.backend_url == f"file://{tmp_path / 'state'}" and (tmp_path / "state").is_dir()
+    assert local.env["PULUMI_BACKEND_URL"] == local.backend_url
+    assert local.env["PULUMI_SKIP_UPDATE_CHECK"] == "true"
+    assert local.env["PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"] == "true"
+    assert "PULUMI_CONFIG_PASSPHRASE" not in local.env  # inherited by the engine, never copied around
+    shared = engine.configure(tmp_path, tmp_path / "state", env=env | {"PULUMI_BACKEND_URL": "s3://b/vfleet"})
+    assert shared.backend_url == "s3://b/vfleet" and shared.env["PULUMI_BACKEND_URL"] == "s3://b/vfleet"
+
+
+def _meta(op: events.OpType, name: str) -> events.StepEventMetadata:
+    return events.StepEventMetadata(op, f"urn:pulumi:eu-dev::vfleet::kubernetes:core/v1:Namespace::{name}",
+                                    "kubernetes:core/v1:Namespace", "p")
+
+
+def test_engine_events_become_progress_per_resource() -> None:
+    seen: list[tuple[int, int, str]] = []
+    counter = engine.EventCounter(lambda d, t, w: seen.append((d, t, w)), total=3)
+    counter(events.EngineEvent(1, 0, resource_pre_event=events.ResourcePreEvent(_meta(events.OpType.CREATE, "a"))))
+    counter(events.EngineEvent(2, 0, res_outputs_event=events.ResOutputsEvent(_meta(events.OpType.CREATE, "a"))))
+    counter(events.EngineEvent(3, 0, res_op_failed_event=events.ResOpFailedEvent(_meta(events.OpType.UPDATE, "b"), 1, 1)))
+    counter(events.EngineEvent(4, 0, summary_event=events.SummaryEvent(False, 1, {events.OpType.CREATE: 1}, {})))
+    assert seen == [(1, 3, "create a"), (2, 3, "update b"), (3, 3, "done")]
+
+
+def test_change_counts_use_plain_operation_names() -> None:
+    assert engine.change_counts({events.OpType.CREATE: 2, events.OpType.SAME: 5, "update": 1, "delete": 0}) == {
+        "create": 2, "same": 5, "update": 1}
+
+
+def test_failures_are_classified_and_protected_deletes_are_refusals() -> None:
+    protected = ("error: update failed\n  kubernetes:core/v1:Namespace (v1/Namespace/_/vc-a):\n"
+                 "    error: unable to delete resource \"urn:...\"\n    as it is currently marked for protection. "
+                 "To unprotect the resource, remove the `protect` flag from the resource in your Pulumi program")
+    result, message = engine.classify(protected)
+    assert result is Result.REFUSED and "protected" in message
+    result, message = engine.classify("error: configured Kubernetes cluster is unreachable: dial tcp 127.0.0.1:1")
+    assert result is Result.FAILED and message.startswith("cluster unreachable")
+    result, message = engine.classify("error: the stack is currently locked by 1 lock(s).")
+    assert result is Result.FAILED and "pulumi cancel" in message
+    result, message = engine.classify("stdout: ...\nstderr: error: helm: additional properties 'x' not allowed\n")
+    assert result is Result.FAILED and "additional properties 'x' not allowed" in message
+
+
+def test_pending_creates_of_a_killed_apply_are_found_and_dropped() -> None:
+    urn = "urn:pulumi:eu-dev::vfleet::kubernetes:core/v1:Namespace::v1/Namespace/_/vc-a"
+    deployment = {"resources": [], "pending_operations": [
+        {"resource": {"urn": urn, "type": "kubernetes:core/v1:Namespace"}, "type": "creating"},
+        {"resource": {"urn": urn + "x"}, "type": "updating"},
+    ]}
+    assert engine.pending_creates(deployment) == [urn]
+    assert engine.without_pending(deployment)["pending_operations"] == [deployment["pending_operations"][1]]
+    assert engine.urn_name(urn) == "v1/Namespace/_/vc-a"
+
+
+def test_only_dead_local_locks_are_removed(tmp_path: Path) -> None:
+    locks = tmp_path / ".pulumi" / "locks" / "organization" / "vfleet" / "eu-dev"
+    locks.mkdir(parents=True)
+    dead = locks / "dead.json"
+    dead.write_text(json.dumps({"pid": 111, "hostname": "me", "username": "ci"}))
+    live = locks / "live.json"
+    live.write_text(json.dumps({"pid": 222, "hostname": "me"}))
+    other = locks / "other.json"
+    other.write_text(json.dumps({"pid": 111, "hostname": "another-runner"}))
+    removed = engine.remove_stale_locks(f"file://{tmp_path}", "eu-dev", hostname="me", alive=lambda pid: pid == 222)
+    assert removed == [dead] and not dead.exists() and live.exists() and other.exists()
+    assert engine.remove_stale_locks("s3://bucket", "eu-dev", hostname="me", alive=lambda pid: False) == []
+
+
+# ------------------------------------------------------------------------------------------- kubeconfig
+
+
+def _kubeconfig(context: str = "ctx", current: bool = True) -> str:
+    return json.dumps({
+        "apiVersion": "v1", "kind": "Config", **({"current-context": context} if current else {}),
+        "clusters": [{"name": context, "cluster": {"server": "https://127.0.0.1:1", "certificate-authority": "ca.crt"}}],
+        "users": [{"name": context, "user": {"token": TOKEN}}],
+        "contexts": [{"name": context, "context": {"cluster": context, "user": context}}],
+    })
+
+
+def test_kubeconfig_from_env_content_env_path_file_and_context(tmp_path: Path) -> None:
+    path = tmp_path / "kube" / "config"
+    path.parent.mkdir()
+    path.write_text(_kubeconfig())
+    by_content = kubeconfig.resolve(KubeconfigRef(env="K"), "c", {"K": _kubeconfig() + "\n"})
+    assert TOKEN in by_content.content and by_content.source == "env K"
+    by_path = kubeconfig.resolve(KubeconfigRef(env="K"), "c", {"K": str(path)})
+    assert str(tmp_path / "kube" / "ca.crt") in by_path.content  # relative file refs made absolute
+    by_file = kubeconfig.resolve(KubeconfigRef(file="~/kube/config", context="ctx"), "c", {"HOME": str(tmp_path)})
+    assert by_file.context == "ctx"
+    by_context = kubeconfig.resolve(KubeconfigRef(context="ctx"), "c", {"KUBECONFIG": str(path), "HOME": "/none"})
+    assert by_context.context == "ctx" and TOKEN in by_context.content
+    assert by_content.secrets() == (TOKEN,)
+    assert TOKEN not in repr(by_content)
+
+
+def test_kubeconfig_errors_name_the_reference_never_the_content(tmp_path: Path) -> None:
+    with pytest.raises(kubeconfig.KubeconfigError, match="environment variable K is not set"):
+        kubeconfig.resolve(KubeconfigRef(env="K"), "c", {})
+    with pytest.raises(kubeconfig.KubeconfigError, match="which does not exist"):
+        kubeconfig.resolve(KubeconfigRef(file="/nope/config"), "c", {})
+    with pytest.raises(kubeconfig.KubeconfigError) as exc:
+        kubeconfig.resolve(KubeconfigRef(env="K", context="other"), "c", {"K": _kubeconfig()})
+    assert "no context 'other'" in str(exc.value) and TOKEN not in str(exc.value)
+    broken = "apiVersion: v1\nusers: [{name: x, user: {token: " + TOKEN + "}\n"  # YAML error quoting the token
+    with pytest.raises(kubeconfig.KubeconfigError) as exc:
+        kubeconfig.resolve(KubeconfigRef(env="K"), "c", {"K": broken})
+    assert TOKEN not in str(exc.value)
+    assert kubeconfig.redact(f"error: Unauthorized (token {TOKEN})", (TOKEN,)) == "error: Unauthorized (token [secret])"
+
+
+# ------------------------------------------------------------------------------------------ stack files
+
+
+def test_stack_files_are_written_verified_and_orphans_reported(tmp_path: Path) -> None:
+    clusters = {"a": "fleet/clusters/a.yaml", "b": "fleet/clusters/b.yaml"}
+    first = project.verify(tmp_path, clusters)
+    assert sorted(f.code for f in first.findings.errors) == ["stacks.missing", "stacks.missing", "stacks.project"]
+    assert project.sync(tmp_path, clusters) == ["Pulumi.yaml", "stacks/Pulumi.a.yaml", "stacks/Pulumi.b.yaml"]
+    assert not project.verify(tmp_path, clusters).findings
+    assert project.sync(tmp_path, clusters) == []
+    # Pulumi adds its encryption salt when it creates a stack: kept, and still verified
+    stack_a = tmp_path / "stacks" / "Pulumi.a.yaml"
+    stack_a.write_text("encryptionsalt: v1:abc:def\n" + stack_a.read_text())
+    assert not project.verify(tmp_path, clusters).findings
+    # a cluster removed from the fleet: its stack file is reported, not deleted
+    result = project.verify(tmp_path, {"a": clusters["a"]})
+    assert result.orphans == ("b",) and [f.code for f in result.findings] == ["stacks.orphan"]
+    assert result.findings.exit_code == 0
+    # a credential in a stack file is an error and sync does not paper over it
+    stack_a.write_text(stack_a.read_text().replace("config:\n", "config:\n  kubernetes:kubeconfig: /root/.kube/config\n"))
+    bad = project.verify(tmp_path, clusters)
+    assert [f.code for f in bad.findings.errors] == ["stacks.credential"]
+    assert project.sync(tmp_path, clusters) == []
+    # a stale stack file is rewritten, keeping Pulumi's own keys
+    stack_a.write_text("encryptionsalt: v1:abc:def\nconfig:\n  vfleet:cluster: zzz\n")
+    assert [f.code for f in project.verify(tmp_path, clusters).findings.errors] == ["stacks.stale"]
+    assert project.sync(tmp_path, clusters) == ["stacks/Pulumi.a.yaml"]
+    assert "encryptionsalt: v1:abc:def" in stack_a.read_text()
+    assert not project.verify(tmp_path, clusters).findings
+
+
+def test_the_repository_project_files_are_what_vfleet_writes() -> None:
+    repo = Path(__file__).resolve().parents[2]
+    from vfleet import compile as compiler
+
+    compiled = compiler.compile_fleet(repo, env={**os.environ, "VFLEET_CHART_SCHEMAS": str(repo.parent / "shared" / "contracts")})
+    result = project.verify(repo, {n: i.doc.file for n, i in compiled.fleet.clusters.items()})
+    assert not result.findings, [str(f.message) for f in result.findings]
