@@ -54,12 +54,18 @@ def test_passphrase_provider_without_passphrase_is_exit_2(tmp_path: Path) -> Non
     # another provider passes through; a passphrase file is as good as the variable
     kms = engine.configure(tmp_path, tmp_path / "state", env=env, secrets_provider="awskms://alias/vfleet")
     assert kms.secrets_provider == "awskms://alias/vfleet"
-    assert engine.configure(tmp_path, tmp_path / "s", env=env | {"PULUMI_CONFIG_PASSPHRASE_FILE": "/p"}).secrets_provider is None
+    assert (
+        engine.configure(tmp_path, tmp_path / "s", env=env | {"PULUMI_CONFIG_PASSPHRASE_FILE": "/p"}).secrets_provider
+        is None
+    )
 
 
 def test_backend_is_the_state_dir_unless_pulumi_backend_url_is_set(tmp_path: Path) -> None:
-    env = {"PATH": _bin(tmp_path, "pulumi", "pulumi-resource-kubernetes"), "HOME": str(tmp_path),
-           "PULUMI_CONFIG_PASSPHRASE": "pw"}
+    env = {
+        "PATH": _bin(tmp_path, "pulumi", "pulumi-resource-kubernetes"),
+        "HOME": str(tmp_path),
+        "PULUMI_CONFIG_PASSPHRASE": "pw",
+    }
     local = engine.configure(tmp_path, tmp_path / "state", env=env)
     assert local.backend_url == f"file://{tmp_path / 'state'}" and (tmp_path / "state").is_dir()
     assert local.env["PULUMI_BACKEND_URL"] == local.backend_url
@@ -71,8 +77,9 @@ def test_backend_is_the_state_dir_unless_pulumi_backend_url_is_set(tmp_path: Pat
 
 
 def _meta(op: events.OpType, name: str) -> events.StepEventMetadata:
-    return events.StepEventMetadata(op, f"urn:pulumi:eu-dev::vfleet::kubernetes:core/v1:Namespace::{name}",
-                                    "kubernetes:core/v1:Namespace", "p")
+    return events.StepEventMetadata(
+        op, f"urn:pulumi:eu-dev::vfleet::kubernetes:core/v1:Namespace::{name}", "kubernetes:core/v1:Namespace", "p"
+    )
 
 
 def test_engine_events_become_progress_per_resource() -> None:
@@ -80,20 +87,27 @@ def test_engine_events_become_progress_per_resource() -> None:
     counter = engine.EventCounter(lambda d, t, w: seen.append((d, t, w)), total=3)
     counter(events.EngineEvent(1, 0, resource_pre_event=events.ResourcePreEvent(_meta(events.OpType.CREATE, "a"))))
     counter(events.EngineEvent(2, 0, res_outputs_event=events.ResOutputsEvent(_meta(events.OpType.CREATE, "a"))))
-    counter(events.EngineEvent(3, 0, res_op_failed_event=events.ResOpFailedEvent(_meta(events.OpType.UPDATE, "b"), 1, 1)))
+    counter(
+        events.EngineEvent(3, 0, res_op_failed_event=events.ResOpFailedEvent(_meta(events.OpType.UPDATE, "b"), 1, 1))
+    )
     counter(events.EngineEvent(4, 0, summary_event=events.SummaryEvent(False, 1, {events.OpType.CREATE: 1}, {})))
     assert seen == [(1, 3, "create a"), (2, 3, "update b"), (3, 3, "done")]
 
 
 def test_change_counts_use_plain_operation_names() -> None:
     assert engine.change_counts({events.OpType.CREATE: 2, events.OpType.SAME: 5, "update": 1, "delete": 0}) == {
-        "create": 2, "same": 5, "update": 1}
+        "create": 2,
+        "same": 5,
+        "update": 1,
+    }
 
 
 def test_failures_are_classified_and_protected_deletes_are_refusals() -> None:
-    protected = ("error: update failed\n  kubernetes:core/v1:Namespace (v1/Namespace/_/vc-a):\n"
-                 "    error: unable to delete resource \"urn:...\"\n    as it is currently marked for protection. "
-                 "To unprotect the resource, remove the `protect` flag from the resource in your Pulumi program")
+    protected = (
+        "error: update failed\n  kubernetes:core/v1:Namespace (v1/Namespace/_/vc-a):\n"
+        '    error: unable to delete resource "urn:..."\n    as it is currently marked for protection. '
+        "To unprotect the resource, remove the `protect` flag from the resource in your Pulumi program"
+    )
     result, message = engine.classify(protected)
     assert result is Result.REFUSED and "protected" in message
     result, message = engine.classify("error: configured Kubernetes cluster is unreachable: dial tcp 127.0.0.1:1")
@@ -106,10 +120,13 @@ def test_failures_are_classified_and_protected_deletes_are_refusals() -> None:
 
 def test_pending_creates_of_a_killed_apply_are_found_and_dropped() -> None:
     urn = "urn:pulumi:eu-dev::vfleet::kubernetes:core/v1:Namespace::v1/Namespace/_/vc-a"
-    deployment = {"resources": [], "pending_operations": [
-        {"resource": {"urn": urn, "type": "kubernetes:core/v1:Namespace"}, "type": "creating"},
-        {"resource": {"urn": urn + "x"}, "type": "updating"},
-    ]}
+    deployment = {
+        "resources": [],
+        "pending_operations": [
+            {"resource": {"urn": urn, "type": "kubernetes:core/v1:Namespace"}, "type": "creating"},
+            {"resource": {"urn": urn + "x"}, "type": "updating"},
+        ],
+    }
     assert engine.pending_creates(deployment) == [urn]
     assert engine.without_pending(deployment)["pending_operations"] == [deployment["pending_operations"][1]]
     assert engine.urn_name(urn) == "v1/Namespace/_/vc-a"
@@ -133,12 +150,18 @@ def test_only_dead_local_locks_are_removed(tmp_path: Path) -> None:
 
 
 def _kubeconfig(context: str = "ctx", current: bool = True) -> str:
-    return json.dumps({
-        "apiVersion": "v1", "kind": "Config", **({"current-context": context} if current else {}),
-        "clusters": [{"name": context, "cluster": {"server": "https://127.0.0.1:1", "certificate-authority": "ca.crt"}}],
-        "users": [{"name": context, "user": {"token": TOKEN}}],
-        "contexts": [{"name": context, "context": {"cluster": context, "user": context}}],
-    })
+    return json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            **({"current-context": context} if current else {}),
+            "clusters": [
+                {"name": context, "cluster": {"server": "https://127.0.0.1:1", "certificate-authority": "ca.crt"}}
+            ],
+            "users": [{"name": context, "user": {"token": TOKEN}}],
+            "contexts": [{"name": context, "context": {"cluster": context, "user": context}}],
+        }
+    )
 
 
 def test_kubeconfig_from_env_content_env_path_file_and_context(tmp_path: Path) -> None:
@@ -191,7 +214,9 @@ def test_stack_files_are_written_verified_and_orphans_reported(tmp_path: Path) -
     assert result.orphans == ("b",) and [f.code for f in result.findings] == ["stacks.orphan"]
     assert result.findings.exit_code == 0
     # a credential in a stack file is an error and sync does not paper over it
-    stack_a.write_text(stack_a.read_text().replace("config:\n", "config:\n  kubernetes:kubeconfig: /root/.kube/config\n"))
+    stack_a.write_text(
+        stack_a.read_text().replace("config:\n", "config:\n  kubernetes:kubeconfig: /root/.kube/config\n")
+    )
     bad = project.verify(tmp_path, clusters)
     assert [f.code for f in bad.findings.errors] == ["stacks.credential"]
     assert project.sync(tmp_path, clusters) == []
@@ -207,6 +232,8 @@ def test_the_repository_project_files_are_what_vfleet_writes() -> None:
     repo = Path(__file__).resolve().parents[2]
     from vfleet import compile as compiler
 
-    compiled = compiler.compile_fleet(repo, env={**os.environ, "VFLEET_CHART_SCHEMAS": str(repo.parent / "shared" / "contracts")})
+    compiled = compiler.compile_fleet(
+        repo, env={**os.environ, "VFLEET_CHART_SCHEMAS": str(repo.parent / "shared" / "contracts")}
+    )
     result = project.verify(repo, {n: i.doc.file for n, i in compiled.fleet.clusters.items()})
     assert not result.findings, [str(f.message) for f in result.findings]

@@ -51,8 +51,9 @@ class FakeEngine:
         if cluster in self.fail:
             return StackResult(cluster, job.target.wave, Result.FAILED, message=self.fail[cluster])
         state = job.target.state
-        return StackResult(cluster, job.target.wave, Result.APPLIED,
-                           changes={"create": len(state.resources) if state else 0})
+        return StackResult(
+            cluster, job.target.wave, Result.APPLIED, changes={"create": len(state.resources) if state else 0}
+        )
 
     @property
     def clusters(self) -> list[str]:
@@ -82,11 +83,19 @@ def compiled_at(root: Path) -> compiler.Compiled:
     return result
 
 
-def run(root: Path, engine: Callable[[], orchestrate.Runner], options: Options | None = None,
-        **kw: object) -> orchestrate.Report:
-    return orchestrate.run(compiled_at(root), options or Options(), runner=engine,
-                           records=Records(root / ".vfleet" / "state"), policy=kw.pop("policy", allow),  # type: ignore[arg-type]
-                           guard=gate.basic_guard, user="tester", **kw)  # type: ignore[arg-type]
+def run(
+    root: Path, engine: Callable[[], orchestrate.Runner], options: Options | None = None, **kw: object
+) -> orchestrate.Report:
+    return orchestrate.run(
+        compiled_at(root),
+        options or Options(),
+        runner=engine,
+        records=Records(root / ".vfleet" / "state"),
+        policy=kw.pop("policy", allow),  # type: ignore[arg-type]
+        guard=gate.basic_guard,
+        user="tester",
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def results(report: orchestrate.Report) -> dict[str, Result]:
@@ -138,8 +147,7 @@ def test_a_failed_wave_stops_the_later_waves_and_names_them(fleet: Path) -> None
     engine = FakeEngine(fail={"eu-dev": "helm: values don't meet the schema"})
     report = run(fleet, lambda: engine)
     assert engine.clusters == ["eu-dev"]
-    assert results(report) == {"eu-dev": Result.FAILED, "eu-central": Result.NOT_STARTED,
-                               "us-east": Result.NOT_STARTED}
+    assert results(report) == {"eu-dev": Result.FAILED, "eu-central": Result.NOT_STARTED, "us-east": Result.NOT_STARTED}
     not_started = [r for r in report.results if r.result is Result.NOT_STARTED]
     assert all("wave 0 did not succeed (eu-dev)" in r.message for r in not_started)
     assert report.exit_code == 1
@@ -161,8 +169,12 @@ def test_one_failing_cluster_leaves_the_others_of_its_wave_applied() -> None:
         return StackResult(target.cluster, target.wave, Result.APPLIED, changes={"update": 1})
 
     done = {r.cluster: r for r in orchestrate.run_waves(schedule, execute, parallel=3)}
-    assert {c: r.result for c, r in done.items()} == {"a": Result.APPLIED, "b": Result.FAILED, "c": Result.APPLIED,
-                                                      "d": Result.NOT_STARTED}
+    assert {c: r.result for c, r in done.items()} == {
+        "a": Result.APPLIED,
+        "b": Result.FAILED,
+        "c": Result.APPLIED,
+        "d": Result.NOT_STARTED,
+    }
     assert "connection refused" in done["b"].message
     assert decide.exit_code(done.values()) == 1
 
@@ -313,13 +325,15 @@ def test_destroy_is_guarded_and_forgets_the_stack(fleet: Path) -> None:
     report = run(fleet, lambda: engine, Options(operation=Operation.DESTROY, clusters=("eu-dev",)))
     assert results(report) == {"eu-dev": Result.REFUSED}  # it still has tenants: needs an override
     assert engine.jobs == []
-    report = run(fleet, lambda: engine, Options(operation=Operation.DESTROY, clusters=("eu-dev",),
-                                                 override="decommissioned"))
+    report = run(
+        fleet, lambda: engine, Options(operation=Operation.DESTROY, clusters=("eu-dev",), override="decommissioned")
+    )
     assert results(report) == {"eu-dev": Result.APPLIED} and engine.jobs[0].target.state is None
     assert Records(fleet / ".vfleet" / "state").applied_hash("eu-dev") is None
     # a cluster with a protected tenant cannot be destroyed, override or not
-    report = run(fleet, lambda: engine, Options(operation=Operation.DESTROY, clusters=("eu-central",),
-                                                 override="decommissioned"))
+    report = run(
+        fleet, lambda: engine, Options(operation=Operation.DESTROY, clusters=("eu-central",), override="decommissioned")
+    )
     assert results(report) == {"eu-central": Result.REFUSED}
 
 
@@ -327,7 +341,9 @@ def test_confirmation_no_runs_nothing(fleet: Path) -> None:
     with pytest.raises(orchestrate.Cancelled):
         run(fleet, no_engine, confirm=lambda schedule, refusals: False)
     asked: list[list[str]] = []
-    run(fleet, FakeEngine, confirm=lambda schedule, refusals: asked.append([t.cluster for t in schedule.to_run]) or True)
+    run(
+        fleet, FakeEngine, confirm=lambda schedule, refusals: asked.append([t.cluster for t in schedule.to_run]) or True
+    )
     assert asked == [["eu-dev", "eu-central", "us-east"]]
 
 

@@ -58,13 +58,23 @@ class _Monitor(pmocks.MockMonitor):
         super().__init__(m)
         self.registered: list[Registered] = []
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method name
+    def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
         raw = json_format.MessageToDict(request.object)
         alias_specs = [json_format.MessageToDict(a) for a in request.aliases]
-        self.registered.append(Registered(request.type, request.name, raw, request.provider,
-                                          list(request.dependencies), request.protect, alias_specs,
-                                          request.importId, response.urn))
+        self.registered.append(
+            Registered(
+                request.type,
+                request.name,
+                raw,
+                request.provider,
+                list(request.dependencies),
+                request.protect,
+                alias_specs,
+                request.importId,
+                response.urn,
+            )
+        )
         return response
 
 
@@ -112,19 +122,26 @@ def kube_env(tmp: Path, refs: dict[str, KubeconfigRef]) -> dict[str, str]:
 
 def kubeconfig_text(*contexts: str) -> str:
     ca = base64.b64encode(b"not-a-real-ca").decode()
-    return yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": contexts[0],
-        "clusters": [{"name": c, "cluster": {"server": "https://127.0.0.1:6443", "certificate-authority-data": ca}}
-                     for c in contexts],
-        "users": [{"name": c, "user": {"token": TOKEN}} for c in contexts],
-        "contexts": [{"name": c, "context": {"cluster": c, "user": c}} for c in contexts],
-    })
+    return yaml.safe_dump(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "current-context": contexts[0],
+            "clusters": [
+                {"name": c, "cluster": {"server": "https://127.0.0.1:6443", "certificate-authority-data": ca}}
+                for c in contexts
+            ],
+            "users": [{"name": c, "user": {"token": TOKEN}} for c in contexts],
+            "contexts": [{"name": c, "context": {"cluster": c, "user": c}} for c in contexts],
+        }
+    )
 
 
 def prepared_for(compiled: compiler.Compiled, cluster: str, adopt: tuple[str, ...] = ()) -> program.Prepared:
     spec = compiled.fleet.clusters[cluster].spec.spec
-    return program.Prepared(compiled.desired[cluster], ClusterSettings(cluster, spec.rollout.awaitTenants, REPO),
-                            spec.kubeconfig, adopt)
+    return program.Prepared(
+        compiled.desired[cluster], ClusterSettings(cluster, spec.rollout.awaitTenants, REPO), spec.kubeconfig, adopt
+    )
 
 
 def expected_type(resource: desired.Resource) -> str:
@@ -155,8 +172,9 @@ CLUSTERS = ("eu-central", "eu-dev", "us-east")
 
 
 @pytest.mark.parametrize("cluster", CLUSTERS)
-def test_each_stack_registers_exactly_its_desired_resources(compiled: compiler.Compiled, cluster: str,
-                                                            tmp_path: Path) -> None:
+def test_each_stack_registers_exactly_its_desired_resources(
+    compiled: compiler.Compiled, cluster: str, tmp_path: Path
+) -> None:
     refs = {name: item.spec.spec.kubeconfig for name, item in compiled.fleet.clusters.items()}
     env = kube_env(tmp_path, refs)
     state = compiled.desired[cluster]
@@ -170,8 +188,9 @@ def test_each_stack_registers_exactly_its_desired_resources(compiled: compiler.C
     objects = [r for r in monitor.registered if r.type not in (adapter.PROVIDER_TYPE, STACK_TYPE)]
     # exactly the desired resources, each once: types and logical names (registration order is the
     # engine's business; the order that matters is expressed as dependencies, checked below)
-    assert sorted((r.type, r.name) for r in objects) == sorted((expected_type(d), adapter.logical_name(d.id))
-                                                               for d in state.resources)
+    assert sorted((r.type, r.name) for r in objects) == sorted(
+        (expected_type(d), adapter.logical_name(d.id)) for d in state.resources
+    )
     by_name = {r.name: r for r in objects}
     urn_of = {d.id: by_name[adapter.logical_name(d.id)].urn for d in state.resources}
     spec = compiled.fleet.clusters[cluster].spec.spec
@@ -204,8 +223,9 @@ def test_each_stack_registers_exactly_its_desired_resources(compiled: compiler.C
                 assert inputs.get(key) == want.body.get(key), (got.name, key)
 
 
-def test_the_provider_gets_the_kubeconfig_as_a_secret_and_server_side_apply(compiled: compiler.Compiled,
-                                                                            tmp_path: Path) -> None:
+def test_the_provider_gets_the_kubeconfig_as_a_secret_and_server_side_apply(
+    compiled: compiler.Compiled, tmp_path: Path
+) -> None:
     refs = {name: item.spec.spec.kubeconfig for name, item in compiled.fleet.clusters.items()}
     env = kube_env(tmp_path, refs)
     monitor = run_program("eu-central", lambda: program.declare(prepared_for(compiled, "eu-central"), env))
@@ -254,9 +274,11 @@ def test_adopted_resources_are_imported_by_their_kubernetes_id(compiled: compile
 def test_a_rename_registers_an_alias_to_the_former_name(compiled: compiler.Compiled, tmp_path: Path) -> None:
     refs = {name: item.spec.spec.kubeconfig for name, item in compiled.fleet.clusters.items()}
     env = kube_env(tmp_path, refs)
-    rename = aliases.Rename("0.2.0", "test: ids once had no apiVersion",
-                            lambda r: aliases.Former(f"{r.kind}/{r.namespace or ''}/{r.name}")
-                            if r.kind == "Namespace" else None)
+    rename = aliases.Rename(
+        "0.2.0",
+        "test: ids once had no apiVersion",
+        lambda r: aliases.Former(f"{r.kind}/{r.namespace or ''}/{r.name}") if r.kind == "Namespace" else None,
+    )
     prepared = prepared_for(compiled, "eu-dev")
 
     def body() -> None:
@@ -270,8 +292,11 @@ def test_a_rename_registers_an_alias_to_the_former_name(compiled: compiler.Compi
     for ns in namespaces:
         renamed = [a["spec"]["name"] for a in ns.aliases if a.get("spec", {}).get("name")]
         assert renamed == [f"Namespace//{ns.name.rsplit('/', 1)[-1]}"]
-    others = [r for r in monitor.registered if r.type not in ("kubernetes:core/v1:Namespace", adapter.PROVIDER_TYPE,
-                                                              STACK_TYPE)]
+    others = [
+        r
+        for r in monitor.registered
+        if r.type not in ("kubernetes:core/v1:Namespace", adapter.PROVIDER_TYPE, STACK_TYPE)
+    ]
     assert others and all(not a.get("spec", {}).get("name") for r in others for a in r.aliases)
 
 
@@ -287,11 +312,15 @@ def _unreachable(compiled_: compiler.Compiled) -> Findings:
     raise gate.Broken("OPA at http://127.0.0.1:1 cannot be reached", Findings.of([]))
 
 
-@pytest.mark.parametrize(("verdict", "error"), [(_deny, gate.Refused), (_broken, gate.Broken),
-                                                (_unreachable, gate.Broken)])
-def test_a_policy_deny_or_broken_policy_registers_nothing(verdict: Callable[[compiler.Compiled], Findings],
-                                                          error: type[Exception], tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("verdict", "error"), [(_deny, gate.Refused), (_broken, gate.Broken), (_unreachable, gate.Broken)]
+)
+def test_a_policy_deny_or_broken_policy_registers_nothing(
+    verdict: Callable[[compiler.Compiled], Findings],
+    error: type[Exception],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     refs = {"eu-dev": KubeconfigRef(context="eu-dev-admin")}
     env = kube_env(tmp_path, refs) | {"VFLEET_STATE_DIR": str(tmp_path / "state")}
 
@@ -314,8 +343,11 @@ def test_the_bare_program_refuses_deleting_a_protected_tenant(compiled: compiler
     protected = next(k for k, t in compiled.fleet.tenants.items() if t.spec.spec.protect)
     cluster = compiled.placement.clusters[protected]
     head = compiled.desired[cluster]
-    ghost = [replace(r, id=r.id.replace(r.name, r.name + "-gone"), name=r.name + "-gone", tenant="p/gone",
-                     protect=True) for r in head.resources if r.tenant == protected and r.kind == "Namespace"]
+    ghost = [
+        replace(r, id=r.id.replace(r.name, r.name + "-gone"), name=r.name + "-gone", tenant="p/gone", protect=True)
+        for r in head.resources
+        if r.tenant == protected and r.kind == "Namespace"
+    ]
     base = DesiredState(cluster, head.resources + tuple(ghost))
     state = tmp_path / "state"
     Records(state).save_applied(base)
@@ -323,8 +355,9 @@ def test_the_bare_program_refuses_deleting_a_protected_tenant(compiled: compiler
     env = kube_env(tmp_path, refs) | {"VFLEET_STATE_DIR": str(state)}
 
     def body() -> None:
-        program.declare(program.prepare(REPO, cluster, env=env, policy=lambda c: Findings.of([]),
-                                        guard=gate.basic_guard), env)
+        program.declare(
+            program.prepare(REPO, cluster, env=env, policy=lambda c: Findings.of([]), guard=gate.basic_guard), env
+        )
 
     with pytest.raises(gate.Refused, match="protected"):
         run_program(cluster, body)

@@ -134,11 +134,16 @@ def _register(resource: Resource, opts: pulumi.ResourceOptions, cluster: Cluster
     if typed is not None:
         return typed(name, opts=opts, **_typed_args(resource, body))
     if set(body) - {"apiVersion", "kind", "metadata", "spec"}:
-        raise AdapterError(f"{resource.id}: no typed class for {resource.kind}, and a custom resource takes only "
-                           "metadata and spec")
+        raise AdapterError(
+            f"{resource.id}: no typed class for {resource.kind}, and a custom resource takes only metadata and spec"
+        )
     return k8s.apiextensions.CustomResource(
-        name, api_version=resource.api_version, kind=resource.kind, metadata=body["metadata"],
-        spec=body.get("spec"), opts=opts,
+        name,
+        api_version=resource.api_version,
+        kind=resource.kind,
+        metadata=body["metadata"],
+        spec=body.get("spec"),
+        opts=opts,
     )
 
 

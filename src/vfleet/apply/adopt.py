@@ -34,7 +34,8 @@ def probe_cluster(kubeconfig: Kubeconfig, resources: Sequence[Resource]) -> list
     from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
 
     api = config.new_client_from_config_dict(  # type: ignore[no-untyped-call]
-        yaml.safe_load(kubeconfig.content), context=kubeconfig.context)
+        yaml.safe_load(kubeconfig.content), context=kubeconfig.context
+    )
     try:
         found: list[str] = []
         dyn = dynamic.DynamicClient(api)  # type: ignore[no-untyped-call]
@@ -44,7 +45,8 @@ def probe_cluster(kubeconfig: Kubeconfig, resources: Sequence[Resource]) -> list
                 if resource.kind == desired.HELM_RELEASE:
                     spec: dict[str, Any] = resource.body["spec"]
                     secrets = core.list_namespaced_secret(
-                        spec["namespace"], label_selector=f"owner=helm,name={spec['releaseName']}")
+                        spec["namespace"], label_selector=f"owner=helm,name={spec['releaseName']}"
+                    )
                     exists = bool(secrets.items)
                 else:
                     kind = dyn.resources.get(api_version=resource.api_version, kind=resource.kind)

@@ -91,7 +91,9 @@ def select(
     if unknown:
         raise SelectionError(f"no connected cluster named {', '.join(unknown)} (known: {', '.join(sorted(states))})")
     if wave is not None and wave not in set(waves.values()):
-        raise SelectionError(f"no cluster is in wave {wave} (waves: {', '.join(map(str, sorted(set(waves.values()))))})")
+        raise SelectionError(
+            f"no cluster is in wave {wave} (waves: {', '.join(map(str, sorted(set(waves.values()))))})"
+        )
     chosen = sorted(set(clusters)) if clusters else sorted(states)
     return [Target(c, waves[c], states[c]) for c in chosen if wave is None or waves[c] == wave]
 

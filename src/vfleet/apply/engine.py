@@ -35,7 +35,9 @@ from vfleet.apply.orchestrate import Job, Progress
 from vfleet.apply.project import PROJECT_NAME
 from vfleet.errors import VfleetError
 
-KNOWN_GOOD = "pulumi CLI v3.259.0 with pulumi-resource-kubernetes v4.32.0 (Python SDKs pulumi 3.272, pulumi-kubernetes 4.34)"
+KNOWN_GOOD = (
+    "pulumi CLI v3.259.0 with pulumi-resource-kubernetes v4.32.0 (Python SDKs pulumi 3.272, pulumi-kubernetes 4.34)"
+)
 INSTALL_HINT = (
     "install the Pulumi CLI (>= 3.259, https://www.pulumi.com/docs/install/) and the kubernetes plugin "
     "(`pulumi plugin install resource kubernetes v4.32.0`, or pulumi-resource-kubernetes on PATH); "
@@ -88,15 +90,16 @@ def configure(
         )
     backend = env.get("PULUMI_BACKEND_URL") or f"file://{state_dir}"
     if backend.startswith("file://"):
-        Path(backend[len("file://"):].split("?", 1)[0]).mkdir(parents=True, exist_ok=True)
+        Path(backend[len("file://") :].split("?", 1)[0]).mkdir(parents=True, exist_ok=True)
     extra = {
         "PULUMI_BACKEND_URL": backend,
         "PULUMI_SKIP_UPDATE_CHECK": "true",
         # An engine that downloads plugins mid-apply is an engine whose version nobody chose.
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": env.get("PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION", "true"),
     }
-    return EngineConfig(root, state_dir, backend, None if provider == "passphrase" else provider,
-                        str(Path(cli).parent), extra)
+    return EngineConfig(
+        root, state_dir, backend, None if provider == "passphrase" else provider, str(Path(cli).parent), extra
+    )
 
 
 def _plugin_installed(env: Mapping[str, str]) -> bool:
@@ -110,8 +113,9 @@ def _plugin_installed(env: Mapping[str, str]) -> bool:
 class PulumiRunner:
     """`orchestrate.Runner` over the real engine. Never raises for a stack's failure: classifies it."""
 
-    def __init__(self, config: EngineConfig, *, probe: adopt.Probe = adopt.probe_cluster,
-                 env: Mapping[str, str] = os.environ) -> None:
+    def __init__(
+        self, config: EngineConfig, *, probe: adopt.Probe = adopt.probe_cluster, env: Mapping[str, str] = os.environ
+    ) -> None:
         self.config = config
         self.probe = probe
         self.env = env
@@ -123,13 +127,15 @@ class PulumiRunner:
             resolved = None
             if job.operation is not Operation.DESTROY:  # a destroy uses the provider recorded in the state
                 if job.kubeconfig is None:
-                    raise kubeconfig.KubeconfigError(f"cluster {cluster} has no Cluster spec to resolve a kubeconfig from")
+                    raise kubeconfig.KubeconfigError(
+                        f"cluster {cluster} has no Cluster spec to resolve a kubeconfig from"
+                    )
                 resolved = kubeconfig.resolve(job.kubeconfig, cluster, self.env)
                 secrets = resolved.secrets()
             return self._run(job, resolved, progress)
         except VfleetError as exc:
             return StackResult(cluster, job.target.wave, Result.FAILED, message=kubeconfig.redact(str(exc), secrets))
-        except Exception as exc:  # noqa: BLE001 - Automation API errors carry the engine's output
+        except Exception as exc:
             result, message = classify(str(exc))
             return StackResult(cluster, job.target.wave, result, message=kubeconfig.redact(message, secrets))
 
@@ -144,8 +150,11 @@ class PulumiRunner:
                 work_dir=str(job.root),
                 env_vars=env_vars,
                 secrets_provider=self.config.secrets_provider,
-                pulumi_command=auto.PulumiCommand(root=str(Path(self.config.pulumi_dir).parent)
-                                                  if Path(self.config.pulumi_dir).name == "bin" else None),
+                pulumi_command=auto.PulumiCommand(
+                    root=str(Path(self.config.pulumi_dir).parent)
+                    if Path(self.config.pulumi_dir).name == "bin"
+                    else None
+                ),
             )
             stack = auto.create_or_select_stack(stack_name=cluster, work_dir=str(job.root), opts=opts)
             remove_stale_locks(self.config.backend_url, cluster)
@@ -159,8 +168,12 @@ class PulumiRunner:
                 adopted = tuple(sorted(self.probe(resolved, wanted))) if wanted else ()
                 handoff = Path(tmp) / "handoff.json"
                 assert job.kubeconfig is not None and resolved is not None  # checked in __call__
-                program.write_handoff(handoff, program.Prepared(
-                    state, ClusterSettings(cluster, job.await_tenants, job.root), job.kubeconfig, adopted))
+                program.write_handoff(
+                    handoff,
+                    program.Prepared(
+                        state, ClusterSettings(cluster, job.await_tenants, job.root), job.kubeconfig, adopted
+                    ),
+                )
                 env_vars[program.HANDOFF_ENV] = str(handoff)  # the workspace reads its dict per command
             counter = EventCounter(progress, job.total)
             message = f"vfleet {job.operation.value} {cluster} ({(job.target.hash or 'destroy')[:12]})"
@@ -221,8 +234,10 @@ def change_counts(changes: Mapping[Any, Any]) -> dict[str, int]:
 
 _ERROR_LINE = re.compile(r"^\s*(error:.*|\S+ \(\S+\):\s*$|\s+error: .*)$", re.MULTILINE)
 _PROTECTED = re.compile(r"marked for protection|resource is protected|is protected")
-_UNREACHABLE = re.compile(r"connection refused|no such host|i/o timeout|unable to load schema information|"
-                          r"configured Kubernetes cluster is unreachable|dial tcp")
+_UNREACHABLE = re.compile(
+    r"connection refused|no such host|i/o timeout|unable to load schema information|"
+    r"configured Kubernetes cluster is unreachable|dial tcp"
+)
 
 
 def classify(engine_output: str) -> tuple[Result, str]:
@@ -230,8 +245,13 @@ def classify(engine_output: str) -> tuple[Result, str]:
     lines = [m.group(0).strip() for m in _ERROR_LINE.finditer(engine_output)]
     detail = " | ".join(dict.fromkeys(line for line in lines if line))[:2000] or engine_output.strip()[-2000:]
     if "the stack is currently locked" in engine_output or "Conflict: Another update" in engine_output:
-        return Result.FAILED, f"the stack is locked by another update (wait for it, or `pulumi cancel` if it died): {detail}"
-    if _PROTECTED.search(engine_output) and "delete" in engine_output:  # pulumi: "unable to delete ... marked for protection"
+        return (
+            Result.FAILED,
+            f"the stack is locked by another update (wait for it, or `pulumi cancel` if it died): {detail}",
+        )
+    if (
+        _PROTECTED.search(engine_output) and "delete" in engine_output
+    ):  # pulumi: "unable to delete ... marked for protection"
         return Result.REFUSED, f"refused by the engine: a protected resource would be deleted: {detail}"
     if _UNREACHABLE.search(engine_output):
         return Result.FAILED, f"cluster unreachable: {detail}"
@@ -241,8 +261,11 @@ def classify(engine_output: str) -> tuple[Result, str]:
 def pending_creates(deployment: Mapping[str, Any]) -> list[str]:
     """URNs of the creates an interrupted update left pending in an exported stack."""
     ops = deployment.get("pending_operations") or []
-    return sorted(str(op["resource"]["urn"]) for op in ops
-                  if isinstance(op, dict) and op.get("type") == "creating" and isinstance(op.get("resource"), dict))
+    return sorted(
+        str(op["resource"]["urn"])
+        for op in ops
+        if isinstance(op, dict) and op.get("type") == "creating" and isinstance(op.get("resource"), dict)
+    )
 
 
 def without_pending(deployment: Mapping[str, Any]) -> dict[str, Any]:
@@ -256,8 +279,9 @@ def urn_name(urn: str) -> str:
     return urn.rsplit("::", 1)[-1] if urn.count("::") >= 3 else ""
 
 
-def remove_stale_locks(backend_url: str, stack: str, *, hostname: str | None = None,
-                       alive: Callable[[int], bool] | None = None) -> list[Path]:
+def remove_stale_locks(
+    backend_url: str, stack: str, *, hostname: str | None = None, alive: Callable[[int], bool] | None = None
+) -> list[Path]:
     """Remove this stack's locks on a file:// backend held by a dead process of this host.
 
     A lock of another host, or of a live process, is never touched; shared backends are left to
@@ -265,7 +289,7 @@ def remove_stale_locks(backend_url: str, stack: str, *, hostname: str | None = N
     """
     if not backend_url.startswith("file://"):
         return []
-    base = Path(backend_url[len("file://"):].split("?", 1)[0]) / ".pulumi" / "locks"
+    base = Path(backend_url[len("file://") :].split("?", 1)[0]) / ".pulumi" / "locks"
     host = hostname or socket.gethostname()
     is_alive = alive or _pid_alive
     removed: list[Path] = []
@@ -288,4 +312,3 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-

@@ -39,8 +39,9 @@ class Guard(Protocol):
     overridable guards pass; guards that cannot be overridden (deleting a protected tenant) still deny.
     """
 
-    def __call__(self, cluster: str, base: DesiredState | None, head: DesiredState | None, *,
-                 override: str | None) -> Sequence[Finding]: ...
+    def __call__(
+        self, cluster: str, base: DesiredState | None, head: DesiredState | None, *, override: str | None
+    ) -> Sequence[Finding]: ...
 
 
 class Refused(VfleetError):
@@ -100,8 +101,9 @@ def deletion_guard() -> Guard:
     return cast(Guard, found) if callable(found) else basic_guard
 
 
-def basic_guard(cluster: str, base: DesiredState | None, head: DesiredState | None, *,
-                override: str | None) -> Sequence[Finding]:
+def basic_guard(
+    cluster: str, base: DesiredState | None, head: DesiredState | None, *, override: str | None
+) -> Sequence[Finding]:
     """DESIGN.md's deletion rules over two desired states of one cluster."""
     if base is None:
         return ()
@@ -111,18 +113,34 @@ def basic_guard(cluster: str, base: DesiredState | None, head: DesiredState | No
     found: list[Finding] = []
     for key in gone:
         if before[key]:
-            found.append(_deny("guard.protected", f"tenant {key} is protected (`protect: true`) and would be "
-                               f"deleted from cluster {cluster}; a commit must first set `protect: false`",
-                               subjects.tenant(key)))
+            found.append(
+                _deny(
+                    "guard.protected",
+                    f"tenant {key} is protected (`protect: true`) and would be "
+                    f"deleted from cluster {cluster}; a commit must first set `protect: false`",
+                    subjects.tenant(key),
+                )
+            )
     if override is not None:
         return found
     if head is None and before:
-        found.append(_deny("guard.cluster-removed", f"cluster {cluster} still has {len(before)} tenant(s); "
-                           "removing it needs --override-guard REASON", subjects.cluster(cluster)))
+        found.append(
+            _deny(
+                "guard.cluster-removed",
+                f"cluster {cluster} still has {len(before)} tenant(s); removing it needs --override-guard REASON",
+                subjects.cluster(cluster),
+            )
+        )
     elif len(gone) > 1 and len(gone) > DELETE_THRESHOLD * len(before):
-        found.append(_deny("guard.mass-delete", f"{len(gone)} of the {len(before)} tenants of cluster {cluster} "
-                           f"would be deleted (more than {DELETE_THRESHOLD:.0%}); that needs --override-guard "
-                           "REASON", subjects.cluster(cluster)))
+        found.append(
+            _deny(
+                "guard.mass-delete",
+                f"{len(gone)} of the {len(before)} tenants of cluster {cluster} "
+                f"would be deleted (more than {DELETE_THRESHOLD:.0%}); that needs --override-guard "
+                "REASON",
+                subjects.cluster(cluster),
+            )
+        )
     return found
 
 

@@ -70,8 +70,9 @@ def resolve(ref: KubeconfigRef, cluster: str, env: Mapping[str, str] = os.enviro
         if _is_content(value):
             return _finish(value, None, ref.context, cluster, f"env {ref.env}")
         path = _expand(value, env)
-        return _finish(_read(path, cluster, f"env {ref.env} names"), path.parent, ref.context, cluster,
-                       f"env {ref.env} ({path})")
+        return _finish(
+            _read(path, cluster, f"env {ref.env} names"), path.parent, ref.context, cluster, f"env {ref.env} ({path})"
+        )
     if ref.file is not None:
         path = _expand(ref.file, env)
         return _finish(_read(path, cluster, "its spec names"), path.parent, ref.context, cluster, f"file {ref.file}")
@@ -97,7 +98,9 @@ def _read(path: Path, cluster: str, how: str) -> str:
     except FileNotFoundError:
         raise KubeconfigError(f"cluster {cluster}: {how} the kubeconfig {path}, which does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise KubeconfigError(f"cluster {cluster}: cannot read the kubeconfig {path}: {exc.__class__.__name__}") from None
+        raise KubeconfigError(
+            f"cluster {cluster}: cannot read the kubeconfig {path}: {exc.__class__.__name__}"
+        ) from None
 
 
 def _default_kubeconfig(context: str | None, cluster: str, env: Mapping[str, str]) -> Kubeconfig:
@@ -125,8 +128,14 @@ def _default_kubeconfig(context: str | None, cluster: str, env: Mapping[str, str
     return _finish(content, None, context, cluster, f"context {context} of {where}", parsed=merged)
 
 
-def _finish(content: str, base: Path | None, context: str | None, cluster: str, source: str,
-            parsed: dict[str, Any] | None = None) -> Kubeconfig:
+def _finish(
+    content: str,
+    base: Path | None,
+    context: str | None,
+    cluster: str,
+    source: str,
+    parsed: dict[str, Any] | None = None,
+) -> Kubeconfig:
     data = parsed if parsed is not None else _parse(content, cluster, source)
     if base is not None and _absolutize(data, base):
         content = yaml.safe_dump(data, sort_keys=True)  # relative file references would break elsewhere

@@ -142,8 +142,9 @@ def run(
     specs = {name: item.doc.file for name, item in compiled.fleet.clusters.items()}
     files = project.verify(compiled.root, specs)
     if files.findings.errors:
-        raise gate.Broken("the Pulumi project files are not what vfleet writes: run `vfleet stacks sync`",
-                          files.findings)
+        raise gate.Broken(
+            "the Pulumi project files are not what vfleet writes: run `vfleet stacks sync`", files.findings
+        )
     warnings += files.findings.warnings
     orphans = tuple(sorted((set(files.orphans) | set(records.known_stacks())) - set(specs)))
     waves = {name: item.spec.spec.rollout.wave for name, item in compiled.fleet.clusters.items()}
@@ -159,8 +160,11 @@ def run(
     if options.wave is not None and options.operation is Operation.UP:
         waiting = decide.pending_earlier(states, waves, applied, options.wave)
         if waiting:
-            raise gate.Refused(f"wave {options.wave} starts only after every earlier wave is applied; not yet "
-                               f"applied at this revision: {', '.join(waiting)}", Findings.of([]))
+            raise gate.Refused(
+                f"wave {options.wave} starts only after every earlier wave is applied; not yet "
+                f"applied at this revision: {', '.join(waiting)}",
+                Findings.of([]),
+            )
     schedule = decide.plan(targets, applied, force=options.force or options.operation is Operation.DESTROY)
     bases = {t.cluster: records.applied_state(t.cluster) for t in schedule.to_run}
     if options.operation is Operation.DESTROY:  # unknown here: guard what the stack would hold at least
@@ -170,21 +174,34 @@ def run(
         raise Cancelled("not confirmed: nothing was run")
     engine = runner() if any(t.cluster not in refusals for t in schedule.to_run) else _no_engine
     context = _Context(compiled, options, engine, records, observer, bases, refusals, user or current_user())
-    results = [StackResult(t.cluster, t.wave, Result.SKIPPED, message="desired state unchanged since the last "
-                           f"successful apply ({(t.hash or '')[:12]})") for t in schedule.skipped]
+    results = [
+        StackResult(
+            t.cluster,
+            t.wave,
+            Result.SKIPPED,
+            message=f"desired state unchanged since the last successful apply ({(t.hash or '')[:12]})",
+        )
+        for t in schedule.skipped
+    ]
     for item in results:
         observer.finished(item)
     results += run_waves(schedule, context.execute, options.parallel)
-    return Report(options.operation, tuple(sorted(results, key=lambda r: (r.wave, r.cluster))),
-                  Findings.of(warnings), refusals, orphans)
+    return Report(
+        options.operation,
+        tuple(sorted(results, key=lambda r: (r.wave, r.cluster))),
+        Findings.of(warnings),
+        refusals,
+        orphans,
+    )
 
 
 def _no_engine(job: Job, progress: Progress) -> StackResult:
     raise AssertionError(f"no engine call was planned for {job.target.cluster}")  # every stack was refused
 
 
-def guard_all(schedule: Schedule, bases: Mapping[str, DesiredState | None], guard: gate.Guard,
-              options: Options) -> dict[str, tuple[Finding, ...]]:
+def guard_all(
+    schedule: Schedule, bases: Mapping[str, DesiredState | None], guard: gate.Guard, options: Options
+) -> dict[str, tuple[Finding, ...]]:
     """Deletion-guard findings of every stack about to run (previews are guarded too: same answer)."""
     out: dict[str, tuple[Finding, ...]] = {}
     for target in schedule.to_run:
@@ -201,11 +218,12 @@ def run_waves(schedule: Schedule, execute: Callable[[Target], StackResult], para
         with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(wave))), thread_name_prefix="stack") as pool:
             done = list(pool.map(lambda t: _isolated(execute, t), wave))
         results += done
-        later = schedule.waves[index + 1:]
+        later = schedule.waves[index + 1 :]
         if decide.wave_failed(done) and later:
             bad = ", ".join(sorted(r.cluster for r in done if r.result not in decide.OK_RESULTS))
-            results += decide.not_started(later, f"wave {wave[0].wave} did not succeed ({bad}); later waves were "
-                                                 "not started")
+            results += decide.not_started(
+                later, f"wave {wave[0].wave} did not succeed ({bad}); later waves were not started"
+            )
             break
     return results
 
@@ -214,9 +232,15 @@ def _isolated(execute: Callable[[Target], StackResult], target: Target) -> Stack
     """One stack's failure, whatever it is, stays that stack's result."""
     try:
         return execute(target)
-    except Exception as exc:  # noqa: BLE001 - isolation is the point: nothing may reach the other stacks
-        return StackResult(target.cluster, target.wave, Result.FAILED, message=f"{type(exc).__name__}: {exc}",
-                           started=now(), ended=now())
+    except Exception as exc:
+        return StackResult(
+            target.cluster,
+            target.wave,
+            Result.FAILED,
+            message=f"{type(exc).__name__}: {exc}",
+            started=now(),
+            ended=now(),
+        )
 
 
 @dataclass
@@ -235,8 +259,14 @@ class _Context:
         started = now()
         refused = self.refusals.get(target.cluster)
         if refused:
-            result = StackResult(target.cluster, target.wave, Result.REFUSED,
-                                 message="; ".join(f.message for f in refused), started=started, ended=now())
+            result = StackResult(
+                target.cluster,
+                target.wave,
+                Result.REFUSED,
+                message="; ".join(f.message for f in refused),
+                started=started,
+                ended=now(),
+            )
         else:
             result = self._engine(target, started)
         self._record(target, result)
@@ -251,9 +281,17 @@ class _Context:
             self.records.invalidate(target.cluster)  # a run that dies half-way must not look applied
         item = self.compiled.fleet.clusters.get(target.cluster)
         spec = item.spec.spec if item is not None else None
-        job = Job(target, operation, self.compiled.root, self.bases.get(target.cluster), self.options.adopt,
-                  self.options.override, spec.kubeconfig if spec else None,
-                  spec.rollout.awaitTenants if spec else True, total)
+        job = Job(
+            target,
+            operation,
+            self.compiled.root,
+            self.bases.get(target.cluster),
+            self.options.adopt,
+            self.options.override,
+            spec.kubeconfig if spec else None,
+            spec.rollout.awaitTenants if spec else True,
+            total,
+        )
 
         def progress(done: int, total: int, what: str) -> None:
             self.observer.progress(target.cluster, done, total, what)
@@ -268,12 +306,24 @@ class _Context:
 
     def _record(self, target: Target, result: StackResult) -> None:
         commit, dirty = self.provenance()
-        self.records.write(Record(
-            cluster=target.cluster, operation=self.options.operation.value, result=result.result.value,
-            started=result.started, ended=result.ended, commit=commit, dirty=dirty, user=self.user,
-            desired_hash=target.hash, wave=target.wave, changes=dict(result.changes), message=result.message,
-            adopted=result.adopted, override=self.options.override,
-        ))
+        self.records.write(
+            Record(
+                cluster=target.cluster,
+                operation=self.options.operation.value,
+                result=result.result.value,
+                started=result.started,
+                ended=result.ended,
+                commit=commit,
+                dirty=dirty,
+                user=self.user,
+                desired_hash=target.hash,
+                wave=target.wave,
+                changes=dict(result.changes),
+                message=result.message,
+                adopted=result.adopted,
+                override=self.options.override,
+            )
+        )
 
     def provenance(self) -> tuple[str | None, bool]:
         if self._provenance is None:
@@ -305,5 +355,5 @@ def git_provenance(root: Path, paths: Sequence[str] = ("fleet", "templates", "po
         commit = repo.head.commit.hexsha
         dirty = any(repo.is_dirty(untracked_files=True, path=str(root / p)) for p in paths if (root / p).exists())
         return commit, dirty
-    except Exception:  # noqa: BLE001 - not a Git checkout (or no commit yet): the record says so
+    except Exception:
         return None, False

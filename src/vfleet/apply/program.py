@@ -67,15 +67,18 @@ def prepare(
     gate.enforce(compiled, policy)  # raises Broken / Refused: nothing registered
     item = compiled.fleet.clusters.get(stack)
     if item is None:
-        raise ProgramError(f"stack {stack!r} has no Cluster spec in fleet/clusters/ (known: "
-                           f"{', '.join(sorted(compiled.fleet.clusters))}); destroy it with "
-                           f"`vfleet destroy --cluster {stack}` if the cluster was removed")
+        raise ProgramError(
+            f"stack {stack!r} has no Cluster spec in fleet/clusters/ (known: "
+            f"{', '.join(sorted(compiled.fleet.clusters))}); destroy it with "
+            f"`vfleet destroy --cluster {stack}` if the cluster was removed"
+        )
     state = compiled.desired[stack]
     base = records.Records(records.state_dir(root, env)).applied_state(stack)
     tripped = (guard or gate.deletion_guard())(stack, base, state, override=env.get(gate.OVERRIDE_ENV) or None)
     if tripped:
-        raise gate.Refused("refused by the deletion guards: " + "; ".join(f.message for f in tripped),
-                           Findings.of(tripped))
+        raise gate.Refused(
+            "refused by the deletion guards: " + "; ".join(f.message for f in tripped), Findings.of(tripped)
+        )
     spec = item.spec.spec
     return Prepared(state, ClusterSettings(stack, spec.rollout.awaitTenants, root), spec.kubeconfig)
 
@@ -101,13 +104,16 @@ def read_handoff(path: Path, stack: str, root: Path) -> Prepared:
         data = orjson.loads(path.read_bytes())
         state = DesiredState.from_json(orjson.dumps(data["desired"]))
         ref = KubeconfigRef(**data["kubeconfig"])
-        prepared = Prepared(state, ClusterSettings(data["cluster"], bool(data["awaitTenants"]), root), ref,
-                            tuple(data.get("adopt", ())))
+        prepared = Prepared(
+            state, ClusterSettings(data["cluster"], bool(data["awaitTenants"]), root), ref, tuple(data.get("adopt", ()))
+        )
     except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise ProgramError(f"{HANDOFF_ENV}={path}: not a readable vfleet handoff ({type(exc).__name__})") from None
     if prepared.settings.name != stack or state.cluster != stack or state.hash != data.get("hash"):
-        raise ProgramError(f"{HANDOFF_ENV}={path} is for stack {prepared.settings.name!r}, not {stack!r} "
-                           "(or was altered after vfleet wrote it)")
+        raise ProgramError(
+            f"{HANDOFF_ENV}={path} is for stack {prepared.settings.name!r}, not {stack!r} "
+            "(or was altered after vfleet wrote it)"
+        )
     return prepared
 
 

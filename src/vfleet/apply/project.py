@@ -95,15 +95,22 @@ def verify(root: Path, clusters: Mapping[str, str]) -> StackFiles:
     current = _load(project)
     if current is None or any(current.get(k) != v for k, v in PROJECT.items()):
         what = "is missing" if current is None else "differs from what vfleet writes"
-        found.append(error("stacks.project", f"{PROJECT_FILE} {what}; run `vfleet stacks sync`",
-                           Location(PROJECT_FILE)))
+        found.append(
+            error("stacks.project", f"{PROJECT_FILE} {what}; run `vfleet stacks sync`", Location(PROJECT_FILE))
+        )
         to_write[PROJECT_FILE] = render_project_file()
     for cluster, spec_file in sorted(clusters.items()):
         rel = f"{STACKS_DIR}/{stack_file_name(cluster)}"
         data = _load(root / rel)
         if data is None:
-            found.append(error("stacks.missing", f"cluster {cluster} has no stack file {rel}; run `vfleet stacks sync`",
-                               Location(rel), subjects.cluster(cluster)))
+            found.append(
+                error(
+                    "stacks.missing",
+                    f"cluster {cluster} has no stack file {rel}; run `vfleet stacks sync`",
+                    Location(rel),
+                    subjects.cluster(cluster),
+                )
+            )
             to_write[rel] = render_stack_file(cluster, spec_file)
             continue
         found += _credentials(rel, cluster, data)
@@ -111,27 +118,49 @@ def verify(root: Path, clusters: Mapping[str, str]) -> StackFiles:
         config = config if isinstance(config, dict) else {}
         wanted = stack_config(cluster)
         if any(config.get(k) != v for k, v in wanted.items()):
-            found.append(error("stacks.stale", f"{rel} does not hold vfleet's config for cluster {cluster} "
-                               f"({', '.join(sorted(wanted))}); run `vfleet stacks sync`",
-                               Location(rel, field="config"), subjects.cluster(cluster)))
+            found.append(
+                error(
+                    "stacks.stale",
+                    f"{rel} does not hold vfleet's config for cluster {cluster} "
+                    f"({', '.join(sorted(wanted))}); run `vfleet stacks sync`",
+                    Location(rel, field="config"),
+                    subjects.cluster(cluster),
+                )
+            )
             to_write[rel] = render_stack_file(cluster, spec_file, data)
     orphans = sorted(set(existing_stacks(root)) - set(clusters))
     for name in orphans:
         rel = f"{STACKS_DIR}/{stack_file_name(name)}"
-        found.append(Finding(Severity.WARN, "stacks.orphan",
-                             f"stack file {rel} has no Cluster spec; if the cluster was removed on purpose, "
-                             f"destroy its stack (`vfleet destroy --cluster {name}`) and delete the file",
-                             Location(rel), subjects.cluster(name)))
+        found.append(
+            Finding(
+                Severity.WARN,
+                "stacks.orphan",
+                f"stack file {rel} has no Cluster spec; if the cluster was removed on purpose, "
+                f"destroy its stack (`vfleet destroy --cluster {name}`) and delete the file",
+                Location(rel),
+                subjects.cluster(name),
+            )
+        )
     return StackFiles(Findings.of(found), to_write, tuple(orphans))
 
 
 def _credentials(rel: str, cluster: str, data: Mapping[str, Any]) -> list[Finding]:
     config = data.get("config")
-    keys = sorted(k for k in config if k in _CREDENTIAL_KEYS or "kubeconfig" in k.lower()) \
-        if isinstance(config, dict) else []
-    return [error("stacks.credential", f"{rel} sets {key}: credentials and the way to them stay out of Git; "
-                  "the Cluster spec's kubeconfig reference is resolved at run time", Location(rel, field=f"config.{key}"),
-                  subjects.cluster(cluster)) for key in keys]
+    keys = (
+        sorted(k for k in config if k in _CREDENTIAL_KEYS or "kubeconfig" in k.lower())
+        if isinstance(config, dict)
+        else []
+    )
+    return [
+        error(
+            "stacks.credential",
+            f"{rel} sets {key}: credentials and the way to them stay out of Git; "
+            "the Cluster spec's kubeconfig reference is resolved at run time",
+            Location(rel, field=f"config.{key}"),
+            subjects.cluster(cluster),
+        )
+        for key in keys
+    ]
 
 
 def existing_stacks(root: Path) -> list[str]:
@@ -139,7 +168,7 @@ def existing_stacks(root: Path) -> list[str]:
     folder = root / STACKS_DIR
     if not folder.is_dir():
         return []
-    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in folder.glob("Pulumi.*.yaml"))
+    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in folder.glob("Pulumi.*.yaml"))
 
 
 def sync(root: Path, clusters: Mapping[str, str]) -> list[str]:

@@ -30,14 +30,22 @@ PathArg = Annotated[Path, typer.Argument(help="the fleet repository (or its flee
 ClusterOpt = Annotated[list[str] | None, typer.Option("--cluster", "-c", help="only these stacks (repeatable)")]
 WaveOpt = Annotated[int | None, typer.Option("--wave", help="only the clusters of this rollout wave")]
 ParallelOpt = Annotated[int, typer.Option("--parallel", "-p", min=1, help="stacks run at once within a wave")]
-OverrideOpt = Annotated[str | None, typer.Option("--override-guard", metavar="REASON",
-                                                 help="let overridable deletion guards pass; recorded")]
-SecretsOpt = Annotated[str | None, typer.Option("--secrets-provider",
-                                                help="Pulumi secrets provider for new stacks (default: passphrase)")]
+OverrideOpt = Annotated[
+    str | None,
+    typer.Option("--override-guard", metavar="REASON", help="let overridable deletion guards pass; recorded"),
+]
+SecretsOpt = Annotated[
+    str | None, typer.Option("--secrets-provider", help="Pulumi secrets provider for new stacks (default: passphrase)")
+]
 OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="table for people, json for machines")]
 
-_STYLE = {Result.APPLIED: "green", Result.SKIPPED: "dim", Result.FAILED: "bold red", Result.REFUSED: "red",
-          Result.NOT_STARTED: "yellow"}
+_STYLE = {
+    Result.APPLIED: "green",
+    Result.SKIPPED: "dim",
+    Result.FAILED: "bold red",
+    Result.REFUSED: "red",
+    Result.NOT_STARTED: "yellow",
+}
 
 
 def make_runner(root: Path, state: Path, secrets_provider: str | None) -> orchestrate.Runner:
@@ -45,8 +53,7 @@ def make_runner(root: Path, state: Path, secrets_provider: str | None) -> orches
     return engine.PulumiRunner(engine.configure(root, state, secrets_provider=secrets_provider))
 
 
-def _execute(path: Path, options: orchestrate.Options, output: Output, secrets_provider: str | None,
-             yes: bool) -> None:
+def _execute(path: Path, options: orchestrate.Options, output: Output, secrets_provider: str | None, yes: bool) -> None:
     root = compiler.find_root(path)
     compiled = compiler.compile_fleet(root, cache=compiler.parse_cache(root))
     state = records.state_dir(root)
@@ -55,8 +62,11 @@ def _execute(path: Path, options: orchestrate.Options, output: Output, secrets_p
     try:
         with display:
             report = orchestrate.run(
-                compiled, options, runner=lambda: make_runner(root, state, secrets_provider),
-                records=records.Records(state), observer=display,
+                compiled,
+                options,
+                runner=lambda: make_runner(root, state, secrets_provider),
+                records=records.Records(state),
+                observer=display,
                 confirm=None if yes or options.operation is Operation.PREVIEW else _confirm(options, display),
             )
     except (gate.Broken, gate.Refused) as exc:
@@ -86,10 +96,13 @@ def _confirm(options: orchestrate.Options, display: _Display) -> orchestrate.Con
         if not runs:
             return True  # nothing will reach the engine: the refusals are reported, no question to ask
         if not sys.stdin.isatty():
-            raise VfleetError(f"{options.operation.value} of {', '.join(runs)} needs --yes when not run from a "
-                              "terminal (nothing was run)")
+            raise VfleetError(
+                f"{options.operation.value} of {', '.join(runs)} needs --yes when not run from a "
+                "terminal (nothing was run)"
+            )
         with display.paused():
             return typer.confirm(f"{options.operation.value} {len(runs)} stack(s): {', '.join(runs)}?")
+
     return ask
 
 
@@ -100,8 +113,10 @@ def apply(
     wave: WaveOpt = None,
     override_guard: OverrideOpt = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask before applying")] = False,
-    adopt: Annotated[bool, typer.Option("--adopt", help="import desired objects that already exist on a "
-                                                         "cluster (listed in the output)")] = False,
+    adopt: Annotated[
+        bool,
+        typer.Option("--adopt", help="import desired objects that already exist on a cluster (listed in the output)"),
+    ] = False,
     secrets_provider: SecretsOpt = None,
     output: OutputOpt = Output.table,
 ) -> None:
@@ -115,8 +130,9 @@ def preview(
     cluster: ClusterOpt = None,
     parallel: ParallelOpt = 4,
     wave: WaveOpt = None,
-    all_stacks: Annotated[bool, typer.Option("--all", help="preview unchanged stacks too (finds drift in "
-                                                           "the engine's state)")] = False,
+    all_stacks: Annotated[
+        bool, typer.Option("--all", help="preview unchanged stacks too (finds drift in the engine's state)")
+    ] = False,
     secrets_provider: SecretsOpt = None,
     output: OutputOpt = Output.table,
 ) -> None:
@@ -128,8 +144,10 @@ def preview(
 def destroy(
     cluster: Annotated[str, typer.Option("--cluster", "-c", help="the stack to destroy")],
     path: PathArg = Path("."),
-    confirm: Annotated[str | None, typer.Option("--confirm", metavar="CLUSTER",
-                                                help="the cluster's name again: the explicit confirmation")] = None,
+    confirm: Annotated[
+        str | None,
+        typer.Option("--confirm", metavar="CLUSTER", help="the cluster's name again: the explicit confirmation"),
+    ] = None,
     override_guard: OverrideOpt = None,
     secrets_provider: SecretsOpt = None,
     output: OutputOpt = Output.table,
@@ -137,8 +155,11 @@ def destroy(
     """Delete everything a stack manages on its cluster: only with `--confirm <cluster>` and the guards."""
     if confirm != cluster:
         if confirm is not None or not sys.stdin.isatty():
-            _fail(VfleetError(f"destroying stack {cluster} needs --confirm {cluster} (nothing was run)"),
-                  Findings.of([]), output)
+            _fail(
+                VfleetError(f"destroying stack {cluster} needs --confirm {cluster} (nothing was run)"),
+                Findings.of([]),
+                output,
+            )
         typed = typer.prompt(f"type the cluster name ({cluster}) to destroy everything its stack manages")
         if typed != cluster:
             _fail(orchestrate.Cancelled("not confirmed: nothing was run"), Findings.of([]), output)
@@ -162,14 +183,21 @@ def history(
     for r in found:
         changes = ", ".join(f"{k} {v}" for k, v in sorted(r.changes.items()) if k != "same") or "-"
         commit = (r.commit or "-")[:10] + ("+dirty" if r.dirty else "")
-        table.add_row(r.started[:19], r.cluster, r.operation, f"[{_STYLE[Result(r.result)]}]{r.result}[/]",
-                      changes, commit, escape(r.user), escape(r.message[:100]))
+        table.add_row(
+            r.started[:19],
+            r.cluster,
+            r.operation,
+            f"[{_STYLE[Result(r.result)]}]{r.result}[/]",
+            changes,
+            commit,
+            escape(r.user),
+            escape(r.message[:100]),
+        )
     console().print(table if found else "no records yet")
     raise typer.Exit(0)
 
 
-stacks_app = typer.Typer(help="The Pulumi project files: one stack file per connected cluster.",
-                         no_args_is_help=True)
+stacks_app = typer.Typer(help="The Pulumi project files: one stack file per connected cluster.", no_args_is_help=True)
 
 
 def _cluster_files(path: Path) -> tuple[Path, dict[str, str]]:
@@ -195,8 +223,13 @@ def stacks_check(path: PathArg = Path("."), output: OutputOpt = Output.table) ->
     root, clusters = _cluster_files(path)
     result = project.verify(root, clusters)
     if output is Output.json:
-        emit_json({"findings": [f.to_json() for f in result.findings], "orphans": list(result.orphans),
-                   "exitCode": result.findings.exit_code})
+        emit_json(
+            {
+                "findings": [f.to_json() for f in result.findings],
+                "orphans": list(result.orphans),
+                "exitCode": result.findings.exit_code,
+            }
+        )
     else:
         print_findings(result.findings, console(), "stacks")
     raise typer.Exit(result.findings.exit_code)
@@ -206,8 +239,16 @@ def stacks_check(path: PathArg = Path("."), output: OutputOpt = Output.table) ->
 
 
 def result_json(r: StackResult) -> dict[str, Any]:
-    return {"cluster": r.cluster, "wave": r.wave, "result": r.result.value, "changes": dict(r.changes),
-            "message": r.message, "adopted": list(r.adopted), "started": r.started or None, "ended": r.ended or None}
+    return {
+        "cluster": r.cluster,
+        "wave": r.wave,
+        "result": r.result.value,
+        "changes": dict(r.changes),
+        "message": r.message,
+        "adopted": list(r.adopted),
+        "started": r.started or None,
+        "ended": r.ended or None,
+    }
 
 
 def report_json(report: orchestrate.Report) -> dict[str, Any]:
@@ -229,8 +270,14 @@ def _print_report(report: orchestrate.Report) -> None:
     table = Table("wave", "stack", "result", "changes", "adopted", "message", box=None)
     for r in report.results:
         changes = ", ".join(f"{k} {v}" for k, v in sorted(r.changes.items()) if k != "same") or "-"
-        table.add_row(str(r.wave), r.cluster, f"[{_STYLE[r.result]}]{r.result.value}[/]", changes,
-                      str(len(r.adopted)) if r.adopted else "-", escape(r.message[:300]))
+        table.add_row(
+            str(r.wave),
+            r.cluster,
+            f"[{_STYLE[r.result]}]{r.result.value}[/]",
+            changes,
+            str(len(r.adopted)) if r.adopted else "-",
+            escape(r.message[:300]),
+        )
     out.print(table)
     for r in report.results:
         for rid in r.adopted:
@@ -248,9 +295,16 @@ class _Display:
         self.enabled = enabled
         self.lock = threading.Lock()
         self.tasks: dict[str, TaskID] = {}
-        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), TextColumn("{task.fields[what]}"),
-                                 console=console(stderr=True), transient=False, disable=not enabled)
+        self.bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[what]}"),
+            console=console(stderr=True),
+            transient=False,
+            disable=not enabled,
+        )
 
     def __enter__(self) -> _Display:
         self.bar.start()
