@@ -17,3 +17,4 @@ def register(app: typer.Typer) -> None:
     app.add_typer(dev_cmds.dev_app, name="dev")
     from vfleet.cli import live_cmds; live_cmds.register(app)  # noqa: E702, I001
     from vfleet.cli import apply_cmds; apply_cmds.register(app)  # noqa: E702, I001
+    from vfleet.cli import plan_cmds; plan_cmds.register(app)  # noqa: E702, I001

@@ -1,0 +1,92 @@
+"""`vfleet plan`: parse, call `vfleet.plan.plan`, render (table / json / markdown / matrix), exit code.
+
+Exit codes: 0 no changes, 3 changes and all clear, 1 refused by a deletion guard or denied by policy,
+2 broken input (the head does not compile, a bad revision, no policy verdict). docs/plan.md has details.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from vfleet import compile as compiler
+from vfleet.cli.output import console, emit_json
+from vfleet.plan import Options, plan
+from vfleet.plan import report_json, report_md, report_term
+from vfleet.policy import URL_ENV
+
+
+class PlanOutput(StrEnum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+
+
+def plan_cmd(
+    path: Annotated[Path, typer.Argument(help="the fleet repository (or its fleet/ folder)")] = Path("."),
+    base: Annotated[str, typer.Option("--base", help="the revision to compare against (a PR's base)")] = "",
+    head: Annotated[str | None, typer.Option("--head", help="the revision to plan (default: the work tree)")]
+    = None,
+    output: Annotated[PlanOutput, typer.Option("--output", "-o", help="table, json or markdown (PR comment)")]
+    = PlanOutput.table,
+    matrix: Annotated[bool, typer.Option("--matrix", help="print only the affected stacks as a CI matrix "
+                                          "(JSON: {\"include\": [{\"cluster\": ...}]})")] = False,
+    json_out: Annotated[Path | None, typer.Option("--json-out", help="also write the JSON report here")] = None,
+    markdown_out: Annotated[Path | None, typer.Option("--markdown-out", help="also write the Markdown report "
+                                                      "here")] = None,
+    override_guard: Annotated[str | None, typer.Option("--override-guard", metavar="REASON",
+                                                       help="let overridable deletion guards pass; the reason "
+                                                       "is recorded in the plan")] = None,
+    max_deletes: Annotated[int | None, typer.Option("--max-deletes", min=0, help="guard: most tenants a "
+                                                    "cluster may lose (default: vfleet.yaml of the base, "
+                                                    "else 10)")] = None,
+    max_delete_share: Annotated[float | None, typer.Option("--max-delete-share", min=0.0, max=1.0,
+                                                           help="guard: largest share of a cluster's tenants "
+                                                           "it may lose (default: vfleet.yaml of the base, else "
+                                                           "0.25)")] = None,
+    no_policy: Annotated[bool, typer.Option("--no-policy", help="do not evaluate policy (recorded in the "
+                                            "plan; `vfleet check` must then gate the change)")] = False,
+    opa_url: Annotated[str | None, typer.Option("--opa-url", envvar=URL_ENV, help="use this OPA server instead "
+                                                "of starting a local one")] = None,
+    full: Annotated[bool, typer.Option("--full", help="compile both revisions whole instead of only what "
+                                       "the change can affect")] = False,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="neither read nor write the plan cache")] = False,
+) -> None:
+    """Plan a change: compile base and head from Git, diff per connected cluster, guard, judge by policy."""
+    if not base:
+        console(stderr=True).print("[bold red]error:[/] --base REV is required (e.g. origin/main)")
+        raise typer.Exit(2)
+    if override_guard is not None and not override_guard.strip():
+        console(stderr=True).print("[bold red]error:[/] --override-guard needs a reason, e.g. "
+                                   "--override-guard 'decommissioning eu-2, ticket OPS-123'")
+        raise typer.Exit(2)
+    root = compiler.find_root(path)
+    options = Options(override=override_guard.strip() if override_guard else None, max_deletes=max_deletes,
+                      max_delete_share=max_delete_share, policy=not no_policy, opa_url=opa_url,
+                      incremental=not full, cache=not no_cache)
+    result = plan(root, base, head, options)
+    data = report_json.to_json(result) if json_out is not None or output is PlanOutput.json else None
+    if json_out is not None and data is not None:
+        import orjson
+
+        json_out.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
+    if markdown_out is not None:
+        markdown_out.write_text(report_md.render(result), encoding="utf-8")
+    if matrix:
+        emit_json(report_json.matrix(result))
+    elif output is PlanOutput.json:
+        emit_json(data)
+    elif output is PlanOutput.markdown:
+        sys.stdout.write(report_md.render(result))
+        sys.stdout.flush()
+    else:
+        report_term.render(result, console())
+    raise typer.Exit(result.exit_code)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("plan")(plan_cmd)
