@@ -71,7 +71,9 @@ def env_var(cluster: str) -> str:
     return "KUBE_" + cluster.upper().replace("-", "_")
 
 
-def write_fleet(root: Path, clusters: list[str], chart: Path, tenants: Mapping[str, Mapping[str, Any]]) -> Path:
+def write_fleet(
+    root: Path, clusters: list[str], chart: Path, tenants: Mapping[str, Mapping[str, Any]]
+) -> Path:
     """A fleet repo: `clusters` (kubeconfig from env var KUBE_<NAME>, chart from the local `chart` dir),
     project `shop` and its `tenants` (name -> {"cluster": ..., "parameters": {...}})."""
     files: dict[str, Any] = {
@@ -132,15 +134,22 @@ def compile_placed(root: Path) -> Compiled:
 def cluster_env(clusters: Mapping[str, DevCluster], *, admin: bool = True) -> dict[str, str]:
     """KUBE_<NAME> -> the dev cluster's kubeconfig path, for each fleet cluster name."""
     return {
-        env_var(name): str(dev.admin_kubeconfig if admin else dev.user_kubeconfig) for name, dev in clusters.items()
+        env_var(name): str(dev.admin_kubeconfig if admin else dev.user_kubeconfig)
+        for name, dev in clusters.items()
     }
 
 
 def helm_run(dev: DevCluster, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    homes = {var: str(home / var.lower()) for var in ("HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME")}
+    homes = {
+        var: str(home / var.lower()) for var in ("HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME")
+    }
     return subprocess.run(
         [helm(), *args, "--kubeconfig", str(dev.admin_kubeconfig)],
-        capture_output=True, text=True, env={**os.environ, **homes}, check=False, timeout=120,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **homes},
+        check=False,
+        timeout=120,
     )
 
 
@@ -153,7 +162,12 @@ def put_on_cluster(compiled: Compiled, cluster: str, dev: DevCluster, home: Path
             continue
         resource = client.resources.get(api_version=r.api_version, kind=r.kind)
         client.server_side_apply(
-            resource, body=r.body, name=r.name, namespace=r.namespace, field_manager="vfleet", force_conflicts=True
+            resource,
+            body=r.body,
+            name=r.name,
+            namespace=r.namespace,
+            field_manager="vfleet",
+            force_conflicts=True,
         )
 
 
@@ -162,7 +176,15 @@ def install_release(dev: DevCluster, spec: Mapping[str, Any], home: Path, values
     values_file.parent.mkdir(parents=True, exist_ok=True)
     values_file.write_bytes(orjson.dumps(spec["values"] if values is None else values))
     done = helm_run(
-        dev, home, "upgrade", "--install", str(spec["releaseName"]), str(spec["path"]),
-        "-n", str(spec["namespace"]), "-f", str(values_file),
+        dev,
+        home,
+        "upgrade",
+        "--install",
+        str(spec["releaseName"]),
+        str(spec["path"]),
+        "-n",
+        str(spec["namespace"]),
+        "-f",
+        str(values_file),
     )
     assert done.returncode == 0, done.stderr

@@ -93,7 +93,8 @@ def test_rejections_become_findings_at_the_tenant(applied: Applied, tmp_path: Pa
     }, [str(f) for f in result.findings]
     immutable = by_code[("live.immutable", f"tenant:{PROJECT}/db")]
     assert immutable.location is not None and (immutable.location.file, immutable.location.line) == (
-        tenant_file("db"), 1
+        tenant_file("db"),
+        1,
     )
     assert "StatefulSet vc-shop-db/db" in immutable.message and "Forbidden" in immutable.message
     missing_crd = by_code[("live.unknown-kind", f"tenant:{PROJECT}/metrics")]
