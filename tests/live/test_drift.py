@@ -72,9 +72,10 @@ def test_a_freshly_applied_fleet_has_no_drift(fleet: Fleet, tmp_path: Path) -> N
     assert report.drifts == ()
     assert report.findings.items == ()
     assert report.exit_code == 0
-    # discovery per group-version (5) + one list per managed kind the cluster serves (7 of 8: no NodeClaim
-    # CRD here) + release records (1) + one dry-run per desired object (2 tenants x 7) + /version (1)
-    assert report.requests == 5 + 7 + 1 + 14 + 1
+    # In sync, every object is decided without a dry run: discovery per group-version (5), one list per
+    # managed kind the cluster serves (7 of 8: no NodeClaim CRD here), release records (1), /version (1).
+    assert report.dry_runs == 0
+    assert report.requests == 5 + 7 + 1 + 1
     done = vfleet("drift", str(fleet.compiled.root), env=fleet.env, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"drift ({CLUSTER}): no drift" in done.stdout

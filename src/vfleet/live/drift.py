@@ -1,6 +1,7 @@
 """`vfleet drift`: live objects against desired, field by field, the way the API server sees them.
 
-For each desired object the cluster is asked what the object would be after vfleet applied it (a
+For each desired object that is not provably in sync (`unchanged`: vfleet's field set and the desired
+values are already there, decided locally) the cluster is asked what the object would be after vfleet applied it (a
 server-side apply, `dryRun=All`, forced, field manager vfleet) and that answer is compared with the
 live object. Both went through the same defaulting, admission and normalisation (`1024Mi` is `1Gi`, a
 Service gets its clusterIP, a container its terminationMessagePath), so server defaults never show as
@@ -12,13 +13,14 @@ not declare are not vfleet's and are not reported.
 - orphan: an object labelled `app.kubernetes.io/managed-by=vfleet` that no spec declares.
 
 Helm releases are compared through their release record (the newest revision's Secret): status,
-chart version, and the values, field by field. Requests per cluster: one list per managed kind, one
-list of release records, one dry-run per desired object.
+chart version, and the values, field by field. Requests per cluster: discovery, one list per managed
+kind, one list of release records, and one dry-run per desired object that is not provably in sync.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -37,6 +39,7 @@ from vfleet.desired import (
 from vfleet.findings import Finding, Findings, Location, error
 from vfleet.live import kube, releases
 from vfleet.live.connect import ApiError, Connection, connect, describe
+from vfleet.live.unchanged import unchanged
 from vfleet.naming import MANAGED_BY, resource_id
 from vfleet.specs import API_VERSION
 
@@ -117,6 +120,7 @@ class DriftReport:
     findings: Findings  # clusters that could not be read: no verdict for them
     clusters: tuple[str, ...]
     requests: int = 0  # API requests made, `GET /version` of connect included
+    dry_runs: int = 0  # objects the servers were asked about (the others were in sync, decided locally)
 
     @property
     def exit_code(self) -> int:
@@ -139,6 +143,7 @@ def drift(
         requests = sum(conn.requests for conn in conns.clients.values()) + len(conns.clients)
     found = list(conns.findings)
     drifts: list[Drift] = []
+    dry_runs = 0
     for name, result in results.items():
         if isinstance(result, BaseException):
             item = compiled.fleet.clusters[name]
@@ -154,15 +159,16 @@ def drift(
         elif isinstance(result, Finding):
             found.append(result)
         else:
-            drifts += result
+            drifts += result[0]
+            dry_runs += result[1]
     drifts.sort(key=lambda d: (d.cluster, list(Change).index(d.change), d.id))
-    return DriftReport(tuple(drifts), Findings.of(found), tuple(names), requests)
+    return DriftReport(tuple(drifts), Findings.of(found), tuple(names), requests, dry_runs)
 
 
-def _cluster_drift(conn: Connection, compiled: Compiled) -> list[Drift] | Finding:
+def _cluster_drift(conn: Connection, compiled: Compiled) -> tuple[list[Drift], int] | Finding:
     reader = _Reader(conn, compiled)
     try:
-        return reader.run()
+        return reader.run(), reader.dry_runs
     except ApiError as exc:
         item = compiled.fleet.clusters[conn.cluster]
         where = compiled.fleet.location(item.doc, ("spec", "kubeconfig"))
@@ -182,6 +188,7 @@ class _Reader:
         self.state = compiled.desired.get(conn.cluster)
         self.discovery = kube.Discovery(conn)
         self.doing = ("list", "namespaces")  # for a message naming the permission a 403 lacks
+        self.dry_runs = 0
 
     def location(self, tenant: str | None) -> Location | None:
         fleet = self.compiled.fleet
@@ -221,14 +228,15 @@ class _Reader:
             if current is None or resource is None:
                 out.append(self.drift(Change.MISSING, r.api_version, r.kind, r.namespace, r.name, r.tenant))
                 continue
+            if unchanged(r.body, current):  # decided locally: vfleet's fields, the desired values
+                continue
             self.doing = ("patch", resource.plural)
+            self.dry_runs += 1
             after = kube.apply(self.conn, resource, r.body, dry_run=True, force=True)
             changes = diff(_comparable(current), _comparable(after))
             if changes:
                 out.append(
-                    self.drift(
-                        Change.CHANGED, r.api_version, r.kind, r.namespace, r.name, r.tenant, tuple(changes)
-                    )
+                    self.drift(Change.CHANGED, r.api_version, r.kind, r.namespace, r.name, r.tenant, tuple(changes))
                 )
         for key, obj in sorted(live.items()):
             if key not in declared:
@@ -253,17 +261,9 @@ class _Reader:
             if secret is None:
                 out.append(self.drift(Change.MISSING, r.api_version, r.kind, r.namespace, r.name, r.tenant))
                 continue
-            fields: tuple[FieldChange, ...]
-            try:
-                record = releases.record(secret)
-            except releases.BadRecord as exc:
-                fields = (FieldChange("record", f"unreadable: {exc}", "a Helm release record"),)
-            else:
-                fields = _release_fields(record, spec)
+            fields = _release_fields(secret, spec)
             if fields:
-                out.append(
-                    self.drift(Change.CHANGED, r.api_version, r.kind, r.namespace, r.name, r.tenant, fields)
-                )
+                out.append(self.drift(Change.CHANGED, r.api_version, r.kind, r.namespace, r.name, r.tenant, fields))
         return out
 
     def drift(
@@ -294,7 +294,13 @@ def _tenant_of(labels: Mapping[str, Any]) -> str | None:
     return f"{project}/{tenant}" if project and tenant else None
 
 
-def _release_fields(record: releases.ReleaseRecord, spec: Mapping[str, Any]) -> tuple[FieldChange, ...]:
+def _release_fields(secret: Mapping[str, Any], spec: Mapping[str, Any]) -> tuple[FieldChange, ...]:
+    """Status, chart version and values of a release's newest record against its desired spec."""
+    try:
+        record = releases.record(secret)
+        values = releases.decode(str((secret.get("data") or {}).get("release"))).get("config") or {}
+    except releases.BadRecord as exc:
+        return (FieldChange("record", f"unreadable: {exc}", "a Helm release record"),)
     fields: list[FieldChange] = []
     if record.status != "deployed":
         fields.append(FieldChange("status", record.status, "deployed"))
@@ -302,18 +308,22 @@ def _release_fields(record: releases.ReleaseRecord, spec: Mapping[str, Any]) -> 
         fields.append(FieldChange("chart.version", record.chart_version, spec["version"]))
     if record.values_hash != spec.get("valuesHash"):
         # Helm keeps numbers as Go float64 (2.0 comes back as 2): compare numbers as floats.
-        fields += diff(_floats(record.values), _floats(spec.get("values") or {}), "values")
+        live, desired = releases.numbers_as_floats(values), releases.numbers_as_floats(spec.get("values") or {})
+        fields += [_hide_secret(f) for f in diff(live, desired, "values")]
     return tuple(fields)
 
 
-def _floats(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _floats(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_floats(v) for v in value]
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    return value
+_SECRET_KEY = re.compile(r"(password|passwd|token|secret|credential|private|key)[^.]*$", re.IGNORECASE)
+
+
+def _hide_secret(change: FieldChange) -> FieldChange:
+    """A values field whose name suggests a credential is shown without its values."""
+    if _SECRET_KEY.search(change.path):
+        hidden = "[hidden]"
+        return FieldChange(
+            change.path, hidden if change.live is not None else None, hidden if change.desired is not None else None
+        )
+    return change
 
 
 def _comparable(obj: Mapping[str, Any]) -> dict[str, Any]:

@@ -18,6 +18,7 @@ def to_json(report: DriftReport) -> dict[str, Any]:
         "counts": {change.value: report.count(change) for change in Change},
         "findings": [f.to_json() for f in report.findings],
         "requests": report.requests,
+        "dryRuns": report.dry_runs,
         "exitCode": report.exit_code,
     }
 
