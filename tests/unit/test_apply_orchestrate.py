@@ -247,6 +247,29 @@ def test_a_policy_deny_or_a_gate_without_verdict_runs_nothing(fleet: Path) -> No
         run(fleet, no_engine, policy=broken)
     assert broken_.value.exit_code == 2
     assert Records(fleet / ".vfleet" / "state").history() == []
+    # the gate guards what would be applied: with every stack unchanged it is not needed at all ...
+    run(fleet, FakeEngine)
+
+    def unused(c: compiler.Compiled) -> Findings:
+        raise AssertionError("the gate was consulted although nothing was to be applied")
+
+    assert results(run(fleet, no_engine, policy=unused)) == dict.fromkeys(WAVES, Result.SKIPPED)
+    # ... and with one change it is, before the engine
+    set_cpu(fleet, "fleet/projects/payments/tenants/ledger-dev.yaml", 'cpu: "4"', 'cpu: "7"')
+    with pytest.raises(gate.Refused):
+        run(fleet, no_engine, policy=deny)
+
+
+def test_a_fleet_that_does_not_compile_is_broken_even_with_nothing_to_run(fleet: Path) -> None:
+    run(fleet, FakeEngine)
+    spec = fleet / "fleet/clusters/eu-dev.yaml"
+    spec.write_text(spec.read_text() + "  bogus: 1\n")
+    compiled = compiler.compile_fleet(fleet)
+    assert not compiled.ok
+    with pytest.raises(gate.Broken) as exc:
+        orchestrate.run(compiled, Options(), runner=no_engine, records=Records(fleet / ".vfleet" / "state"),
+                        policy=allow, guard=gate.basic_guard)
+    assert exc.value.exit_code == 2 and exc.value.findings.errors
 
 
 def test_missing_stack_files_are_broken_input(fleet: Path) -> None:

@@ -129,8 +129,9 @@ def run(
 ) -> Report:
     """Compile result -> gated, guarded, wave-by-wave engine runs -> one result per selected stack.
 
-    `runner` is called once, only when some stack is to run (so a no-change apply needs no engine at
-    all): that is where the engine's own preconditions are checked (`engine.configure`).
+    The policy gate and `runner` are called only when some stack is to run (a no-change apply needs
+    neither OPA nor the engine); `runner` is where the engine's own preconditions are checked
+    (`engine.configure`).
     Raises `gate.Broken` (exit 2) for a fleet that does not compile, stack files that are missing or
     wrong, or a policy gate without a verdict; `gate.Refused` (exit 1) for a policy deny or a `--wave`
     whose earlier waves are not applied yet; `decide.SelectionError` (exit 2) for an unknown selection;
@@ -138,7 +139,9 @@ def run(
     """
     observer = observer or QuietObserver()
     guard = guard or gate.deletion_guard()
-    warnings = list(gate.enforce(compiled, policy))  # fail closed: raises on errors and denies
+    if not compiled.ok:  # broken input is exit 2 whatever would run
+        raise gate.Broken("the fleet does not compile", compiled.findings)
+    warnings: list[Finding] = []
     specs = {name: item.doc.file for name, item in compiled.fleet.clusters.items()}
     files = project.verify(compiled.root, specs)
     if files.findings.errors:
@@ -166,6 +169,11 @@ def run(
                 Findings.of([]),
             )
     schedule = decide.plan(targets, applied, force=options.force or options.operation is Operation.DESTROY)
+    if schedule.to_run:
+        # Fail closed before anything reaches an engine: raises on policy errors and denies. When every
+        # stack is unchanged nothing would be applied, so there is nothing for the gate to stop (the pull
+        # request's `vfleet check` is where a policy change meets the whole fleet).
+        warnings += gate.enforce(compiled, policy)
     bases = {t.cluster: records.applied_state(t.cluster) for t in schedule.to_run}
     if options.operation is Operation.DESTROY:  # unknown here: guard what the stack would hold at least
         bases = {c: b if b is not None else compiled.desired.get(c) for c, b in bases.items()}
