@@ -98,12 +98,15 @@ class Connection:
         query: Mapping[str, str] | None = None,
         body: Any = None,
         content_type: str = "application/json",
+        accept: str = "application/json",
     ) -> Any:
         """`method path?query` with `body` (serialised as JSON) -> the parsed JSON answer.
 
+        `accept` may ask for another JSON form of the answer (e.g. metadata only:
+        `application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1`).
         Raises `ApiError` for an error status and `Unreachable` when the server does not answer.
         """
-        return self._send(method, path, query, body, content_type)
+        return self._send(method, path, query, body, content_type, accept)
 
     def redact(self, text: str) -> str:
         """`text` with every credential of this cluster's kubeconfig replaced."""
@@ -113,11 +116,12 @@ class Connection:
         self.api.close()  # type: ignore[no-untyped-call]
 
     def _send(
-        self, method: str, path: str, query: Mapping[str, str] | None, body: Any, content_type: str
+        self, method: str, path: str, query: Mapping[str, str] | None, body: Any, content_type: str,
+        accept: str = "application/json",
     ) -> Any:
         config = self.api.configuration
         url = config.host.rstrip("/") + path + (("?" + urlencode(sorted(query.items()))) if query else "")
-        headers = {"Accept": "application/json", "User-Agent": "vfleet"}
+        headers = {"Accept": accept, "User-Agent": "vfleet"}
         for setting in config.auth_settings().values():  # refreshes expiring tokens (exec plugins)
             if setting.get("in") == "header" and setting.get("value"):
                 headers[setting["key"]] = setting["value"]
