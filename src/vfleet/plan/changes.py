@@ -84,10 +84,7 @@ class TenantChange:
 
     @property
     def summary(self) -> str:
-        if self.op is TenantOp.MOVE:
-            head = f"move {self.source} -> {self.target}"
-        else:
-            head = self.op.value
+        head = f"move {self.source} -> {self.target}" if self.op is TenantOp.MOVE else self.op.value
         rest = "; ".join(a.text for a in self.aspects)
         return f"{head}: {rest}" if rest else head
 

@@ -21,8 +21,8 @@ from vfleet.render import to_yaml
 from vfleet.schemas import json_path
 
 LiveKey = tuple[str, str | None, str]  # kind, namespace, name
-_VALUES = ("spec", "values")
-_HIDDEN = {("spec", "valuesHash")}  # follows from the values, which are shown as a diff
+_VALUES: tuple[str, ...] = ("spec", "values")
+_HIDDEN: set[tuple[str, ...]] = {("spec", "valuesHash")}  # follows from the values, which are shown as a diff
 VALUES_FILE = "vcluster.yaml"
 
 
@@ -56,14 +56,13 @@ def _change(op: Op, cluster: str, r: Resource) -> ResourceChange:
 def _update(cluster: str, old: Resource, new: Resource) -> ResourceChange | None:
     fields: list[FieldChange] = []
     values_diff: tuple[str, ...] = ()
+    skip: set[tuple[str, ...]] = set()
     if new.kind == HELM_RELEASE:
         old_values = _get(old.body, _VALUES)
         new_values = _get(new.body, _VALUES)
         if old_values != new_values:
             values_diff = yaml_diff(old_values, new_values)
         skip = {_VALUES, *_HIDDEN}
-    else:
-        skip = set()
     fields.extend(field_changes(old.body, new.body, skip=skip))
     if new.protect != old.protect:
         fields.append(FieldChange("(protect)", "changed", old.protect, new.protect))
