@@ -104,8 +104,10 @@ def test_rejections_become_findings_at_the_tenant(applied: Applied, tmp_path: Pa
     assert "quantities must match" in invalid.message
     assert "default/" not in invalid.message  # the real namespace is named, not the stand-in
     assert result.exit_code == 1
-    # only the releases that changed were rendered; every desired object was dry-run
+    # Only what the change touches: the 3 changed releases rendered (4 objects each, the ServiceMonitor
+    # is not served), the 2 new tenants' 7 objects; web's and db's own objects are in sync and unchanged.
     assert result.releases == 3
+    assert result.objects == 3 * 4 + 2 * 7
 
 
 def vfleet(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:

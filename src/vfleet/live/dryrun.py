@@ -30,12 +30,15 @@ from typing import Any
 
 from vfleet import subjects, toolchain
 from vfleet.compile import Compiled
-from vfleet.desired import HELM_RELEASE, DesiredState, Resource
+from vfleet.desired import HELM_RELEASE, MANAGED_BY_LABEL, DesiredState, Resource
 from vfleet.findings import Finding, Findings, Location, Severity, error
 from vfleet.live import helm, kube
 from vfleet.live.connect import ApiError, Connection, Unreachable, connect, describe, forbidden_message
+from vfleet.live.unchanged import unchanged
+from vfleet.naming import MANAGED_BY
 
 STAND_IN_NAMESPACE = "default"
+MANAGED_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
 _RBAC_DENIAL = re.compile(r'User "[^"]*" cannot ')
 # What a 500 says when the object cannot even be decoded into its type (a quantity that is not one): the
 # API server's way of rejecting a schema error during server-side apply, not a failure of the server.
@@ -81,8 +84,10 @@ def check_live(
 ) -> LiveCheck:
     """Dry-run the desired state of `clusters` (default: the ones touched vs `base`) on the clusters.
 
-    With `base`, only the Helm releases whose spec changed are rendered (unchanged releases are what is
-    already installed); every desired object of a touched cluster is dry-run either way.
+    With `base` (a pull request's), only what the change touches is dry-run: the Helm releases whose spec
+    changed are rendered, and desired objects are dry-run unless the base has them identical and the
+    cluster provably has them in sync (`_settled`). Without `base`, every desired object and every
+    release of the clusters is.
     """
     names = list(clusters) if clusters is not None else touched_clusters(compiled, base)
     with connect(compiled.fleet, names, env=env) as conns:
@@ -150,9 +155,7 @@ class _Checker:
     def subject(self, tenant: str | None) -> str:
         return subjects.tenant(tenant) if tenant else subjects.cluster(self.conn.cluster)
 
-    def dry_run(
-        self, body: Mapping[str, Any], tenant: str | None, what: str, *, force: bool
-    ) -> list[Finding]:
+    def dry_run(self, body: Mapping[str, Any], tenant: str | None, what: str, *, force: bool) -> list[Finding]:
         """Findings of one object's dry-run apply (empty when the server accepts it)."""
         api_version, kind = str(body.get("apiVersion", "")), str(body.get("kind", ""))
         metadata = body.get("metadata") or {}
@@ -161,9 +164,7 @@ class _Checker:
         where, subject = self.location(tenant), self.subject(tenant)
 
         def finding(severity: Severity, code: str, message: str) -> Finding:
-            return Finding(
-                severity, code, f"cluster {self.conn.cluster}: {label}{what}: {message}", where, subject
-            )
+            return Finding(severity, code, f"cluster {self.conn.cluster}: {label}{what}: {message}", where, subject)
 
         resource = self.discovery.find(api_version, kind)
         if resource is None:
@@ -260,9 +261,7 @@ def _crd_kinds(state: DesiredState) -> set[tuple[str, str]]:
         if r.kind == "CustomResourceDefinition":
             spec = r.body.get("spec") or {}
             for version in spec.get("versions") or []:
-                kinds.add(
-                    (f"{spec.get('group')}/{version.get('name')}", str((spec.get("names") or {}).get("kind")))
-                )
+                kinds.add((f"{spec.get('group')}/{version.get('name')}", str((spec.get("names") or {}).get("kind"))))
     return kinds
 
 
@@ -289,10 +288,13 @@ def _check_cluster(
         )
     result = _ClusterResult([])
     releases: list[Resource] = []
+    settled = _settled(checker, state, base)
     for resource in state.resources:
         if resource.kind == HELM_RELEASE:
             if _release_changed(resource, base, conn.cluster):
                 releases.append(resource)
+            continue
+        if resource.id in settled:
             continue
         result.findings += checker.dry_run(resource.body, resource.tenant, "", force=False)
     for release in releases:
@@ -301,6 +303,37 @@ def _check_cluster(
     result.objects = checker.count
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _settled(checker: _Checker, state: DesiredState, base: Compiled | None) -> set[str]:
+    """Ids of objects this change leaves alone and that are provably in sync on the cluster.
+
+    Only with a base: such an object's apply is a no-op the server has already accepted, so a pull
+    request that touches one tenant does not dry-run the thousands of objects of all the others. Read
+    with one list per kind; an object that drifted, or that the base did not have, is dry-run.
+    """
+    before = base.desired.get(state.cluster) if base is not None else None
+    if before is None:
+        return set()
+    same = [r for r in state.resources if r.kind != HELM_RELEASE and _same(before.by_id.get(r.id), r)]
+    live: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    for api_version, kind in sorted({(r.api_version, r.kind) for r in same}):
+        resource = checker.discovery.find(api_version, kind)
+        if resource is None:
+            continue
+        for obj in kube.list_all(checker.conn, resource, MANAGED_SELECTOR):
+            meta = obj.get("metadata") or {}
+            live[kube.object_key(api_version, kind, meta.get("namespace"), str(meta.get("name")))] = obj
+    out: set[str] = set()
+    for r in same:
+        current = live.get(kube.object_key(r.api_version, r.kind, r.namespace, r.name))
+        if current is not None and unchanged(r.body, current):
+            out.add(r.id)
+    return out
+
+
+def _same(before: Resource | None, after: Resource) -> bool:
+    return before is not None and before.body == after.body
 
 
 def _release_changed(release: Resource, base: Compiled | None, cluster: str) -> bool:
