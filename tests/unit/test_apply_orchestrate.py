@@ -92,7 +92,7 @@ def run(
         runner=engine,
         records=Records(root / ".vfleet" / "state"),
         policy=kw.pop("policy", allow),  # type: ignore[arg-type]
-        guard=gate.basic_guard,
+        guard=gate.deletion_guard(),
         user="tester",
         **kw,
     )  # type: ignore[arg-type]
@@ -267,8 +267,14 @@ def test_a_fleet_that_does_not_compile_is_broken_even_with_nothing_to_run(fleet:
     compiled = compiler.compile_fleet(fleet)
     assert not compiled.ok
     with pytest.raises(gate.Broken) as exc:
-        orchestrate.run(compiled, Options(), runner=no_engine, records=Records(fleet / ".vfleet" / "state"),
-                        policy=allow, guard=gate.basic_guard)
+        orchestrate.run(
+            compiled,
+            Options(),
+            runner=no_engine,
+            records=Records(fleet / ".vfleet" / "state"),
+            policy=allow,
+            guard=gate.deletion_guard(),
+        )
     assert exc.value.exit_code == 2 and exc.value.findings.errors
 
 

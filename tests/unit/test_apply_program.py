@@ -325,7 +325,7 @@ def test_a_policy_deny_or_broken_policy_registers_nothing(
     env = kube_env(tmp_path, refs) | {"VFLEET_STATE_DIR": str(tmp_path / "state")}
 
     def body() -> None:
-        program.declare(program.prepare(REPO, "eu-dev", env=env, policy=verdict, guard=gate.basic_guard), env)
+        program.declare(program.prepare(REPO, "eu-dev", env=env, policy=verdict), env)
 
     with pytest.raises(error):
         run_program("eu-dev", body)
@@ -355,9 +355,7 @@ def test_the_bare_program_refuses_deleting_a_protected_tenant(compiled: compiler
     env = kube_env(tmp_path, refs) | {"VFLEET_STATE_DIR": str(state)}
 
     def body() -> None:
-        program.declare(
-            program.prepare(REPO, cluster, env=env, policy=lambda c: Findings.of([]), guard=gate.basic_guard), env
-        )
+        program.declare(program.prepare(REPO, cluster, env=env, policy=lambda c: Findings.of([])), env)
 
     with pytest.raises(gate.Refused, match="protected"):
         run_program(cluster, body)

@@ -6,29 +6,26 @@ tested here with stand-ins, and run with the real ones by default:
 - `policy_gate` evaluates the repository's own `policies/` with OPA. A deny refuses (exit 1); a policy
   that does not compile, an OPA that cannot be reached or started, a missing `policies/` folder are
   errors (exit 2). Never a pass.
-- `deletion_guard` compares what a stack last applied with what it is about to apply. It is the plan's
-  guard function (`vfleet.plan.guards.check_cluster`, same signature as `Guard`) when that module exists;
-  until then the three rules of DESIGN.md, implemented here in `basic_guard`.
+- `deletion_guard` compares what a stack last applied with what it is about to apply: the plan's guard
+  function (`vfleet.plan.guards.check_cluster`, same signature as `Guard`), so plan and apply refuse the
+  same changes.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol, cast
+from typing import Protocol
 
 from vfleet import compile as compiler
-from vfleet import subjects
 from vfleet.desired import DesiredState
 from vfleet.errors import VfleetError
-from vfleet.findings import Finding, Findings, Location, Severity, error
+from vfleet.findings import Finding, Findings, Location, error
 from vfleet.load import POLICIES_DIR
 
 Gate = Callable[[compiler.Compiled], Findings]
 
 OVERRIDE_ENV = "VFLEET_OVERRIDE_GUARD"  # the reason given with --override-guard, for a bare `pulumi up`
-DELETE_THRESHOLD = 0.25  # basic_guard: deleting more than this share of a cluster's tenants needs an override
 
 
 class Guard(Protocol):
@@ -92,66 +89,11 @@ def _summary(what: str, findings: Sequence[Finding]) -> str:
 
 
 def deletion_guard() -> Guard:
-    """The plan's guard when it exists, else `basic_guard`."""
-    try:
-        module = importlib.import_module("vfleet.plan.guards")
-    except ModuleNotFoundError:
-        return basic_guard
-    found = getattr(module, "check_cluster", None)
-    return cast(Guard, found) if callable(found) else basic_guard
+    """The plan's deletion guards (`vfleet.plan.guards.check_cluster`): one implementation for plan and apply.
 
+    With its default limits: the limits a repository sets in `vfleet.yaml` belong to the base revision of a
+    plan, and an apply compares against what a stack last applied, not against a revision.
+    """
+    from vfleet.plan.guards import check_cluster
 
-def basic_guard(
-    cluster: str, base: DesiredState | None, head: DesiredState | None, *, override: str | None
-) -> Sequence[Finding]:
-    """DESIGN.md's deletion rules over two desired states of one cluster."""
-    if base is None:
-        return ()
-    before = _tenants(base)
-    after = _tenants(head) if head is not None else {}
-    gone = sorted(set(before) - set(after))
-    found: list[Finding] = []
-    for key in gone:
-        if before[key]:
-            found.append(
-                _deny(
-                    "guard.protected",
-                    f"tenant {key} is protected (`protect: true`) and would be "
-                    f"deleted from cluster {cluster}; a commit must first set `protect: false`",
-                    subjects.tenant(key),
-                )
-            )
-    if override is not None:
-        return found
-    if head is None and before:
-        found.append(
-            _deny(
-                "guard.cluster-removed",
-                f"cluster {cluster} still has {len(before)} tenant(s); removing it needs --override-guard REASON",
-                subjects.cluster(cluster),
-            )
-        )
-    elif len(gone) > 1 and len(gone) > DELETE_THRESHOLD * len(before):
-        found.append(
-            _deny(
-                "guard.mass-delete",
-                f"{len(gone)} of the {len(before)} tenants of cluster {cluster} "
-                f"would be deleted (more than {DELETE_THRESHOLD:.0%}); that needs --override-guard "
-                "REASON",
-                subjects.cluster(cluster),
-            )
-        )
-    return found
-
-
-def _tenants(state: DesiredState) -> dict[str, bool]:
-    """Tenant key -> protected, for the tenants that have objects in `state`."""
-    out: dict[str, bool] = {}
-    for resource in state.resources:
-        if resource.tenant is not None:
-            out[resource.tenant] = out.get(resource.tenant, False) or resource.protect
-    return out
-
-
-def _deny(code: str, message: str, subject: str) -> Finding:
-    return Finding(Severity.DENY, code, message, None, subject)
+    return check_cluster

@@ -193,7 +193,7 @@ def cluster_files(items: Iterable[tuple[str, str]]) -> dict[str, str]:
 
 def _load(path: Path) -> dict[str, Any] | None:
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)  # noqa: S506 - a safe loader
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)  # _LOADER is a safe loader
     except (OSError, yaml.YAMLError):
         return None
     return data if isinstance(data, dict) else None
