@@ -237,6 +237,7 @@ def test_the_provider_gets_the_kubeconfig_as_a_secret_and_server_side_apply(
         rest = {k: v for k, v in item.inputs.items() if k != "kubeconfig"}
         assert TOKEN not in repr(rest)
     assert plain(provider.inputs)["enableServerSideApply"] == "true"
+    assert plain(provider.inputs)["upsertExistingObjects"] == "false"
     assert plain(provider.inputs)["clusterIdentifier"] == "eu-central"
 
 

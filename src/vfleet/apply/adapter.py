@@ -97,6 +97,9 @@ def declare(
         context=kubeconfig.context,
         cluster_identifier=cluster.name,
         enable_server_side_apply=True,
+        # An object that already exists is an error ("already exists"), never silently taken over: adopting
+        # is an explicit `--adopt` (a Pulumi import). pulumi-kubernetes >= 4.2x defaults to this; pinned here.
+        upsert_existing_objects=False,
     )
     declared: dict[str, pulumi.CustomResource] = {}
     adopted: list[str] = []

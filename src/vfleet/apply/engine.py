@@ -43,6 +43,7 @@ INSTALL_HINT = (
     "(`pulumi plugin install resource kubernetes v4.32.0`, or pulumi-resource-kubernetes on PATH); "
     f"known to work: {KNOWN_GOOD}"
 )
+MIN_VERSION = "3.259.0"
 PASSPHRASE_VARS = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
 SECRETS_PROVIDER_ENV = "VFLEET_SECRETS_PROVIDER"
 
@@ -119,6 +120,7 @@ class PulumiRunner:
         self.config = config
         self.probe = probe
         self.env = env
+        self.command = pulumi_command(config)  # runs `pulumi version` once, not once per stack
 
     def __call__(self, job: Job, progress: Progress) -> StackResult:
         cluster = job.target.cluster
@@ -150,11 +152,7 @@ class PulumiRunner:
                 work_dir=str(job.root),
                 env_vars=env_vars,
                 secrets_provider=self.config.secrets_provider,
-                pulumi_command=auto.PulumiCommand(
-                    root=str(Path(self.config.pulumi_dir).parent)
-                    if Path(self.config.pulumi_dir).name == "bin"
-                    else None
-                ),
+                pulumi_command=self.command,
             )
             stack = auto.create_or_select_stack(stack_name=cluster, work_dir=str(job.root), opts=opts)
             remove_stale_locks(self.config.backend_url, cluster)
@@ -199,6 +197,20 @@ class PulumiRunner:
             stack.import_stack(Deployment(version=exported.version, deployment=without_pending(deployment)))
         # The inverse of `adapter.logical_name`: the id is the cluster, a slash, the logical name.
         return [f"{cluster}/{name}" for name in (urn_name(u) for u in urns) if name]
+
+
+def pulumi_command(config: EngineConfig) -> Any:
+    """The Automation API's handle on the CLI found by `configure`, at least MIN_VERSION."""
+    from pulumi import automation as auto
+    from semver import VersionInfo
+
+    folder = Path(config.pulumi_dir)
+    try:
+        return auto.PulumiCommand(
+            root=str(folder.parent) if folder.name == "bin" else None, version=VersionInfo.parse(MIN_VERSION)
+        )
+    except auto.InvalidVersionError as exc:
+        raise EngineMissing(f"the Pulumi CLI is too old ({exc}): {INSTALL_HINT}") from None
 
 
 # ------------------------------------------------------------------------------- pure: events and outcomes
