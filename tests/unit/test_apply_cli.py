@@ -103,3 +103,50 @@ def test_destroy_needs_the_cluster_name_as_confirmation(tmp_path: Path) -> None:
     root = copy_fleet(REPO, tmp_path / "repo")
     code, out = vfleet("destroy", str(root), "--cluster", "eu-dev", "--confirm", "eu-central")
     assert code == 2 and "--confirm eu-dev" in out
+
+
+class RecordingEngine:
+    """The engine call injected at the CLI's seam (`apply_cmds.make_runner`): every stack applies."""
+
+    def __init__(self) -> None:
+        self.clusters: list[str] = []
+
+    def __call__(self, job, progress):  # type: ignore[no-untyped-def]
+        from vfleet.apply.decide import Result, StackResult
+
+        self.clusters.append(job.target.cluster)
+        progress(job.total, job.total, "done")
+        return StackResult(job.target.cluster, job.target.wave, Result.APPLIED, changes={"create": job.total - 2})
+
+
+def test_apply_json_then_no_change_then_history(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from vfleet.cli import apply_cmds
+
+    engine = RecordingEngine()
+    monkeypatch.setattr(apply_cmds, "make_runner", lambda root, state, secrets: engine)
+    root = copy_fleet(REPO, tmp_path / "repo")
+    assert vfleet("stacks", "sync", str(root))[0] == 0
+    code, out = vfleet("apply", str(root), "--yes", "--output", "json")
+    assert code == 0, out
+    report = json.loads(out)
+    assert [(s["cluster"], s["wave"], s["result"]) for s in report["stacks"]] == [
+        ("eu-dev", 0, "applied"),
+        ("eu-central", 1, "applied"),
+        ("us-east", 2, "applied"),
+    ]
+    assert engine.clusters == ["eu-dev", "eu-central", "us-east"]
+    code, out = vfleet("apply", str(root), "--yes", "--output", "json")
+    assert code == 0 and json.loads(out)["summary"] == {"skipped": ["eu-central", "eu-dev", "us-east"]}
+    assert len(engine.clusters) == 3  # no engine call the second time
+    code, out = vfleet("history", str(root), "--cluster", "eu-dev", "--output", "json")
+    (record,) = json.loads(out)["records"]
+    assert record["cluster"] == "eu-dev" and record["result"] == "applied" and record["operation"] == "up"
+    assert record["changes"]["create"] > 0 and record["user"]
+    code, out = vfleet("history", str(root))
+    assert code == 0 and "eu-central" in out and "applied" in out
+    # without --yes and without a terminal: nothing runs
+    (root / "fleet/projects/payments/tenants/ledger-dev.yaml").write_text(
+        "# moved\n" + (root / "fleet/projects/payments/tenants/ledger-dev.yaml").read_text()
+    )
+    code, out = vfleet("apply", str(root))
+    assert code == 2 and "needs --yes" in out and len(engine.clusters) == 3

@@ -387,3 +387,35 @@ def test_exit_codes() -> None:
 @pytest.fixture(autouse=True)
 def _no_leaks() -> Iterator[None]:
     yield
+
+
+class RecordingObserver:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, int, int]] = []
+        self.lock = threading.Lock()
+
+    def started(self, target: Target, total: int) -> None:
+        with self.lock:
+            self.events.append(("started", target.cluster, 0, total))
+
+    def progress(self, cluster: str, done: int, total: int, what: str) -> None:
+        with self.lock:
+            self.events.append(("progress", cluster, done, total))
+
+    def finished(self, result: StackResult) -> None:
+        with self.lock:
+            self.events.append(("finished:" + result.result.value, result.cluster, 0, 0))
+
+
+def test_progress_per_stack_reaches_the_observer(fleet: Path) -> None:
+    observer = RecordingObserver()
+    run(fleet, FakeEngine, Options(clusters=("eu-dev",)), observer=observer)
+    total = len(compiled_at(fleet).desired["eu-dev"].resources) + 2
+    assert observer.events[0] == ("started", "eu-dev", 0, total)
+    assert [e for e in observer.events if e[0] == "progress"] == [
+        ("progress", "eu-dev", d, total) for d in range(1, total + 1)
+    ]
+    assert observer.events[-1] == ("finished:applied", "eu-dev", 0, 0)
+    observer = RecordingObserver()
+    run(fleet, no_engine, Options(clusters=("eu-dev",)), observer=observer)
+    assert observer.events == [("finished:skipped", "eu-dev", 0, 0)]
