@@ -337,7 +337,8 @@ def test_clusters_and_one_down(scenario: Scenario) -> None:
     assert scenario.status.exit_code == 2  # a partial picture must not pass for a whole one
 
 
-def test_one_list_call_per_kind_per_cluster(scenario: Scenario, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_one_list_call_per_kind_per_cluster(scenario: Scenario, monkeypatch: pytest.MonkeyPatch,
+                                            tmp_path: Path) -> None:
     """Counted where every request leaves: GET /version and three lists per cluster, whatever the tenants."""
     sent: list[tuple[str, str]] = []
     send = Connection._send
@@ -354,6 +355,21 @@ def test_one_list_call_per_kind_per_cluster(scenario: Scenario, monkeypatch: pyt
     assert status.requests == 8
     expected = {k: p for k, p in EXPECTED.items() if k != "data/legacy"}
     assert {t.key: t.phase for t in status.tenants} == expected
+
+    # With a cache of decoded release records: Secrets are listed metadata-only first; their bodies
+    # once more only while a newest revision is not in the cache. Still no request per tenant.
+    cache = tmp_path / "cache"
+    sent.clear()
+    first = fleet_status(scenario.compiled, ["st-a", "st-b"], env=scenario.env, cache_dir=cache)
+    assert sorted(r for c, r in sent if c == "st-a") == [
+        "GET /api/v1/namespaces", "GET /api/v1/secrets", "GET /api/v1/secrets", "GET /apis/apps/v1/statefulsets",
+        "GET /version"]
+    sent.clear()
+    second = fleet_status(scenario.compiled, ["st-a", "st-b"], env=scenario.env, cache_dir=cache)
+    assert len(sent) == 8 and second.requests == 8
+    for run in (first, second):
+        assert [(t.key, t.phase, t.deployed, t.in_sync) for t in run.tenants] == [
+            (t.key, t.phase, t.deployed, t.in_sync) for t in status.tenants]
 
 
 def test_forbidden_read_names_the_missing_permission(scenario: Scenario) -> None:
@@ -377,7 +393,8 @@ def _vfleet(scenario: Scenario, *args: str, env: dict[str, str] | None = None
             ) -> subprocess.CompletedProcess[str]:
     command = [str(Path(sys.executable).parent / "vfleet"), *args]
     return subprocess.run(command, capture_output=True, text=True, check=False, timeout=120,
-                          env={**(env or scenario.env), "COLUMNS": "200"})
+                          env={**(env or scenario.env), "COLUMNS": "200",
+                               "VFLEET_CACHE_DIR": str(scenario.root.parent / f"{scenario.root.name}-cache")})
 
 
 def test_cli_outputs_never_show_a_credential(scenario: Scenario, tmp_path: Path) -> None:

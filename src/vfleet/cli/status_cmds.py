@@ -55,7 +55,8 @@ def status_cmd(
             print_findings(compiled.findings, console(), summary)
         raise typer.Exit(2)
     records = last_apply_from(state_dir(root))
-    status = fleet_status(compiled, cluster or None, last_apply=records, timeout_s=timeout)
+    status = fleet_status(compiled, cluster or None, last_apply=records, timeout_s=timeout,
+                          cache_dir=compiler.cache_dir() / "status")
     if html is not None:
         html.parent.mkdir(parents=True, exist_ok=True)
         html.write_text(dashboard.render(status), encoding="utf-8")

@@ -16,6 +16,7 @@ could carry a credential is shown (messages go through the connection's redactio
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from vfleet.findings import Finding, Findings, error
 from vfleet.live import releases
 from vfleet.live.connect import DEFAULT_TIMEOUT_S, ApiError, Connection, Unreachable, connect, describe
 from vfleet.model import ResolvedTenant
-from vfleet.render import SLEEPING_ANNOTATION
+from vfleet.render import SLEEPING_ANNOTATION, canonical_hash
 from vfleet.specs import AutoDelete, Sleep
 
 
@@ -51,6 +52,8 @@ PHASES = tuple(Phase)
 SLEEP_ANNOTATIONS = (SLEEPING_ANNOTATION, "loft.sh/paused")
 NAMESPACE_SELECTOR = f"{MANAGED_BY_LABEL}={naming.MANAGED_BY}"
 STATEFULSET_SELECTOR = "app=vcluster"  # the vcluster chart's control-plane StatefulSet label
+# Lists of objects with their metadata only (labels, uid, resourceVersion): what the cache needs.
+_METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 _PENDING = ("pending-install", "pending-upgrade", "pending-rollback")
 
 LastApply = Callable[[str], Mapping[str, Any] | None]  # cluster -> its stack's last apply record
@@ -167,40 +170,55 @@ class Observation:
     seconds: float
 
 
-def observe(conn: Connection, tenant_namespaces: frozenset[str]) -> Observation:
-    """Read one cluster: three list calls, whatever the number of tenants.
+def observe(conn: Connection, tenant_namespaces: frozenset[str], cache: releases.RecordCache | None = None
+            ) -> Observation:
+    """Read one cluster with one list call per kind, whatever the number of tenants.
 
     `tenant_namespaces` are the namespaces of the tenants placed on it; releases elsewhere are not
     decoded (vfleet's own namespaces found by the namespace list are added to them).
+
+    Helm's release Secrets are big (the whole chart is in each: ~100 KB for vcluster's), so with a
+    `cache` of decoded records they are listed twice over: first metadata only (a few hundred bytes
+    each), and their bodies only when a newest revision is not in the cache — one more list call, for
+    any number of changed releases. An unchanged fleet never transfers a release body.
     """
     began = time.monotonic()
     problems: list[str] = []
     requests = 1  # GET /version, made by connect
 
-    def items(path: str, selector: str, resource: str, group: str = "") -> list[Mapping[str, Any]] | None:
+    def items(path: str, selector: str, resource: str, group: str = "", accept: str = "application/json"
+              ) -> list[Mapping[str, Any]] | None:
         nonlocal requests
         requests += 1
         try:
-            answer = conn.request("GET", path, query={"labelSelector": selector})
+            answer = conn.request("GET", path, query={"labelSelector": selector}, accept=accept)
         except (ApiError, Unreachable) as exc:
             problems.append(describe(conn, exc, "list", resource, group=group))
             return None
         return list(answer.get("items") or []) if isinstance(answer, dict) else []
 
     ns_items = items("/api/v1/namespaces", NAMESPACE_SELECTOR, "namespaces")
-    secret_items = items("/api/v1/secrets", releases.LIST_SELECTOR, "secrets")
-    sts_items = items("/apis/apps/v1/statefulsets", STATEFULSET_SELECTOR, "statefulsets", "apps")
-
     namespaces = None if ns_items is None else {str(n["metadata"]["name"]): n for n in ns_items}
     wanted = tenant_namespaces | frozenset(namespaces or ())
+    secrets = "/api/v1/secrets"
+    if cache is not None:
+        heads = items(secrets, releases.LIST_SELECTOR, "secrets", accept=_METADATA_ONLY)
+        newest = releases.newest(heads, wanted) if heads is not None else None
+        if newest is not None and not all(releases.cache_key(s) in cache for s in newest.values()):
+            full = items(secrets, releases.LIST_SELECTOR, "secrets")
+            newest = releases.newest(full, wanted) if full is not None else None
+    else:
+        full = items(secrets, releases.LIST_SELECTOR, "secrets")
+        newest = releases.newest(full, wanted) if full is not None else None
     records: dict[tuple[str, str], releases.ReleaseRecord | str] | None = None
-    if secret_items is not None:
+    if newest is not None:
         records = {}
-        for key, secret in releases.newest(secret_items, wanted).items():
+        for key, secret in newest.items():
             try:
-                records[key] = releases.record(secret)
+                records[key] = releases.record(secret, cache)
             except releases.BadRecord as exc:
                 records[key] = f"its Helm release record does not decode ({exc})"
+    sts_items = items("/apis/apps/v1/statefulsets", STATEFULSET_SELECTOR, "statefulsets", "apps")
     statefulsets = (
         None
         if sts_items is None
@@ -389,19 +407,10 @@ def _values_match(
 ) -> bool | None:
     if not isinstance(record, releases.ReleaseRecord) or digest is None:
         return None
-    # Helm keeps numbers as Go float64: a 2.0 vfleet rendered comes back as 2 and hashes differently,
-    # though it is the same value. Compare values only when the hashes differ (rare, and cheap then).
-    return record.values_hash == digest or _numbers_as_floats(record.values) == _numbers_as_floats(values)
-
-
-def _numbers_as_floats(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _numbers_as_floats(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_numbers_as_floats(v) for v in value]
-    if isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    return value
+    if record.values_hash == digest:
+        return True
+    # Numbers are kept by Helm as floats: compare that form too before calling the values different.
+    return record.numeric_hash == canonical_hash(releases.numbers_as_floats(values))
 
 
 def _strays(
@@ -498,8 +507,13 @@ def fleet_status(
     last_apply: LastApply | None = None,
     env: Mapping[str, str] | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    cache_dir: Path | None = None,
 ) -> FleetStatus:
-    """Connect to `clusters` (default: all) in parallel, read each once, derive the fleet's status."""
+    """Connect to `clusters` (default: all) in parallel, read each once, derive the fleet's status.
+
+    `cache_dir` keeps decoded Helm release records between runs (one file per cluster), so a run
+    after the first decodes only the releases that changed.
+    """
     began = time.monotonic()
     fleet = compiled.fleet
     names = sorted(fleet.clusters if clusters is None else clusters)
@@ -508,18 +522,31 @@ def fleet_status(
     for key, cluster in compiled.placement.clusters.items():
         if cluster in namespaces and key in fleet.tenants:
             namespaces[cluster].add(fleet.tenants[key].namespace)
+
+    def read(conn: Connection) -> Observation:
+        if cache_dir is None:
+            return observe(conn, frozenset(namespaces[conn.cluster]))
+        cache = releases.RecordCache(cache_dir / f"releases-{_safe(conn.cluster)}.json")
+        observed = observe(conn, frozenset(namespaces[conn.cluster]), cache)
+        with contextlib.suppress(OSError):  # a cache that cannot be written costs time next run, nothing else
+            cache.save()
+        return observed
+
     with connect(fleet, names, **kwargs) as conns:
-        results = conns.each(lambda conn: observe(conn, frozenset(namespaces[conn.cluster])))
+        results = conns.each(read)
         unreachable = {f.subject.split(":", 1)[1]: f for f in conns.findings if f.subject}
     observed: dict[str, Observation] = {}
     for name, result in results.items():
         if isinstance(result, Observation):
             observed[name] = result
         else:  # a bug while reading, not a cluster problem: still report the rest
-            unreachable[name] = error(
-                "live.read", f"cluster {name}: reading failed: {result!r}", subject=subjects.cluster(name)
-            )
+            unreachable[name] = error("live.read", f"cluster {name}: reading failed: {result!r}",
+                                      subject=subjects.cluster(name))
     return derive(compiled, observed, unreachable, last_apply, seconds=round(time.monotonic() - began, 3))
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
 def last_apply_from(state_dir: Path) -> LastApply:
