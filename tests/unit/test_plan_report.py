@@ -119,3 +119,17 @@ def test_cli_exit_codes_matrix_and_files(small: History, monkeypatch: pytest.Mon
     assert md.read_text().startswith("### vfleet plan: changes") and json.loads(js.read_text())["exitCode"] == 3
     assert runner.invoke(app, ["plan", root, "--no-policy"]).exit_code == 2  # no --base
     assert runner.invoke(app, ["plan", root, "--base", base, "--override-guard", " "]).exit_code == 2
+
+
+def test_example_workflow_plans_prs_and_applies_the_matrix() -> None:
+    import yaml
+
+    flow = yaml.safe_load((REPO / ".github" / "workflows" / "vfleet.yml").read_text())
+    jobs = flow["jobs"]
+    plan_steps = " ".join(str(s.get("run", "")) for s in jobs["plan"]["steps"])
+    assert "vfleet plan --base" in plan_steps and "--markdown-out plan.md" in plan_steps
+    assert "gh pr comment" in plan_steps
+    assert "--matrix" in " ".join(str(s.get("run", "")) for s in jobs["stacks"]["steps"])
+    assert jobs["apply"]["strategy"]["matrix"] == "${{ fromJSON(needs.stacks.outputs.matrix) }}"
+    assert 'vfleet apply --cluster "${{ matrix.cluster }}"' in " ".join(
+        str(s.get("run", "")) for s in jobs["apply"]["steps"])
