@@ -212,3 +212,14 @@ def test_broken_head_exits_2(history: History) -> None:
     history.write("fleet/projects/alpha/tenants/web.yaml", tenant("web", cluster="nowhere"))
     p = history.plan(base_of(history), history.commit("typo", place_first=False))
     assert p.exit_code == 2 and any(f.code == "ref.cluster" for f in p.findings.errors)
+
+
+def test_broken_base_is_a_warning_and_the_fix_is_planned(tmp_path: Path) -> None:
+    h = History(tmp_path / "repo")
+    h.write("fleet/projects/alpha/tenants/web.yaml", tenant("web", cluster="nowhere"))
+    base = h.commit("broken", place_first=False)
+    h.write("fleet/projects/alpha/tenants/web.yaml", tenant("web", cluster="us-1"))
+    p = h.plan(base, h.commit("fix"))
+    assert p.method == "full" and "does not compile cleanly" in p.reason
+    assert [f.code for f in p.findings] == ["plan.base-broken"] and p.exit_code == 3
+    assert [t.op for c in p.clusters for t in c.tenants] == [TenantOp.CREATE]

@@ -71,8 +71,8 @@ def compare(root: Path, base: Source, head: Source, cache: Cache | None, *, incr
     timings: dict[str, float] = {}
     base_index = cache.index(base.key) if cache is not None else None
     reason = "incremental planning disabled" if not incremental else ""
+    full_base: compiler.Compiled | None = None
     if incremental:
-        full_base: compiler.Compiled | None = None
         if base_index is None:
             started = time.perf_counter()
             full_base = _full(root, base, env)
@@ -86,7 +86,7 @@ def compare(root: Path, base: Source, head: Source, cache: Cache | None, *, incr
                 cache.put(head.key, result.head_index.to_json())
             return result
         reason = result
-    return _compare_full(root, base, head, cache, env, timings, reason)
+    return _compare_full(root, base, head, cache, env, timings, reason, full_base)
 
 
 def _full(root: Path, source: Source, env: Mapping[str, str]) -> compiler.Compiled:
@@ -94,10 +94,11 @@ def _full(root: Path, source: Source, env: Mapping[str, str]) -> compiler.Compil
 
 
 def _compare_full(root: Path, base: Source, head: Source, cache: Cache | None, env: Mapping[str, str],
-                  timings: dict[str, float], reason: str) -> Compared:
-    started = time.perf_counter()
-    b = _full(root, base, env)
-    timings["compile-base"] = time.perf_counter() - started
+                  timings: dict[str, float], reason: str, b: compiler.Compiled | None = None) -> Compared:
+    if b is None:  # else compiled whole already, for its index
+        started = time.perf_counter()
+        b = _full(root, base, env)
+        timings["compile-base"] = time.perf_counter() - started
     started = time.perf_counter()
     h = _full(root, head, env)
     timings["compile-head"] = time.perf_counter() - started
