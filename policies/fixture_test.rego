@@ -75,7 +75,9 @@ clean := {
 	}},
 	"templates": {"small": {
 		"name": "small", "subject": "template:small",
-		"versions": {"1.2.0": {"version": "1.2.0", "chartVersion": "0.35.3", "deprecated": false, "parameters": [], "resources": {}}},
+		"versions": {v: {"version": v, "chartVersion": "0.35.3", "deprecated": false, "parameters": [], "resources": {}} |
+			some v in ["1.2.0", "1.9.3", "2.0.0", "7.0.0"]
+		},
 		"source": {"file": "templates/small/template.yaml", "line": 1},
 	}},
 	"nodeProviders": {"metal": {

@@ -9,14 +9,20 @@ _dns_label := `^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 # A tenant's name is the Helm release name of its vcluster; Helm limits release names to 53 characters.
 _max_tenant_name := lib.setting("maxTenantNameLength", 53)
 
+# One pass over the tenants with one regex that checks the label syntax and the length together (a
+# label of at most _max_tenant_name characters); the two messages below then look at the few that fail.
+_release_name := sprintf(`^[a-z0-9]([-a-z0-9]{0,%d}[a-z0-9])?$`, [_max_tenant_name - 2])
+
+_bad_tenant_names := [t | some t in input.tenants; not regex.match(_release_name, t.name)]
+
 violation contains lib.violation("name-dns1123", t.subject, msg, ["metadata", "name"]) if {
-	some t in input.tenants
+	some t in _bad_tenant_names
 	not regex.match(_dns_label, t.name)
 	msg := sprintf("tenant name %q is not a DNS-1123 label (lower-case letters, digits and '-', starting and ending with a letter or digit); rename the tenant", [t.name])
 }
 
 violation contains lib.violation("name-dns1123", t.subject, msg, ["metadata", "name"]) if {
-	some t in input.tenants
+	some t in _bad_tenant_names
 	count(t.name) > _max_tenant_name
 	msg := sprintf("tenant name %q has %d characters; it becomes the vcluster's Helm release name, which allows at most %d; choose a shorter name", [t.name, count(t.name), _max_tenant_name])
 }
@@ -49,7 +55,7 @@ violation contains lib.violation(
 	["spec", "owner"],
 ) if {
 	some t in input.tenants
-	not t.owner in project_users[t.project]
+	not project_users[t.project][t.owner]
 }
 
 _env_label := lib.setting("envLabel", "env")
@@ -61,9 +67,11 @@ violation contains lib.violation(
 	["spec", "protect"],
 ) if {
 	some t in input.tenants
-	object.get(t.labels, _env_label, "") in lib.setting("productionEnvs", ["prod"])
-	t.protect != true
+	not t.protect
+	_production_envs[t.labels[_env_label]]
 }
+
+_production_envs := {env | some env in lib.setting("productionEnvs", ["prod"])}
 
 _dev_max := lib.setting("devSleepAfterInactivityMaxSeconds", 86400)
 
@@ -74,9 +82,12 @@ violation contains lib.violation(
 	["spec", "sleep"],
 ) if {
 	some t in input.tenants
-	_is_dev(t)
-	object.get(t, ["sleep", "afterInactivitySeconds"], null) == null
+	_dev_envs[t.labels[_env_label]]
+	not _sleeps_when_inactive(t)
 }
+
+# No sleep settings at all, or no afterInactivity in them (null), means the tenant never sleeps.
+_sleeps_when_inactive(t) if t.sleep.afterInactivitySeconds != null
 
 violation contains lib.violation(
 	"dev-sleep",
@@ -85,11 +96,11 @@ violation contains lib.violation(
 	["spec", "sleep", "afterInactivity"],
 ) if {
 	some t in input.tenants
-	_is_dev(t)
 	t.sleep.afterInactivitySeconds > _dev_max
+	_dev_envs[t.labels[_env_label]]
 }
 
-_is_dev(t) if object.get(t.labels, _env_label, "") in lib.setting("devEnvs", ["dev"])
+_dev_envs := {env | some env in lib.setting("devEnvs", ["dev"])}
 
 _floor := lib.setting("podSecurityFloor", "baseline")
 
@@ -100,7 +111,7 @@ violation contains lib.violation(
 	["spec", "podSecurity"],
 ) if {
 	some t in input.tenants
-	_below_floor(t.podSecurity)
+	not _at_or_above_floor[t.podSecurity]
 }
 
 violation contains lib.violation(
@@ -110,14 +121,18 @@ violation contains lib.violation(
 	["spec", "parameters"],
 ) if {
 	some t in input.tenants
-	level := object.get(t, ["values", "policies", "podSecurityStandard"], "")
-	level != ""
+	level := t.values.policies.podSecurityStandard
 	level != t.podSecurity # vfleet renders spec.podSecurity here itself: reported once, by the rule above
-	_below_floor(level)
+	not _at_or_above_floor[level]
 }
 
-# An unknown level ranks below every known one, so it fails the check rather than passing it.
-_below_floor(level) if object.get(lib.pod_security_rank, level, -1) < lib.pod_security_rank[_floor]
+# The levels that pass, worked out once. A level not in the list (a typo, an unknown level) is not in
+# this set and fails the check rather than passing it; so does everything when the configured floor
+# itself is unknown.
+_at_or_above_floor := {level |
+	some level, rank in lib.pod_security_rank
+	rank >= lib.pod_security_rank[_floor]
+}
 
 # vfleet isolates every tenant itself: a default-deny NetworkPolicy in the tenant's host namespace
 # (see desired.py), so the chart's own network policy stays off. NetworkPolicies add up, so what breaks
@@ -137,7 +152,7 @@ violation contains lib.violation(
 	["spec", "parameters"],
 ) if {
 	some t in input.tenants
-	t.values != null
+	t.values != null # not rendered (a compile error is reported for it); object.get needs an object
 	some breaking in _isolation_breaking
 	object.get(t.values, breaking.path, null) == breaking.value
 }

@@ -7,15 +7,18 @@ import data.vfleet.lib
 violation contains lib.violation(
 	"node-provider-offered",
 	t.subject,
-	sprintf("private node pool %q uses provider %q, which cluster %q does not offer (offers: %s); use one of those or place the tenant on a cluster that offers %q", [pool.name, pool.provider, t.cluster, lib.names(offered), pool.provider]),
+	sprintf("private node pool %q uses provider %q, which cluster %q does not offer (offers: %s); use one of those or place the tenant on a cluster that offers %q", [pool.name, pool.provider, t.cluster, lib.names(input.clusters[t.cluster].nodeProviders), pool.provider]),
 	["spec", "privateNodes", i, "provider"],
 ) if {
+	_any_pools # most fleets have few pools: without any, no tenant is looked at
 	some t in input.tenants
+	some i, pool in t.privateNodes # most tenants have none: the pass stops here for them
 	t.cluster != null
-	offered := input.clusters[t.cluster].nodeProviders
-	some i, pool in t.privateNodes
-	not pool.provider in offered
+	not offers[t.cluster][pool.provider]
 }
+
+# cluster -> the set of node providers it offers.
+offers[name] := {p | some p in c.nodeProviders} if some name, c in input.clusters
 
 violation contains lib.violation(
 	"node-type-capacity",
@@ -35,7 +38,20 @@ violation contains lib.violation(
 	sprintf("tenant requests %d GPUs but has no private node pool; GPU workloads run on private nodes: add spec.privateNodes with a GPU node type", [t.resources.gpus]),
 	["spec", "privateNodes"],
 ) if {
+	_any_gpus
 	some t in input.tenants
 	t.resources.gpus > 0
-	count(t.privateNodes) == 0
+	not t.privateNodes[0]
+}
+
+# Whether any tenant has a pool / requests GPUs, from the per-project sums vfleet computed: one look
+# at each project instead of one at each tenant in the common case of none.
+_any_pools if {
+	some p in input.projects
+	count(p.usage.nodeClaims) > 0
+}
+
+_any_gpus if {
+	some p in input.projects
+	p.usage.gpus > 0
 }

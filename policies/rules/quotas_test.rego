@@ -12,6 +12,43 @@ test_quotas_allow_usage_at_the_limit if {
 
 with_usage(usage) := object.union(fixture.clean, {"projects": {"a": {"usage": usage}}})
 
+# One allow case per rule: usage exactly at that quota (the clean fixture) and below it.
+test_quota_tenants_allows_up_to_the_quota if {
+	not "quota-tenants" in fixture.rules(fixture.clean)
+	not "quota-tenants" in fixture.rules(with_usage({"tenants": 1}))
+}
+
+test_quota_awake_tenants_allows_up_to_the_quota if {
+	not "quota-awake-tenants" in fixture.rules(fixture.clean)
+	not "quota-awake-tenants" in fixture.rules(with_usage({"awakeTenants": 0}))
+}
+
+test_quota_template_allows_up_to_the_quota if {
+	not "quota-template" in fixture.rules(fixture.clean)
+	not "quota-template" in fixture.rules(with_usage({"templates": {"small": 1, "other": 7}})) # "other" has no quota
+}
+
+test_quota_cpu_allows_up_to_the_quota if {
+	not "quota-cpu" in fixture.rules(fixture.clean)
+	not "quota-cpu" in fixture.rules(with_usage({"cpu": 1.99}))
+}
+
+test_quota_memory_allows_up_to_the_quota if {
+	not "quota-memory" in fixture.rules(fixture.clean)
+	not "quota-memory" in fixture.rules(with_usage({"memory": 4 * fixture.gib}))
+}
+
+test_quota_storage_allows_up_to_the_quota if {
+	not "quota-storage" in fixture.rules(fixture.clean)
+	not "quota-storage" in fixture.rules(with_usage({"storage": 10 * fixture.gib}))
+}
+
+test_quota_gpus_allows_up_to_the_quota if {
+	not "quota-gpus" in fixture.rules(fixture.clean)
+	inp := object.union(with_usage({"gpus": 4}), {"projects": {"a": {"quotas": {"gpus": 4}}}})
+	not "quota-gpus" in fixture.rules(inp)
+}
+
 test_quota_tenants_denies if {
 	fixture.subjects("quota-tenants", with_usage({"tenants": 3})) == {"project:a"}
 }

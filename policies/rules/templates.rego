@@ -1,4 +1,8 @@
 # A project's tenants use only the templates, template versions and clusters the project allows.
+#
+# Efficiency: what a project allows is worked out once per project (the tables below are rules, so OPA
+# computes each entry once per query and caches it); the per-tenant part is one set lookup, so 10,000
+# tenants cost three cheap passes, not 10,000 comprehensions or selector matches.
 package vfleet.rules.templates
 
 import data.vfleet.lib
@@ -6,57 +10,72 @@ import data.vfleet.lib
 violation contains lib.violation(
 	"template-allowed",
 	t.subject,
-	sprintf("template %q is not allowed in project %q (allowed: %s); use one of those or add it to the project's spec.templates", [t.template, t.project, lib.names(_allowed_names(p))]),
+	sprintf("template %q is not allowed in project %q (allowed: %s); use one of those or add it to the project's spec.templates", [t.template, t.project, lib.names(_allowed_names(input.projects[t.project]))]),
 	["spec", "template", "name"],
 ) if {
 	some t in input.tenants
-	p := input.projects[t.project]
-	not t.template in _allowed_names(p)
+	not allowed_templates[t.project][t.template]
 }
 
 violation contains lib.violation(
 	"template-version-allowed",
 	t.subject,
-	sprintf("template %q version %s is not allowed in project %q (allowed: %s); pin an allowed version or widen the project's spec.templates", [t.template, t.version, t.project, lib.names(a.versions)]),
+	sprintf("template %q version %s is not allowed in project %q (allowed: %s); pin an allowed version or widen the project's spec.templates", [t.template, t.version, t.project, lib.names(_patterns(input.projects[t.project], t.template))]),
 	["spec", "template", "version"],
 ) if {
 	some t in input.tenants
-	some a in input.projects[t.project].templates
-	a.name == t.template
-	not _version_allowed(a, t.version)
+	allowed_templates[t.project][t.template] # otherwise template-allowed reports the tenant
+	not allowed_versions[t.project][t.template][t.version]
 }
 
 violation contains lib.violation(
 	"cluster-allowed",
 	t.subject,
-	sprintf("tenant is placed on cluster %q, which project %q does not allow (%s); choose an allowed cluster or extend the project's spec.clusters", [t.cluster, t.project, _describe(p.clusters)]),
+	sprintf("tenant is placed on cluster %q, which project %q does not allow (%s); choose an allowed cluster or extend the project's spec.clusters", [t.cluster, t.project, _describe(input.projects[t.project].clusters)]),
 	["spec", "cluster"],
 ) if {
 	some t in input.tenants
 	t.cluster != null
-	p := input.projects[t.project]
-	not _cluster_allowed(p.clusters, t.cluster)
+	not allowed_clusters[t.project][t.cluster]
 }
 
-_allowed_names(p) := [a.name | some a in p.templates]
+# project -> the set of template names it allows.
+allowed_templates[name] := {a.name | some a in p.templates} if some name, p in input.projects
 
-_version_allowed(allowed, version) if {
-	some pattern in allowed.versions
+# project -> template -> the set of that template's versions (as the fleet defines them in
+# input.templates) that one of the project's patterns for it matches. A version the fleet does not
+# define matches nothing, so it is denied rather than waved through.
+allowed_versions[name] := {a.name: _matching(p, a.name) | some a in p.templates} if some name, p in input.projects
+
+_matching(project, template) := {version |
+	some version, _ in input.templates[template].versions
+	some pattern in _patterns(project, template)
 	lib.version_matches(pattern, version)
 }
 
-# A project that names no clusters and has no selector allows every cluster.
-_cluster_allowed(clusters, _) if {
-	count(clusters.names) == 0
-	clusters.selector == null
+# Every version pattern the project lists for a template (a template may be listed more than once).
+_patterns(project, template) := [pattern | some a in project.templates; a.name == template; some pattern in a.versions]
+
+# project -> the set of cluster names it allows: named ones, those its selector matches, or every
+# cluster when it names none and has no selector.
+allowed_clusters[name] := _clusters(p.clusters) if some name, p in input.projects
+
+_clusters(allowed) := {c | some c, _ in input.clusters} if {
+	count(allowed.names) == 0
+	allowed.selector == null
 }
 
-_cluster_allowed(clusters, name) if name in clusters.names
+_clusters(allowed) := {c | some c in allowed.names} | {c |
+	some c, cluster in input.clusters
+	lib.selector_matches(allowed.selector, cluster.labels)
+} if allowed.selector != null
 
-_cluster_allowed(clusters, name) if {
-	clusters.selector != null
-	lib.selector_matches(clusters.selector, input.clusters[name].labels)
+_clusters(allowed) := {c | some c in allowed.names} if {
+	count(allowed.names) > 0
+	allowed.selector == null
 }
+
+_allowed_names(p) := [a.name | some a in p.templates]
 
 _describe(clusters) := sprintf("allowed: %s", [lib.names(clusters.names)]) if clusters.selector == null
 

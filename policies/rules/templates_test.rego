@@ -32,6 +32,18 @@ test_template_version_allowed_exact_and_star if {
 	not "template-version-allowed" in fixture.rules(object.union(star, {"tenants": {"a/t1": {"version": "7.0.0"}}}))
 }
 
+test_template_version_allowed_denies_a_version_the_fleet_does_not_define if {
+	star := object.union(fixture.clean, {"projects": {"a": {"templates": [{"name": "small", "versions": ["*"]}]}}})
+	inp := object.union(star, {"tenants": {"a/t1": {"version": "9.9.9"}}})
+	fixture.subjects("template-version-allowed", inp) == {"tenant:a/t1"}
+}
+
+test_template_allowed_lists_a_template_twice if {
+	twice := [{"name": "small", "versions": ["2.x"]}, {"name": "small", "versions": ["1.x"]}]
+	inp := object.union(fixture.clean, {"projects": {"a": {"templates": twice}}})
+	count(fixture.violations(inp)) == 0
+}
+
 test_cluster_allowed_allows_a_named_cluster if {
 	not "cluster-allowed" in fixture.rules(fixture.clean)
 }

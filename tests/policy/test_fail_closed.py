@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import closed_port, fleet_with_policies, vfleet
 
+from conftest import closed_port, fleet_with_policies, vfleet
 from vfleet import policy
 from vfleet.policy import server
 
@@ -55,7 +55,8 @@ def test_bad_opa_url(fleet: Path) -> None:
 
 
 def test_a_policy_that_does_not_compile(fleet: Path) -> None:
-    (fleet / "policies" / "rules" / "broken.rego").write_text("package vfleet.rules.broken\n\nviolation contains x if {\n")
+    broken = "package vfleet.rules.broken\n\nviolation contains x if {\n"
+    (fleet / "policies" / "rules" / "broken.rego").write_text(broken)
     run = vfleet("check", str(fleet), "--output", "json")
     assert run.exit_code == 2
     message = _error(run.stdout, "policy.compile")

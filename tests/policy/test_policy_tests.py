@@ -8,6 +8,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+
 from conftest import POLICIES, REPO, vfleet
 
 pytestmark = pytest.mark.policy

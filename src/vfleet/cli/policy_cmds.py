@@ -100,28 +100,21 @@ def check_command(
 @policy_app.command("test")
 def test_command(
     path: PathArg = Path("."),
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="list passing tests too")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="list passing tests and every rule's tests")] = False,
     output: OutputOpt = Output.table,
 ) -> None:
-    """Run the policies' unit tests (`opa test policies/`) with the pinned OPA. Exit 0 pass, 1 fail, 2 broken."""
+    """Run the policies' unit tests (`opa test policies/`) and report coverage per rule.
+
+    Exit 0 when every test passes and every rule has a passing allow and deny test and all its lines
+    ran; 1 otherwise; 2 when the tests cannot run (OPA missing, policies that do not compile).
+    """
     try:
         root = compiler.find_root(path)
     except VfleetError as exc:
         raise _fail(exc) from exc
     report = policy.run_tests(root)
     if output is Output.json:
-        emit_json(
-            {
-                "tests": [
-                    {"name": r.name, "file": r.file, "line": r.line, "passed": r.passed, "error": r.error}
-                    for r in report.results
-                ],
-                "passed": len(report.results) - len(report.failed),
-                "failed": len(report.failed),
-                "findings": [f.to_json() for f in report.findings],
-                "exitCode": report.exit_code,
-            }
-        )
+        emit_json(_test_json(report))
         raise typer.Exit(report.exit_code)
     out = console()
     if report.findings:
@@ -142,7 +135,56 @@ def test_command(
         out.print(
             f"policy test: {len(report.results) - len(report.failed)} passed, {len(report.failed)} failed"
         )
+    if report.coverage is not None:
+        _print_coverage(report.coverage, out, verbose)
     raise typer.Exit(report.exit_code)
+
+
+def _print_coverage(coverage: policy.Coverage, out: Any, verbose: bool) -> None:
+    rules = coverage.rules if verbose else tuple(r for r in coverage.rules if not r.complete)
+    if rules:
+        table = Table(title="tests per rule (test_<rule>_allows… / test_<rule>_denies…)", show_lines=False)
+        for column in ("rule", "allows", "denies"):
+            table.add_column(column, overflow="fold")
+        for r in rules:
+            table.add_row(r.rule, "\n".join(r.allows) or "[red]none[/]", "\n".join(r.denies) or "[red]none[/]")
+        out.print(table)
+    for gap in coverage.uncovered:
+        out.print(f"{gap}: [red]not covered[/] by any test")
+    if verbose:
+        for gap in coverage.uncovered_elsewhere:
+            out.print(f"{gap}: not covered (helper module; not required)")
+    complete = sum(1 for r in coverage.rules if r.complete)
+    out.print(
+        f"coverage: {complete}/{len(coverage.rules)} rules with an allow and a deny test; "
+        f"{len(coverage.uncovered)} uncovered line range(s) in rule modules; "
+        f"{coverage.percent:.1f}% of all policy lines"
+    )
+
+
+def _gap(gap: Any) -> dict[str, Any]:
+    return {"file": gap.file, "start": gap.start, "end": gap.end}
+
+
+def _test_json(report: policy.TestReport) -> dict[str, Any]:
+    coverage = report.coverage
+    return {
+        "tests": [
+            {"name": r.name, "file": r.file, "line": r.line, "passed": r.passed, "error": r.error}
+            for r in report.results
+        ],
+        "passed": len(report.results) - len(report.failed),
+        "failed": len(report.failed),
+        "coverage": None if coverage is None else {
+            "percent": round(coverage.percent, 2),
+            "complete": coverage.complete,
+            "rules": [{"rule": r.rule, "allows": list(r.allows), "denies": list(r.denies)} for r in coverage.rules],
+            "uncovered": [_gap(g) for g in coverage.uncovered],
+            "uncoveredHelpers": [_gap(g) for g in coverage.uncovered_elsewhere],
+        },
+        "findings": [f.to_json() for f in report.findings],
+        "exitCode": report.exit_code,
+    }
 
 
 _CHANGE_STYLE = {

@@ -2,8 +2,9 @@
 
 The query is `data.vfleet.main` with the whole fleet as input (policies/main.rego): its `deny` and
 `warn` sets hold entries `{rule, subject, message, field}`; `excepted` the violations a per-project
-exception let through; `errors` mistakes in the policy configuration and unreadable rule results. Each entry becomes a finding
-`policy.<rule>` at the file:line of its subject's spec (of `field` inside it, when the rule names one).
+exception let through; `errors` mistakes in the policy configuration and unreadable rule results.
+Each entry becomes a finding `policy.<rule>` at the file:line of its subject's spec (of `field` inside
+it, when the rule names one).
 
 Anything unexpected in the answer is an error finding, never a pass: an undefined `main`, an entry
 without a subject, a subject vfleet does not know.
@@ -15,6 +16,8 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from vfleet.findings import Finding, Findings, Severity, error
 from vfleet.policy.input import PolicyInput
@@ -44,18 +47,27 @@ class Verdict:
 class Evaluation:
     verdicts: tuple[Verdict, ...]
     findings: Findings  # the verdicts as findings, plus errors about the answer itself
-    seconds: float = 0.0  # wall time of the request (serialising the input included)
+    seconds: float = 0.0  # wall time of serialising the input and of the request
     metrics: Mapping[str, Any] = field(default_factory=dict)  # OPA's own timers, when asked for
+    timings: Mapping[str, float] = field(default_factory=dict)  # "serialise", "request" (seconds)
 
 
 def evaluate(engine: Engine, policy_input: PolicyInput, *, metrics: bool = False) -> Evaluation:
     """One request for the whole fleet. Raises `PolicyError` when OPA cannot answer."""
     started = time.perf_counter()
-    body = engine.query(policy_input.document, metrics=metrics)
-    seconds = time.perf_counter() - started
+    try:
+        request = policy_input.request_body()
+    except (TypeError, orjson.JSONEncodeError) as exc:  # a value the input builder failed to convert
+        raise PolicyError("policy.input", f"the policy input cannot be serialised as JSON: {exc}") from exc
+    serialised = time.perf_counter()
+    body = engine.query(request, metrics=metrics)
+    answered = time.perf_counter()
     verdicts, problems = parse(body, policy_input)
     findings = [_finding(v, policy_input) for v in verdicts] + problems
-    return Evaluation(tuple(verdicts), Findings.of(findings), seconds, body.get("metrics") or {})
+    timings = {"serialise": serialised - started, "request": answered - serialised}
+    return Evaluation(
+        tuple(verdicts), Findings.of(findings), answered - started, body.get("metrics") or {}, timings
+    )
 
 
 def parse(body: Mapping[str, Any], policy_input: PolicyInput) -> tuple[list[Verdict], list[Finding]]:

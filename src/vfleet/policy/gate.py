@@ -1,4 +1,4 @@
-"""The policy gate as library calls, one per command: `check`, `impact`, `run_tests`.
+"""The policy gate as library calls, one per command: `check`, `impact` (and `opatest.run_tests`).
 
 Each returns data (findings, changes, test results) and never prints. Every way the gate can fail to
 give a verdict — OPA missing, unreachable, a policy that does not compile, an evaluation error — ends
@@ -8,7 +8,6 @@ up as an ERROR finding (exit 2), never as a pass.
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,10 +15,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from vfleet import compile as compiler
-from vfleet import toolchain
 from vfleet.findings import Finding, Findings, Location, Severity, error
 from vfleet.load import POLICIES_DIR, ParseCache
 from vfleet.policy import evaluate as evaluation
@@ -222,90 +218,3 @@ def diff(
     order = list(Change)
     changes.sort(key=lambda c: (c.subject, order.index(c.change), c.rule))
     return tuple(changes)
-
-
-# --------------------------------------------------------------------------------------------- tests
-
-
-@dataclass(frozen=True, slots=True)
-class TestResult:
-    name: str  # data.<package>.<test>
-    file: str
-    line: int
-    passed: bool
-    error: str | None = None
-    seconds: float = 0.0
-
-
-@dataclass(frozen=True)
-class TestReport:
-    results: tuple[TestResult, ...]
-    findings: Findings  # ERROR when the tests could not run (OPA missing, policies do not compile)
-    output: str = ""  # OPA's own text, for --verbose and for errors
-
-    @property
-    def failed(self) -> tuple[TestResult, ...]:
-        return tuple(r for r in self.results if not r.passed)
-
-    @property
-    def exit_code(self) -> int:
-        if self.findings.errors:
-            return 2
-        return 1 if self.failed or not self.results else 0
-
-
-def run_tests(root: Path, *, timeout: float = 600.0) -> TestReport:
-    """`opa test <root>/policies` with the pinned OPA; each test's outcome with its file:line."""
-    directory = root / POLICIES_DIR
-    if not directory.is_dir():
-        return TestReport((), Findings.of([error("policy.missing", f"{directory}: no policies to test")]))
-    try:
-        opa = toolchain.binary("opa")
-    except toolchain.ToolMissing as exc:
-        return TestReport(
-            (), Findings.of([error("policy.opa-missing", f"cannot run the policy tests: {exc}")])
-        )
-    command = [str(opa), "test", "--format=json", POLICIES_DIR]
-    try:
-        done = subprocess.run(command, cwd=root, capture_output=True, timeout=timeout, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return TestReport(
-            (), Findings.of([error("policy.test", f"`{' '.join(command)}` failed to run: {exc}")])
-        )
-    try:
-        raw = orjson.loads(done.stdout) if done.stdout.strip() else None
-    except orjson.JSONDecodeError:
-        raw = None
-    if not isinstance(raw, list):
-        text = (done.stderr or done.stdout).decode(errors="replace").strip()
-        return TestReport(
-            (),
-            Findings.of(
-                [
-                    error(
-                        "policy.compile",
-                        f"the policies do not compile, so no test ran (`opa test {POLICIES_DIR}` exit {done.returncode}):\n{text}",
-                        Location(POLICIES_DIR),
-                    )
-                ]
-            ),
-            text,
-        )
-    results = sorted((_test_result(r) for r in raw), key=lambda r: (r.file, r.line))
-    return TestReport(tuple(results), Findings(), done.stderr.decode(errors="replace"))
-
-
-def _test_result(raw: dict[str, Any]) -> TestResult:
-    loc = raw.get("location") or {}
-    failure = raw.get("error")
-    message = None
-    if failure is not None:
-        message = failure.get("message", str(failure)) if isinstance(failure, dict) else str(failure)
-    return TestResult(
-        name=f"{raw.get('package', '')}.{raw.get('name', '')}",
-        file=str(loc.get("file", "")),
-        line=int(loc.get("row", 0)),
-        passed=not raw.get("fail") and failure is None,
-        error=message,
-        seconds=float(raw.get("duration", 0)) / 1e9,
-    )

@@ -14,6 +14,7 @@ not copied, and shared sub-documents (a project's default sleep) are converted o
 
 from __future__ import annotations
 
+import gc
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -54,6 +55,10 @@ class PolicyInput:
     def to_json(self, *, sort_keys: bool = False) -> bytes:
         return orjson.dumps(self.document, option=orjson.OPT_SORT_KEYS if sort_keys else 0)
 
+    def request_body(self) -> bytes:
+        """The Data API request for this input, `{"input": ...}`, serialised once with orjson."""
+        return orjson.dumps({"input": self.document})
+
     def location(self, subject: str, path: FieldPath = ()) -> Location | None:
         """file:line of `path` in the subject's spec (the document's line when `path` is empty)."""
         doc = self.sources.get(subject)
@@ -73,6 +78,24 @@ def build(
     revision: str | None = None,
 ) -> PolicyInput:
     """The input for the whole fleet. `placement`: tenant key -> cluster; `rendered`: tenant key -> values."""
+    # ~10 containers per tenant would trigger the cyclic GC over and over, and each collection walks
+    # the whole compiled fleet in memory; nothing built here can form a cycle, so it is paused.
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _build(fleet, params, placement, rendered, revision)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _build(
+    fleet: Fleet,
+    params: ResolvedParams,
+    placement: Mapping[str, str],
+    rendered: Mapping[str, HasValues],
+    revision: str | None,
+) -> PolicyInput:
     sources: dict[str, Document] = {}
     builder = _Builder()
     tenants: dict[str, Any] = {}
@@ -129,6 +152,30 @@ def _source(doc: Document) -> dict[str, Any]:
 # -------------------------------------------------------------------------------------------- tenants
 
 
+@dataclass(frozen=True, slots=True)
+class _Size:
+    """A tenant's `Resources` converted once: JSON numbers for the input, exact values for the sums."""
+
+    cpu: Decimal
+    memory: int
+    storage: int
+    gpus: int
+    document: dict[str, Any]  # the tenant's `resources`, shared by every tenant of the same size
+
+
+_NO_SIZE = _Size(_ZERO, 0, 0, 0, {"cpu": 0, "memory": 0, "storage": 0, "gpus": 0})
+
+
+def _size(resources: Resources | None) -> _Size:
+    if resources is None:
+        return _NO_SIZE
+    cpu = resources.cpu.value if resources.cpu is not None else _ZERO
+    memory = _bytes(resources.memory) or 0
+    storage = _bytes(resources.storage) or 0
+    return _Size(cpu, memory, storage, resources.gpus,
+                 {"cpu": number(cpu), "memory": memory, "storage": storage, "gpus": resources.gpus})
+
+
 @dataclass
 class _Usage:
     tenants: int = 0
@@ -140,14 +187,13 @@ class _Usage:
     templates: dict[str, int] = field(default_factory=dict)
     node_claims: dict[str, int] = field(default_factory=dict)
 
-    def add(self, resources: Resources | None, awake: bool) -> None:
+    def add(self, size: _Size, awake: bool) -> None:
         self.tenants += 1
         self.awake += awake
-        if resources is not None:
-            self.cpu += resources.cpu.value if resources.cpu is not None else _ZERO
-            self.memory += _bytes(resources.memory) or 0
-            self.storage += _bytes(resources.storage) or 0
-            self.gpus += resources.gpus
+        self.cpu += size.cpu
+        self.memory += size.memory
+        self.storage += size.storage
+        self.gpus += size.gpus
 
     def totals(self) -> dict[str, Any]:
         return {"tenants": self.tenants, "awakeTenants": self.awake, "cpu": number(self.cpu),
@@ -155,33 +201,40 @@ class _Usage:
 
 
 class _Builder:
-    """Builds tenants first, summing usage per project, cluster and node type on the way."""
+    """Builds tenants first, summing usage per project, cluster and node type on the way.
+
+    This is the per-tenant path of a 10,000-tenant fleet, so it does no work twice: sizes, sleep and
+    auto-delete settings are converted once per distinct value (tenants of one template and size, or
+    inheriting one project default, share the converted dict; the document is never mutated), and
+    the tenant dict is a literal, not a model dump.
+    """
 
     def __init__(self) -> None:
         self.projects: dict[str, _Usage] = {}
         self.clusters: dict[str, _Usage] = {}
         self.node_types: dict[tuple[str, str], int] = {}
         self._shared: dict[int, Any] = {}  # id(spec object) -> converted, for project defaults
+        self._sizes: dict[Resources | None, _Size] = {None: _NO_SIZE}
 
     def tenant(self, t: ResolvedTenant, params: Any, cluster: str | None, rendered: HasValues | None) -> dict[str, Any]:
         spec = t.spec.spec
         resources: Resources | None = params.resources if params is not None else None
+        size = self._sizes.get(resources)
+        if size is None:
+            size = self._sizes[resources] = _size(resources)
         awake = not (t.sleep is not None and t.sleep.sleeping)
-        project = self.projects.setdefault(t.project, _Usage())
-        project.add(resources, awake)
+        project = self.projects.get(t.project)
+        if project is None:
+            project = self.projects[t.project] = _Usage()
+        project.add(size, awake)
         project.templates[t.template] = project.templates.get(t.template, 0) + 1
         if cluster is not None:
-            self.clusters.setdefault(cluster, _Usage()).add(resources, awake)
-        pools = []
-        for pool in spec.privateNodes:
-            project.node_claims[pool.provider] = project.node_claims.get(pool.provider, 0) + pool.quantity
-            type_key = (pool.provider, pool.nodeType)
-            self.node_types[type_key] = self.node_types.get(type_key, 0) + pool.quantity
-            pools.append({
-                "name": pool.name, "provider": pool.provider, "nodeType": pool.nodeType, "quantity": pool.quantity,
-                "taints": [{"key": x.key, "value": x.value, "effect": x.effect} for x in pool.taints],
-            })
-        requested = spec.template.version if spec.template is not None else None
+            usage = self.clusters.get(cluster)
+            if usage is None:
+                usage = self.clusters[cluster] = _Usage()
+            usage.add(size, awake)
+        pools = [self._pool(pool, project) for pool in spec.privateNodes] if spec.privateNodes else []
+        template = spec.template
         return {
             "key": t.key,
             "subject": subjects.tenant(t.key),
@@ -192,9 +245,9 @@ class _Builder:
             "owner": spec.owner,
             "template": t.template,
             "version": t.version,
-            "versionRequested": requested,
+            "versionRequested": template.version if template is not None else None,
             "parameters": params.values if params is not None else None,
-            "resources": _resources(resources),
+            "resources": size.document,
             "cluster": cluster,
             "awake": awake,
             "sleep": self._once(t.sleep, _sleep),
@@ -202,9 +255,18 @@ class _Builder:
             "protect": spec.protect,
             "podSecurity": t.pod_security,
             "privateNodes": pools,
-            "access": [_access(rule) for rule in spec.access],
+            "access": [_access(rule) for rule in spec.access] if spec.access else [],
             "values": rendered.values if rendered is not None else None,
-            "source": _source(t.doc),
+            "source": {"file": t.doc.file, "line": t.doc.line},
+        }
+
+    def _pool(self, pool: Any, project: _Usage) -> dict[str, Any]:
+        project.node_claims[pool.provider] = project.node_claims.get(pool.provider, 0) + pool.quantity
+        type_key = (pool.provider, pool.nodeType)
+        self.node_types[type_key] = self.node_types.get(type_key, 0) + pool.quantity
+        return {
+            "name": pool.name, "provider": pool.provider, "nodeType": pool.nodeType, "quantity": pool.quantity,
+            "taints": [{"key": x.key, "value": x.value, "effect": x.effect} for x in pool.taints],
         }
 
     def _once(self, value: Any, convert: Any) -> Any:
@@ -214,17 +276,6 @@ class _Builder:
         if converted is None:
             converted = self._shared[id(value)] = convert(value)
         return converted
-
-
-def _resources(resources: Resources | None) -> dict[str, Any]:
-    if resources is None:
-        return {"cpu": 0, "memory": 0, "storage": 0, "gpus": 0}
-    return {
-        "cpu": _quantity(resources.cpu) or 0,
-        "memory": _bytes(resources.memory) or 0,
-        "storage": _bytes(resources.storage) or 0,
-        "gpus": resources.gpus,
-    }
 
 
 def _sleep(sleep: Sleep) -> dict[str, Any]:

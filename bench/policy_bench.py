@@ -1,0 +1,287 @@
+"""Policy benchmark: the 10,000-tenant synthetic fleet through vfleet's OPA path, and conftest side by side.
+
+    .venv/bin/python bench/policy_bench.py [--tenants 10000] [--repeat 3] [--fleet DIR] [--no-conftest]
+
+1. Fleet: bench/synth.py generates the fleet (100 projects, 100 clusters), the repository's policies/ are
+   copied into it, a few tenants are made to break rules (`--violations`, so that both engines have
+   verdicts to agree on, and the policies' slow path — naming the offending tenants — is measured too),
+   and `vfleet place` writes its placement.lock. `--fleet DIR` reuses such a fleet instead.
+2. Compile: one cold compile fills the parse cache; then `--repeat` warm compiles (best shown).
+3. vfleet's policy path, `--repeat` times (best shown): start the local OPA server (it can overlap the
+   compile, so it is shown apart), build the one policy input, serialise it (orjson), ONE request for the
+   whole fleet, map the answer to findings. OPA's own timers split the request into parsing the input
+   and evaluating the rules.
+4. conftest: the same rules (policies/ without its tests, plus a 5-line adapter that exposes
+   data.vfleet.main's deny/warn as conftest's `main.deny` / `main.warn`) run with `conftest test` over
+   the same rendered tenant documents: one JSON file per tenant, holding that tenant's entry of the
+   policy input (resolved parameters, rendered values, placement, source) and the parts of the fleet
+   its rules read (its project, its cluster, its template, node providers, teams); conftest evaluates
+   the policies once per file. The verdicts of both are compared (rule, subject).
+
+Figures are printed, never asserted: this machine is shared and noisy, so wall times come with the CPU
+time they cost (CPU time is what contention inflates least) and the best of `--repeat` runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+
+ADAPTER = """package main
+
+import data.vfleet.main as vfleet
+
+deny contains {"msg": v.message, "rule": v.rule, "subject": v.subject} if some v in vfleet.deny
+
+warn contains {"msg": v.message, "rule": v.rule, "subject": v.subject} if some v in vfleet.warn
+"""
+
+
+def _children_cpu() -> float:
+    """CPU seconds of every child process that has exited and been waited for (OPA, conftest)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+@dataclass
+class Best:
+    """The best (smallest) figure per name over the repeats."""
+
+    figures: dict[str, float] = field(default_factory=dict)
+
+    def add(self, name: str, value: float) -> None:
+        self.figures[name] = min(value, self.figures.get(name, value))
+
+    def __getitem__(self, name: str) -> float:
+        return self.figures.get(name, 0.0)
+
+
+@contextmanager
+def _timer(best: Best, name: str) -> Iterator[None]:
+    started = time.perf_counter()
+    yield
+    best.add(name, time.perf_counter() - started)
+
+
+# ---------------------------------------------------------------------------------------------- fleet
+
+
+def make_fleet(root: Path, tenants: int, projects: int, clusters: int, violations: int) -> None:
+    import synth
+
+    synth.generate(root, min(projects, tenants), tenants, clusters)
+    shutil.copytree(REPO / "policies", root / "policies")
+    _break_rules(root, tenants, violations)
+    vfleet = Path(sys.executable).with_name("vfleet")
+    if vfleet.exists():
+        subprocess.run([str(vfleet), "place", str(root)], check=True, capture_output=True)
+    else:  # the same stage through the library
+        synth.place_lock(root)
+
+
+def _break_rules(root: Path, tenants: int, violations: int) -> None:
+    """Half of `violations` tenants get an owner who is no project member, half are unprotected prod tenants."""
+    step = max(tenants // max(violations, 1), 1)
+    broken = 0
+    for index in range(0, tenants, step):
+        if broken >= violations:
+            break
+        path = next((root / "fleet" / "projects").glob(f"*/tenants/tenant-{index:05d}.yaml"))
+        text = path.read_text()
+        if broken % 2 == 0:
+            text = re.sub(r"owner: \S+", "owner: mallory", text)
+        elif "protect: true" in text:
+            text = text.replace("protect: true", "protect: false")
+        else:
+            continue
+        path.write_text(text)
+        broken += 1
+
+
+# -------------------------------------------------------------------------------------------- compile
+
+
+def compile_fleet(root: Path, repeat: int) -> tuple[Any, Best]:
+    from vfleet import compile as compiler
+
+    best = Best()
+    cache = compiler.parse_cache(root)
+    with _timer(best, "compile cold"):
+        compiled = compiler.compile_fleet(root, cache=cache)
+    for _ in range(repeat):
+        with _timer(best, "compile warm"):
+            compiled = compiler.compile_fleet(root, cache=compiler.parse_cache(root))
+    if compiled.findings.errors:
+        first = compiled.findings.errors[0]
+        raise SystemExit(f"the fleet does not compile: {first.location}: {first.message}")
+    return compiled, best
+
+
+# ------------------------------------------------------------------------------------------------ OPA
+
+
+def opa_path(compiled: Any, root: Path, repeat: int) -> tuple[Best, set[tuple[str, str, str]]]:
+    """vfleet's own policy step, as `vfleet check` runs it after the compile."""
+    from vfleet import policy
+    from vfleet.policy import evaluate
+    from vfleet.policy.server import PolicySet, serve
+    from vfleet.tree import open_tree
+
+    best = Best()
+    policies = PolicySet.from_tree(open_tree(root))
+    verdicts: set[tuple[str, str, str]] = set()
+    for _ in range(repeat):
+        cpu_before = _children_cpu()
+        started = time.perf_counter()
+        with serve(policies, env={}) as engine:
+            best.add("server start", time.perf_counter() - started)
+            cpu = time.process_time()
+            with _timer(best, "input"):
+                document = policy.input_for(compiled)
+            with _timer(best, "request"):  # serialise + HTTP + OPA parse + eval + decode + findings
+                result = evaluate.evaluate(engine, document, metrics=True)
+            best.add("python cpu", time.process_time() - cpu)
+        best.add("opa cpu", _children_cpu() - cpu_before)  # start-up included: the server is gone now
+        best.add("serialise", result.timings["serialise"])
+        best.add("http", result.timings["request"])
+        best.add("opa parse", result.metrics.get("timer_rego_input_parse_ns", 0) / 1e9)
+        best.add("opa eval", result.metrics.get("timer_rego_query_eval_ns", 0) / 1e9)
+        if result.findings.errors:
+            raise SystemExit(f"the policy step failed: {result.findings.errors[0].message}")
+        verdicts = {(v.severity.value, v.rule, v.subject) for v in result.verdicts if v.severity.value != "info"}
+        best.add("bytes", len(document.request_body()))
+    return best, verdicts
+
+
+# ------------------------------------------------------------------------------------------- conftest
+
+
+def write_tenant_documents(compiled: Any, out: Path) -> int:
+    """One JSON file per tenant: its policy-input entry and the fleet parts its rules read."""
+    from vfleet import policy
+
+    document = policy.input_for(compiled).document
+    shared = {k: v for k, v in document.items() if k not in {"tenants", "projects", "clusters", "templates"}}
+    for key, tenant in document["tenants"].items():
+        cluster = tenant["cluster"]
+        one = shared | {
+            "projects": {tenant["project"]: document["projects"][tenant["project"]]},
+            "clusters": {cluster: document["clusters"][cluster]} if cluster else {},
+            "templates": {tenant["template"]: document["templates"][tenant["template"]]},
+            "tenants": {key: tenant},
+        }
+        path = out / "tenants" / f"{key}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(orjson.dumps(one))
+    return len(document["tenants"])
+
+
+def conftest_path(compiled: Any, root: Path, work: Path, repeat: int) -> tuple[Best, set[tuple[str, str, str]]]:
+    from vfleet import toolchain
+
+    conftest = toolchain.binary("conftest")
+    best = Best()
+    policy_dir = work / "conftest-policy"
+    policy_dir.mkdir()
+    for rego in (root / "policies").rglob("*.rego"):
+        if not rego.name.endswith("_test.rego"):
+            shutil.copy(rego, policy_dir / rego.name)
+    (policy_dir / "conftest_adapter.rego").write_text(ADAPTER)
+    with _timer(best, "write documents"):
+        write_tenant_documents(compiled, work)
+    command = [str(conftest), "test", "--no-color", "--output", "json", "--parser", "json",
+               "--policy", str(policy_dir), "--data", str(root / "policies" / "data.yaml"), "tenants"]
+    verdicts: set[tuple[str, str, str]] = set()
+    for _ in range(repeat):
+        cpu_before = _children_cpu()
+        with _timer(best, "conftest"):
+            done = subprocess.run(command, cwd=work, capture_output=True, check=False)
+        best.add("conftest cpu", _children_cpu() - cpu_before)
+        if done.returncode not in (0, 1):  # 1: some file failed a rule
+            raise SystemExit(f"conftest failed ({done.returncode}): {done.stderr.decode()[-2000:]}")
+        verdicts = set()
+        for file_result in orjson.loads(done.stdout):
+            for severity, key in (("deny", "failures"), ("warn", "warnings")):
+                for entry in file_result.get(key) or []:
+                    meta = entry.get("metadata") or {}
+                    verdicts.add((severity, meta.get("rule", "?"), meta.get("subject", "?")))
+    return best, verdicts
+
+
+# ----------------------------------------------------------------------------------------------- main
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tenants", type=int, default=10_000)
+    parser.add_argument("--projects", type=int, default=100)
+    parser.add_argument("--clusters", type=int, default=100)
+    parser.add_argument("--violations", type=int, default=20, help="tenants made to break a rule")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of compile and OPA path; the best is shown")
+    parser.add_argument("--conftest-repeat", type=int, default=1)
+    parser.add_argument("--fleet", type=Path, help="use this fleet (with policies/ and placement.lock)")
+    parser.add_argument("--no-conftest", action="store_true")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="vfleet-policy-bench-") as tmp:
+        work = Path(tmp)
+        os.environ.setdefault("VFLEET_CACHE_DIR", str(work / "cache"))
+        os.environ.pop("VFLEET_OPA_URL", None)  # the local server: what CI and `vfleet check` use
+        root = args.fleet
+        if root is None:
+            root = work / "fleet"
+            print(f"generating {args.tenants} tenants / {args.projects} projects / {args.clusters} clusters ...")
+            make_fleet(root, args.tenants, args.projects, args.clusters, args.violations)
+        compiled, comp = compile_fleet(root, args.repeat)
+        tenants = len(compiled.fleet.tenants)
+        opa, opa_verdicts = opa_path(compiled, root, args.repeat)
+        print(f"\npython {sys.version.split()[0]}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; "
+              f"{tenants} tenants; best of {args.repeat}")
+        print(f"compile            cold {comp['compile cold']:6.3f} s   warm {comp['compile warm']:6.3f} s")
+        print(f"OPA server start        {opa['server start']:6.3f} s   (overlaps the compile in principle)")
+        print(f"policy input            {opa['input']:6.3f} s   ({opa['bytes'] / 1e6:.1f} MB as JSON)")
+        print(f"one request             {opa['request']:6.3f} s   = serialise {opa['serialise']:.3f} + HTTP "
+              f"{opa['http']:.3f} (OPA: parse input {opa['opa parse']:.3f}, evaluate {opa['opa eval']:.3f})")
+        policy_s = opa["input"] + opa["request"]
+        print(f"policy (input+request)  {policy_s:6.3f} s   CPU: python {opa['python cpu']:.3f} s, "
+              f"OPA {opa['opa cpu']:.3f} s (start-up included)")
+        print(f"compile warm + policy   {comp['compile warm'] + policy_s:6.3f} s   (target: <= 3 s for 10,000 tenants)")
+        print(f"verdicts                {len(opa_verdicts)} ({sum(v[0] == 'deny' for v in opa_verdicts)} deny)")
+        if args.no_conftest:
+            return 0
+        ct, ct_verdicts = conftest_path(compiled, root, work, args.conftest_repeat)
+        opa_total = opa["server start"] + policy_s
+        print(f"\nconftest (same rules, one document per tenant, {tenants} files; best of {args.conftest_repeat})")
+        print(f"conftest test           {ct['conftest']:6.3f} s   CPU {ct['conftest cpu']:.3f} s   "
+              f"(writing the documents: {ct['write documents']:.3f} s, not counted)")
+        print(f"vfleet OPA path         {opa_total:6.3f} s   CPU {opa['python cpu'] + opa['opa cpu']:.3f} s   "
+              "(server start + input + one request)")
+        print(f"ratio conftest / vfleet {ct['conftest'] / opa_total:6.1f} x wall   "
+              f"{ct['conftest cpu'] / (opa['python cpu'] + opa['opa cpu']):.1f} x CPU")
+        same = ct_verdicts == opa_verdicts
+        print(f"verdicts                {len(ct_verdicts)}, "
+              + ("the same as vfleet's" if same else f"DIFFERENT: only conftest {sorted(ct_verdicts - opa_verdicts)[:5]}, "
+                 f"only vfleet {sorted(opa_verdicts - ct_verdicts)[:5]}"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
