@@ -28,7 +28,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -491,3 +491,18 @@ def test_dashboard_filters_from_the_address(scenario: Scenario, tmp_path: Path) 
         keys = browser.eval(
             "[...document.querySelectorAll('#rows tr:not([hidden]) strong')].map(e => e.textContent)")
         assert keys == ["shop/web-running"]
+
+
+def test_dashboard_shows_hostile_text_as_text(scenario: Scenario, tmp_path: Path) -> None:
+    """An owner (free text in a spec) that tries to close the data element and run a script stays text."""
+    hostile = "</script><script>window.pwned = 1</script><img src=x onerror='window.pwned = 2'>"
+    first = scenario.status.tenants[0]
+    status = replace(scenario.status, tenants=(replace(first, owner=hostile), *scenario.status.tenants[1:]))
+    page = tmp_path / "hostile.html"
+    page.write_text(dashboard.render(status))
+    with Browser() as browser:
+        browser.open(page.as_uri())
+        assert browser.eval("window.pwned === undefined")
+        assert browser.eval("document.querySelectorAll('#rows img, #rows script').length") == 0
+        assert browser.eval(f"document.body.textContent.includes({json.dumps(hostile)})")
+        assert browser.requests() == [page.as_uri()]
