@@ -10,7 +10,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: example test unit toolchain venv bench lint clean
+.PHONY: example test unit toolchain browser venv bench lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,7 +28,13 @@ example: $(STAMP)
 	$(BIN)/vfleet check fleet/
 	$(BIN)/vfleet compile fleet/ --out build/
 
-test: toolchain
+# Headless Chromium from Debian for the dashboard's browser tests, where no Chromium is installed yet.
+browser:
+	@command -v chromium-headless-shell >/dev/null || command -v chromium >/dev/null || \
+	  { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); $$SUDO apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium-headless-shell; }
+
+test: toolchain browser
 	$(BIN)/python -m pytest tests
 
 unit: $(STAMP)
