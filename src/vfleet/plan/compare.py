@@ -80,7 +80,7 @@ def compare(root: Path, base: Source, head: Source, cache: Cache | None, *, incr
             base_index = Index.of(full_base)
             if cache is not None:
                 cache.put(base.key, base_index.to_json())
-        result = _incremental(root, base, head, base_index, env, timings)
+        result = _incremental(root, base, head, base_index, env, timings, cache)
         if isinstance(result, Compared):
             if cache is not None and result.head_index.clean:
                 cache.put(head.key, result.head_index.to_json())
@@ -171,8 +171,21 @@ def _only(base: Source, head: Source, path: str, kind: str, name: str) -> bool:
     return True
 
 
+_PARSED_MAX = 5000  # entries of the slices' parse cache before it starts afresh (it only grows)
+
+
+def _parse_cache(cache: Cache | None) -> ParseCache:
+    """Parsed shared specs by blob id, kept with the plan cache (small: what slices read, not the fleet)."""
+    if cache is None:
+        return ParseCache()
+    parsed = ParseCache.open(cache.directory / "parsed.pickle")
+    if len(parsed.entries) > _PARSED_MAX:
+        parsed = ParseCache({}, parsed.path)
+    return parsed
+
+
 def _incremental(root: Path, base: Source, head: Source, base_index: Index, env: Mapping[str, str],
-                 timings: dict[str, float]) -> Compared | str:
+                 timings: dict[str, float], cache: Cache | None = None) -> Compared | str:
     if not base_index.clean:
         return "the base revision does not compile cleanly"
     started = time.perf_counter()
@@ -191,7 +204,7 @@ def _incremental(root: Path, base: Source, head: Source, base_index: Index, env:
     timings["scope"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    parsed = ParseCache()  # shared by both slices: the shared specs are parsed once
+    parsed = _parse_cache(cache)  # shared by both slices: the shared specs are parsed once, if ever
     b = compiler.compile_fleet(root, cache=parsed, env=env, tree=base.slice(wanted & base.entries.keys()))
     h = compiler.compile_fleet(root, cache=parsed, env=env, tree=head.slice(wanted & head.entries.keys()))
     timings["compile-slices"] = time.perf_counter() - started

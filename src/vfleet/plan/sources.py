@@ -32,7 +32,8 @@ def is_tenant_file(path: str) -> bool:
 
 
 def _hidden(path: str) -> bool:
-    return any(part.startswith(".") for part in path.split("/"))
+    """Some part of the path starts with a dot (what vfleet.tree never lists)."""
+    return path.startswith(".") or "/." in path
 
 
 @dataclass
