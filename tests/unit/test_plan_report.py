@@ -46,13 +46,19 @@ def test_markdown_of_a_2000_tenant_change_is_folded_under_the_limit(tmp_path: Pa
     assert sum(len(c.tenants) for c in p.clusters) == 2001 and p.exit_code == 3  # and the fixture's dev
     text = report_md.render(p)
     assert len(text) <= report_md.LIMIT
-    assert "Folded to fit a comment" in text and "summarised" in text
+    assert "Folded to fit a comment" in text and "grouped by change" in text
     for name in clusters:  # every cluster keeps its summary row and its section
         assert f"| `{name}` |" in text and f"<b>{name}</b>" in text
-    assert "**1999**" not in text and "**2000**" in text  # total updates: every tenant's release
-    assert "delete: 1 tenant(s): `alpha/t-0007`" in text  # a folded section still names the deletion
+    assert "**2000**" in text  # total updates: every tenant's release
+    assert "`alpha/t-0007`" in text  # a folded section still names the deletion
+    assert "`HelmRelease` ×100, the same change" in text  # one values diff for a template edit
     unfolded = report_md.render(p, limit=10_000_000)
     assert "Folded" not in unfolded and len(unfolded) > report_md.LIMIT
+    brief = report_md.render(p, limit=12_000)
+    assert len(brief) <= 12_000 and "summarised as counts and tenants" in brief
+    assert "delete: 1 tenant(s): `alpha/t-0007`" in brief
+    tiny = report_md.render(p, limit=4_000)
+    assert len(tiny) <= 4_000 and "left out" in tiny and "| **total** |" in tiny
 
 
 def test_markdown_lists_refusals_and_deletions_first(small: History) -> None:

@@ -20,6 +20,7 @@ from vfleet.findings import Finding, Findings, Location, Severity
 from vfleet.plan import aspects as aspect_views
 from vfleet.plan import guards, policy
 from vfleet.plan.changes import (
+    Aspect,
     ClusterPlan,
     GuardHit,
     Plan,
@@ -111,7 +112,7 @@ def _clusters(compared: Compared, config: guards.GuardConfig,
             continue
         tenants: list[TenantChange] = []
         for key in sorted({c.tenant for c in changes if c.tenant is not None}):
-            tenant = _tenant_change(key, cluster, compared, views)
+            tenant = _tenant_change(key, cluster, compared, views, changes)
             tenants.append(tenant)
             if tenant.op is TenantOp.MOVE and tenant.source is not None and tenant.target is not None:
                 moves[key] = (tenant.source, tenant.target, b.tenants[key].protect)
@@ -127,7 +128,8 @@ def _ordered(tenants: list[TenantChange]) -> tuple[TenantChange, ...]:
 
 
 def _tenant_change(key: str, cluster: str, compared: Compared,
-                   views: dict[str, tuple[aspect_views.View | None, aspect_views.View | None]]) -> TenantChange:
+                   views: dict[str, tuple[aspect_views.View | None, aspect_views.View | None]],
+                   changes: tuple[ResourceChange, ...]) -> TenantChange:
     before = compared.base_index.tenants.get(key)
     after = compared.head_index.tenants.get(key)
     source = before.cluster if before else None
@@ -144,7 +146,11 @@ def _tenant_change(key: str, cluster: str, compared: Compared,
         views[key] = (aspect_views.view(compared.base_compiled, key) if before else None,
                       aspect_views.view(compared.head_compiled, key) if after else None)
     old, new = views[key]
-    return TenantChange(key, op, cluster, source, target, aspect_views.aspects(old, new))
+    found = aspect_views.aspects(old, new)
+    if not found and op is TenantOp.UPDATE and any(c.tenant == key and c.values_diff for c in changes):
+        # Nothing in the tenant's own spec changed: its template, project or a team renders differently.
+        found = (Aspect("values", None, None, "rendered vcluster.yaml changes"),)
+    return TenantChange(key, op, cluster, source, target, found)
 
 
 def _with_denies(clusters: tuple[ClusterPlan, ...], denies: dict[str, int],

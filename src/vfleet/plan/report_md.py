@@ -3,8 +3,10 @@
 One summary table (per cluster: creates / updates / deletes / guards / denies), what refuses the plan,
 the policy findings, then one collapsible section per cluster — refused and deleting clusters first, and
 within a section guards, then deletions, then the rest. When the whole does not fit in `limit`, the
-largest sections are summarised step by step (first without field and values diffs, then as counts and
-a shortened tenant list), and what was folded is said at the top. Nothing is ever cut silently.
+largest sections are summarised step by step (first with tenants grouped by identical change, then as
+counts and a shortened tenant list, at last left out but still counted in the table), and what was folded
+is said at the top. Resources with the same change are always listed once (a template edit gives every
+tenant the same values diff). Nothing is ever cut silently.
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ from vfleet.plan.changes import (
 from vfleet.plan.report_json import summary
 
 LIMIT = 65_000
-_DETAIL, _RESOURCES, _BRIEF = 0, 1, 2  # levels of detail of a cluster section
+_DETAIL, _COMPACT, _BRIEF = 0, 1, 2  # levels of detail of a cluster section
 _BRIEF_TENANTS = 20
+_GROUP_SHOWN = 10
+_TABLE_ROWS = 200  # clusters listed in the summary table; the rest are summed in one row
 _POLICY_SHOWN = 50
 _FIELD_VALUE = 80
 _STATUS = {0: "no changes", 1: "refused", 2: "broken input", 3: "changes"}
@@ -67,12 +71,12 @@ def render(plan: Plan, limit: int = LIMIT) -> str:
 
 def _folding_note(levels: dict[str, int], dropped: Sequence[ClusterPlan]) -> str:
     brief = [name for name, level in levels.items() if level == _BRIEF]
-    short = [name for name, level in levels.items() if level == _RESOURCES]
+    short = [name for name, level in levels.items() if level == _COMPACT]
     if not brief and not short and not dropped:
         return ""
     parts = []
     if short:
-        parts.append(f"{len(short)} cluster section(s) without field and values diffs ({_names(short)})")
+        parts.append(f"{len(short)} cluster section(s) with tenants grouped by change ({_names(short)})")
     if brief:
         parts.append(f"{len(brief)} cluster section(s) summarised as counts and tenants ({_names(brief)})")
     if dropped:
@@ -137,12 +141,19 @@ def _tenant_counts(counts: dict[str, int]) -> str:
 
 def _table(plan: Plan) -> list[str]:
     rows = ["| cluster | creates | updates | deletes | guards | denies |", "|---|--:|--:|--:|--:|--:|"]
-    for c in plan.clusters:
+    ordered = sorted(plan.clusters, key=lambda c: (not c.blocked, c.count(Op.DELETE) == 0, c.cluster))
+    listed = sorted(ordered[:_TABLE_ROWS], key=lambda c: c.cluster)
+    rest = ordered[_TABLE_ROWS:]
+    for c in listed:
         guards = sum(1 for g in c.guards if g.blocking)
         mark = " ⛔" if c.blocked else ""
         status = f" ({c.status})" if c.status != "changed" else ""
         rows.append(f"| `{c.cluster}`{status}{mark} | {c.count(Op.CREATE)} | {c.count(Op.UPDATE)} | "
                     f"{c.count(Op.DELETE)} | {guards} | {c.policy_denies} |")
+    if rest:
+        rows.append(f"| … {len(rest)} more cluster(s) | {sum(c.count(Op.CREATE) for c in rest)} | "
+                    f"{sum(c.count(Op.UPDATE) for c in rest)} | {sum(c.count(Op.DELETE) for c in rest)} | "
+                    f"{sum(1 for c in rest for g in c.guards if g.blocking)} | {sum(c.policy_denies for c in rest)} |")
     other = len(plan.policy.denies) - sum(c.policy_denies for c in plan.clusters)
     fleet = sum(1 for g in plan.fleet_guards if g.blocking)
     if other or fleet:
@@ -205,8 +216,8 @@ def _section(c: ClusterPlan, level: int) -> str:
     if level == _BRIEF:
         lines += _brief(c)
     else:
-        lines += _tenants(c)
-        lines += _resources(c, with_diffs=level == _DETAIL)
+        lines += _tenants(c) if level == _DETAIL else _grouped_tenants(c)
+        lines += _resources(c, with_diffs=True)
     lines += ["</details>", ""]
     return "\n".join(lines)
 
@@ -218,6 +229,19 @@ def _tenants(c: ClusterPlan) -> list[str]:
     for t in c.tenants:
         icon = {TenantOp.DELETE: "🗑️", TenantOp.MOVE: "↔️", TenantOp.CREATE: "➕", TenantOp.UPDATE: "✏️"}[t.op]
         lines.append(f"- {icon} `{t.tenant}` {_escape(t.summary)}")
+    return [*lines, ""]
+
+
+def _grouped_tenants(c: ClusterPlan) -> list[str]:
+    """Tenants with the same change on one line each (a template edit: one line for all its tenants)."""
+    groups: dict[str, list[str]] = {}
+    for t in c.tenants:
+        groups.setdefault(t.summary, []).append(t.tenant)
+    lines = ["**Tenants** (grouped by change)", ""]
+    for summary_, keys in groups.items():
+        more = f" and {len(keys) - _GROUP_SHOWN} more" if len(keys) > _GROUP_SHOWN else ""
+        lines.append(f"- {len(keys)} × {_escape(summary_)}: " + ", ".join(f"`{k}`" for k in keys[:_GROUP_SHOWN])
+                     + more)
     return [*lines, ""]
 
 
@@ -236,12 +260,29 @@ def _brief(c: ClusterPlan) -> list[str]:
 
 
 def _resources(c: ClusterPlan, with_diffs: bool) -> list[str]:
-    lines = ["**Resources**", ""]
+    """Resources with the same change (a template edit gives every tenant the same values diff) are
+    listed once, with the objects they concern."""
+    groups: dict[tuple[object, ...], list[ResourceChange]] = {}
     for r in c.resources:
-        lines.append(f"- **{r.op.value}** {_what(r)}")
+        fields = tuple((f.path, f.change, _value(f.before, True), _value(f.after, True)) for f in r.fields)
+        signature = (r.op, r.kind, fields, r.values_diff) if r.op is Op.UPDATE else (id(r),)
+        groups.setdefault(signature, []).append(r)
+    lines = ["**Resources**", ""]
+    for same in groups.values():
+        first = same[0]
+        if len(same) == 1:
+            lines.append(f"- **{first.op.value}** {_what(first)}")
+        else:
+            names = ", ".join(f"`{_where(r)}`" for r in same[:_GROUP_SHOWN])
+            more = f" and {len(same) - _GROUP_SHOWN} more" if len(same) > _GROUP_SHOWN else ""
+            lines.append(f"- **{first.op.value}** `{first.kind}` ×{len(same)}, the same change: {names}{more}")
         if with_diffs:
-            lines += _details(r)
+            lines += _details(first)
     return [*lines, ""]
+
+
+def _where(r: ResourceChange) -> str:
+    return f"{r.namespace}/{r.name}" if r.namespace else r.name
 
 
 def _what(r: ResourceChange) -> str:
