@@ -67,12 +67,12 @@ def status_cmd(
     raise typer.Exit(status.exit_code)
 
 
-_TENANT_COLUMNS = (
-    "tenant", "cluster", "phase", "template", "chart", "values", "sleep", "auto-delete", "owner"
-)
+_REASON_MAX = 200  # a Helm failure can run to many lines; the JSON and the dashboard keep all of it
 
 
 def _print(status: FleetStatus, html: Path | None) -> None:
+    """Clusters as a small table; tenants one block each (a summary line, then details indented), which
+    reads at any terminal width, as findings do — a table of ten columns folds into a column of letters."""
     out = console()
     clusters = Table(title="clusters", title_justify="left", box=None, header_style="bold")
     for column in ("cluster", "reachable", "kubernetes", "tenants", "deployed", "last apply"):
@@ -85,25 +85,23 @@ def _print(status: FleetStatus, html: Path | None) -> None:
         clusters.add_row(escape(c.name), reachable, escape(c.version or "-"), capacity, str(c.deployed),
                          escape(last))
     out.print(clusters)
-    tenants = Table(title="tenants", title_justify="left", box=None, header_style="bold")
-    for column in _TENANT_COLUMNS:
-        tenants.add_column(column, overflow="fold")
+    out.print("[bold]tenants[/]")
+    key_width = max((len(t.key) for t in status.tenants), default=0)
+    cluster_width = max((len(t.cluster) for t in status.tenants), default=0)
+    phase_width = max(len(p.value) for p in Phase)
     for t in status.tenants:
-        marks = "" if t.in_fleet else " [dim](not in fleet)[/]"
-        marks += " [dim]protected[/]" if t.protect else ""
-        reason = f"\n[dim]{escape(t.reason)}[/]" if t.reason else ""
-        tenants.add_row(
-            escape(t.key) + marks,
-            escape(t.cluster),
-            f"[{_PHASE_STYLE[t.phase]}]{t.phase.value}[/]{reason}",
-            escape(f"{t.template or '-'} {t.template_version or ''}".strip()),
-            escape(_chart(t)),
-            _values(t),
-            escape(t.sleep or "-"),
-            escape(t.auto_delete or "-"),
-            escape(t.owner or "-"),
-        )
-    out.print(tenants)
+        template = f"{t.template} {t.template_version or ''}".strip() if t.template else "-"
+        head = (f"{escape(t.key.ljust(key_width))}  {escape(t.cluster.ljust(cluster_width))}  "
+                f"[{_PHASE_STYLE[t.phase]}]{t.phase.value.ljust(phase_width)}[/]  {escape(template)}  "
+                f"chart {escape(_chart(t))}  values {_values(t)}")
+        out.print(head, soft_wrap=True)
+        if t.reason:
+            out.print(f"    [dim]{escape(_short(t.reason))}[/]", soft_wrap=True)
+        details = [f"owner {t.owner}" if t.owner else "", "protected" if t.protect else "",
+                   f"sleep: {t.sleep}" if t.sleep else "", f"auto-delete: {t.auto_delete}" if t.auto_delete else "",
+                   _last_apply(t)]
+        if any(details):
+            out.print(f"    {escape(' · '.join(d for d in details if d))}", soft_wrap=True)
     counts = ", ".join(f"{n} {phase}" for phase, n in status.counts().items() if n)
     out.print(f"{len(status.tenants)} tenants: {counts or 'none'} ({status.requests} API requests, "
               f"{status.seconds:.2f} s)")
@@ -113,14 +111,28 @@ def _print(status: FleetStatus, html: Path | None) -> None:
         print_findings(status.findings, out, "status")
 
 
+def _short(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= _REASON_MAX else flat[: _REASON_MAX - 1] + "…"
+
+
+def _last_apply(t: TenantStatus) -> str:
+    record = t.last_apply
+    if not record:
+        return ""
+    commit = str(record.get("commit") or "")[:12]
+    return "last apply: " + " ".join(str(x) for x in (record.get("result"), record.get("ended"), commit) if x)
+
+
 def _chart(t: TenantStatus) -> str:
-    deployed = t.deployed.chart_version if t.deployed else "-"
     desired = t.desired_chart or "-"
-    return desired if deployed == desired else f"{desired} (deployed {deployed})"
+    if t.deployed is None or t.deployed.chart_version == desired:
+        return desired
+    return f"{desired} (deployed {t.deployed.chart_version})"
 
 
 def _values(t: TenantStatus) -> str:
-    if t.in_sync is None:
+    if t.values_match is None:
         return "-"
     if t.values_match:
         return "[green]in sync[/]"
