@@ -15,8 +15,7 @@ import typer
 
 from vfleet import compile as compiler
 from vfleet.cli.output import console, emit_json
-from vfleet.plan import Options, plan
-from vfleet.plan import report_json, report_md, report_term
+from vfleet.plan import Options, plan, report_json, report_md, report_term
 from vfleet.policy import URL_ENV
 
 
