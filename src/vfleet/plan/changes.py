@@ -113,7 +113,7 @@ class GuardHit:
 @dataclass(frozen=True)
 class ClusterPlan:
     cluster: str
-    status: str  # "changed" | "added" | "removed" (the connected cluster itself)
+    status: str  # "changed" | "added" | "removed" (the connected cluster itself) | "unchanged" (only denies)
     resources: tuple[ResourceChange, ...]
     tenants: tuple[TenantChange, ...]
     guards: tuple[GuardHit, ...] = ()

@@ -160,7 +160,7 @@ def _with_denies(clusters: tuple[ClusterPlan, ...], denies: dict[str, int],
     known = {c.cluster for c in clusters}
     out = [replace(c, policy_denies=denies.get(c.cluster, 0)) for c in clusters]
     # A cluster without changes but with head denies still gets a row: the summary must show every deny.
-    out += [ClusterPlan(name, "changed", (), (), (), n) for name, n in denies.items()
+    out += [ClusterPlan(name, "unchanged", (), (), (), n) for name, n in denies.items()
             if name not in known and name in compared.head_index.clusters]
     return tuple(sorted(out, key=lambda c: c.cluster))
 
