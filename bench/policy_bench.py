@@ -276,10 +276,12 @@ def main() -> int:
               "(server start + input + one request)")
         print(f"ratio conftest / vfleet {ct['conftest'] / opa_total:6.1f} x wall   "
               f"{ct['conftest cpu'] / (opa['python cpu'] + opa['opa cpu']):.1f} x CPU")
-        same = ct_verdicts == opa_verdicts
-        print(f"verdicts                {len(ct_verdicts)}, "
-              + ("the same as vfleet's" if same else f"DIFFERENT: only conftest {sorted(ct_verdicts - opa_verdicts)[:5]}, "
-                 f"only vfleet {sorted(opa_verdicts - ct_verdicts)[:5]}"))
+        if ct_verdicts == opa_verdicts:
+            agreement = "the same as vfleet's"
+        else:
+            agreement = (f"DIFFERENT: only conftest {sorted(ct_verdicts - opa_verdicts)[:5]}, "
+                         f"only vfleet {sorted(opa_verdicts - ct_verdicts)[:5]}")
+        print(f"verdicts                {len(ct_verdicts)}, {agreement}")
     return 0
 
 

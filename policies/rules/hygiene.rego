@@ -81,13 +81,10 @@ violation contains lib.violation(
 	sprintf("dev tenant (label %s=%s) never sleeps; set spec.sleep.afterInactivity (at most %vh) or a project default", [_env_label, t.labels[_env_label], _dev_max / 3600]),
 	["spec", "sleep"],
 ) if {
-	some t in input.tenants
+	some t in _sleep_suspects
 	_dev_envs[t.labels[_env_label]]
 	not _sleeps_when_inactive(t)
 }
-
-# No sleep settings at all, or no afterInactivity in them (null), means the tenant never sleeps.
-_sleeps_when_inactive(t) if t.sleep.afterInactivitySeconds != null
 
 violation contains lib.violation(
 	"dev-sleep",
@@ -95,10 +92,22 @@ violation contains lib.violation(
 	sprintf("dev tenant (label %s=%s) sleeps only after %s of inactivity; use at most %vh", [_env_label, t.labels[_env_label], t.sleep.afterInactivity, _dev_max / 3600]),
 	["spec", "sleep", "afterInactivity"],
 ) if {
-	some t in input.tenants
-	t.sleep.afterInactivitySeconds > _dev_max
+	some t in _sleep_suspects
 	_dev_envs[t.labels[_env_label]]
+	_sleeps_when_inactive(t)
 }
+
+# One pass for both rules above: the tenants, dev or not, that do not sleep within the limit.
+_sleep_suspects := [t | some t in input.tenants; not _sleeps_within_limit(t)]
+
+_sleeps_within_limit(t) if {
+	seconds := t.sleep.afterInactivitySeconds
+	seconds != null # null sorts below every number in Rego: it must not pass for "short"
+	seconds <= _dev_max
+}
+
+# No sleep settings at all, or no afterInactivity in them (null), means the tenant never sleeps.
+_sleeps_when_inactive(t) if t.sleep.afterInactivitySeconds != null
 
 _dev_envs := {env | some env in lib.setting("devEnvs", ["dev"])}
 
@@ -152,7 +161,7 @@ violation contains lib.violation(
 	["spec", "parameters"],
 ) if {
 	some t in input.tenants
-	t.values != null # not rendered (a compile error is reported for it); object.get needs an object
 	some breaking in _isolation_breaking
+	t.values[breaking.path[0]] # a cheap reference first: most values never set the top-level key
 	object.get(t.values, breaking.path, null) == breaking.value
 }
