@@ -34,19 +34,24 @@ def diff_cluster(cluster: str, base: Iterable[Resource], head: Iterable[Resource
     """Every resource created, updated or deleted on `cluster`: deletions first, then creates, updates."""
     before = {live_key(r): r for r in base}
     after = {live_key(r): r for r in head}
-    changes: list[ResourceChange] = []
+    # Within an op and a tenant, resources keep the desired state's dependency order (the namespace before
+    # what lives in it); deletions run it backwards (the release before its namespace).
+    position = {key: i for i, key in enumerate(after)}
+    position.update({key: -i for i, key in enumerate(before) if key not in after})
+    changes: list[tuple[ResourceChange, int]] = []
     for key, old in before.items():
         new = after.get(key)
         if new is None:
-            changes.append(_change(Op.DELETE, cluster, old))
+            changes.append((_change(Op.DELETE, cluster, old), position[key]))
         elif new is not old and (new.id != old.id or new.body != old.body or new.protect != old.protect
                                  or new.depends_on != old.depends_on):
             update = _update(cluster, old, new)
             if update is not None:
-                changes.append(update)
-    changes += [_change(Op.CREATE, cluster, new) for key, new in after.items() if key not in before]
-    changes.sort(key=lambda c: (OP_ORDER[c.op], c.tenant or "", c.id))
-    return tuple(changes)
+                changes.append((update, position[key]))
+    changes += [(_change(Op.CREATE, cluster, new), position[key]) for key, new in after.items()
+                if key not in before]
+    changes.sort(key=lambda c: (OP_ORDER[c[0].op], c[0].tenant or "", c[1]))
+    return tuple(c for c, _ in changes)
 
 
 def _change(op: Op, cluster: str, r: Resource) -> ResourceChange:
