@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from vfleet.findings import Finding, Findings, Location, Severity
@@ -155,8 +155,6 @@ def _tenant_change(key: str, cluster: str, compared: Compared,
 
 def _with_denies(clusters: tuple[ClusterPlan, ...], denies: dict[str, int],
                  compared: Compared) -> tuple[ClusterPlan, ...]:
-    from dataclasses import replace
-
     known = {c.cluster for c in clusters}
     out = [replace(c, policy_denies=denies.get(c.cluster, 0)) for c in clusters]
     # A cluster without changes but with head denies still gets a row: the summary must show every deny.
@@ -164,14 +162,3 @@ def _with_denies(clusters: tuple[ClusterPlan, ...], denies: dict[str, int],
             if name not in known and name in compared.head_index.clusters]
     return tuple(sorted(out, key=lambda c: c.cluster))
 
-
-def resource_changes(p: Plan) -> list[ResourceChange]:
-    return [r for c in p.clusters for r in c.resources]
-
-
-def findings_of(p: Plan) -> Findings:
-    """Everything that decides the exit code, as findings: compile, guards, policy."""
-    items: list[Finding] = [*p.findings, *(g.finding() for g in p.guards)]
-    items += [f.finding for f in p.policy.findings]
-    items += list(p.policy.errors)
-    return Findings.of(items)
