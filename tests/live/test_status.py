@@ -44,7 +44,7 @@ from vfleet import compile as compiler
 from vfleet import place
 from vfleet.desired import HELM_RELEASE
 from vfleet.devclusters import DevCluster
-from vfleet.live import dashboard
+from vfleet.live import dashboard, releases
 from vfleet.live.connect import Connection
 from vfleet.live.status import FleetStatus, Phase, fleet_status
 
@@ -212,6 +212,8 @@ class Scenario:
     b: DevCluster
     compiled: compiler.Compiled
     status: FleetStatus
+    chart: Path
+    helm_home: Path
 
     def tenant(self, key: str, status: FleetStatus | None = None) -> Any:
         return next(t for t in (status or self.status).tenants if t.key == key)
@@ -284,7 +286,7 @@ def scenario(live_clusters: list[DevCluster], test_chart: Path, tmp_path_factory
         eventually(lambda: (apps_a.read_namespaced_stateful_set("web-running", "vc-retail-web-running").status
                             .ready_replicas == 1), "web-running's StatefulSet counts its pod ready")
         status = fleet_status(compiled, env=env, timeout_s=5)
-        yield Scenario(root, env, a, b, compiled, status)
+        yield Scenario(root, env, a, b, compiled, status, test_chart, home)
     finally:
         with contextlib.suppress(ApiException):
             k8s.CoreV1Api(apis["st-b"]).patch_namespaced_config_map(
@@ -355,11 +357,13 @@ def test_one_list_call_per_kind_per_cluster(scenario: Scenario, monkeypatch: pyt
                                             tmp_path: Path) -> None:
     """Counted where every request leaves: GET /version and three lists per cluster, whatever the tenants."""
     sent: list[tuple[str, str]] = []
+    selectors: list[str] = []
     send = Connection._send
 
-    def counting(self: Connection, method: str, path: str, *args: Any) -> Any:
+    def counting(self: Connection, method: str, path: str, query: Any, *args: Any) -> Any:
         sent.append((self.cluster, f"{method} {path}"))
-        return send(self, method, path, *args)
+        selectors.append(f"{self.cluster} {path} {(query or {}).get('labelSelector', '')}")
+        return send(self, method, path, query, *args)
 
     monkeypatch.setattr(Connection, "_send", counting)
     status = fleet_status(scenario.compiled, ["st-a", "st-b"], env=scenario.env)
@@ -383,6 +387,19 @@ def test_one_list_call_per_kind_per_cluster(scenario: Scenario, monkeypatch: pyt
     for run in (first, second):
         assert [(t.key, t.phase, t.deployed, t.in_sync) for t in run.tenants] == [
             (t.key, t.phase, t.deployed, t.in_sync) for t in status.tenants]
+    # A release upgraded since: its body alone is listed (one more list call, by release name).
+    key = "retail/web-starting"
+    upgraded = install(scenario.a, scenario.helm_home, scenario.chart, "web-starting", "vc-retail-web-starting",
+                       scenario.compiled.rendered.tenants[key].values, upgrade=True)
+    assert upgraded.returncode == 0, upgraded.stderr
+    selectors.clear()
+    third = fleet_status(scenario.compiled, ["st-a", "st-b"], env=scenario.env, cache_dir=cache)
+    assert sorted(s for s in selectors if "/secrets " in s) == [  # clusters are read in parallel: sorted
+        f"st-a /api/v1/secrets {releases.LIST_SELECTOR}",
+        f"st-a /api/v1/secrets {releases.LIST_SELECTOR},name in (web-starting)",
+        f"st-b /api/v1/secrets {releases.LIST_SELECTOR}"]
+    revision = scenario.tenant(key, third).deployed
+    assert revision is not None and revision.revision == 2 and scenario.tenant(key, third).in_sync is True
 
 
 def test_forbidden_read_names_the_missing_permission(scenario: Scenario) -> None:

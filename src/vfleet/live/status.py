@@ -54,6 +54,9 @@ NAMESPACE_SELECTOR = f"{MANAGED_BY_LABEL}={naming.MANAGED_BY}"
 STATEFULSET_SELECTOR = "app=vcluster"  # the vcluster chart's control-plane StatefulSet label
 # Lists of objects with their metadata only (labels, uid, resourceVersion): what the cache needs.
 _METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+# Release names put into one `name in (...)` selector at most (the URL stays far below any server's
+# limit); more changed releases than fit are read with a list of all release bodies instead.
+_NAMES_MAX = 8000
 _PENDING = ("pending-install", "pending-upgrade", "pending-rollback")
 
 LastApply = Callable[[str], Mapping[str, Any] | None]  # cluster -> its stack's last apply record
@@ -204,9 +207,15 @@ def observe(conn: Connection, tenant_namespaces: frozenset[str], cache: releases
     if cache is not None:
         heads = items(secrets, releases.LIST_SELECTOR, "secrets", accept=_METADATA_ONLY)
         newest = releases.newest(heads, wanted) if heads is not None else None
-        if newest is not None and not all(releases.cache_key(s) in cache for s in newest.values()):
-            full = items(secrets, releases.LIST_SELECTOR, "secrets")
-            newest = releases.newest(full, wanted) if full is not None else None
+        missing = sorted({str(s["metadata"]["labels"].get("name") or "") for s in (newest or {}).values()
+                          if releases.cache_key(s) not in cache})
+        if newest is not None and missing:
+            # Only the releases that changed, when their names fit one request; else all of them.
+            selector = releases.LIST_SELECTOR
+            if len(",".join(missing)) <= _NAMES_MAX and "" not in missing:
+                selector += f",name in ({','.join(missing)})"
+            bodies = items(secrets, selector, "secrets")
+            newest = None if bodies is None else _merge(newest, releases.newest(bodies, wanted), cache)
     else:
         full = items(secrets, releases.LIST_SELECTOR, "secrets")
         newest = releases.newest(full, wanted) if full is not None else None
@@ -234,6 +243,19 @@ def observe(conn: Connection, tenant_namespaces: frozenset[str], cache: releases
         requests,
         round(time.monotonic() - began, 3),
     )
+
+
+def _merge(heads: Mapping[tuple[str, str], Mapping[str, Any]], bodies: Mapping[tuple[str, str], Mapping[str, Any]],
+           cache: releases.RecordCache) -> dict[tuple[str, str], Mapping[str, Any]]:
+    """The newest Secret of each release: its body where one was listed, else its cached metadata. A
+    release whose body was wanted but is gone by now (uninstalled in between) is left out."""
+    merged: dict[tuple[str, str], Mapping[str, Any]] = {}
+    for key in sorted(set(heads) | set(bodies)):
+        if key in bodies:
+            merged[key] = bodies[key]
+        elif releases.cache_key(heads[key]) in cache:
+            merged[key] = heads[key]
+    return merged
 
 
 # ------------------------------------------------------------------------------------------- deriving
