@@ -11,6 +11,7 @@ tenant the same values diff). Nothing is ever cut silently.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
 import orjson
@@ -296,8 +297,15 @@ def _details(r: ResourceChange) -> list[str]:
     lines = [f"  - `{f.path}`: {_value(f.before, f.change != 'added')} → {_value(f.after, f.change != 'removed')}"
              for f in r.fields]
     if r.values_diff:
-        lines += ["", "  ```diff", *(f"  {line}" for line in r.values_diff), "  ```", ""]
+        fence = _fence(r.values_diff)
+        lines += ["", f"  {fence}diff", *(f"  {line}" for line in r.values_diff), f"  {fence}", ""]
     return lines
+
+
+def _fence(lines: Sequence[str]) -> str:
+    """A code fence longer than any run of backticks in the block (values may hold Markdown)."""
+    longest = max((len(run) for line in lines for run in re.findall(r"`+", line)), default=0)
+    return "`" * max(3, longest + 1)
 
 
 def _value(value: object, present: bool, dump: Callable[[object], bytes] = orjson.dumps) -> str:
