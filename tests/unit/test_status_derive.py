@@ -279,3 +279,33 @@ def test_a_damaged_cache_file_is_ignored(tmp_path: Path) -> None:
     path = tmp_path / "releases.json"
     path.write_text("{not json")
     assert releases.cache_key(secret(RELEASE)) not in RecordCache(path)
+
+
+# ------------------------------------------------------------------------------------------- last apply
+
+
+def test_last_apply_is_the_newest_apply_of_the_clusters_stack(compiled: compiler.Compiled, tmp_path: Path) -> None:
+    from vfleet.apply.records import Record, Records
+    from vfleet.live.status import last_apply_from
+
+    def run(operation: str, started: str, result: str = "applied") -> Record:
+        return Record(cluster="eu-1", operation=operation, result=result, started=started, ended=started,
+                      commit="0123456789abcdef0123", dirty=False, user="ci", desired_hash="h", wave=0,
+                      changes={"create": 2}, message="")
+
+    records = Records(tmp_path)
+    records.write(run("up", "2026-01-01T10:00:00+0000", "failed"))
+    records.write(run("up", "2026-01-02T10:00:00+0000"))
+    records.write(run("preview", "2026-01-03T10:00:00+0000"))  # changed nothing: not the last apply
+    last = last_apply_from(tmp_path)
+    found = last("eu-1")
+    assert found is not None and (found["operation"], found["result"], found["started"]) == (
+        "up", "applied", "2026-01-02T10:00:00+0000")
+    assert set(found) <= {"operation", "result", "started", "ended", "commit", "dirty", "user", "desired_hash",
+                          "changes", "message"}
+    assert last("us-1") is None
+    status = derive(compiled, {"eu-1": observation(compiled)}, {}, last)
+    assert {t.key: (t.last_apply or {}).get("started") for t in status.tenants if t.in_fleet} == {
+        "alpha/dev": "2026-01-02T10:00:00+0000", "alpha/nap": "2026-01-02T10:00:00+0000",
+        "alpha/web": "2026-01-02T10:00:00+0000"}
+    assert status.clusters[0].last_apply == found
