@@ -9,7 +9,7 @@ import dataclasses
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -20,10 +20,9 @@ from vfleet import compile as compiler
 from vfleet.cli.output import console, emit_json, print_findings
 from vfleet.errors import VfleetError
 from vfleet.findings import Findings
-from vfleet.live import drift_output
-from vfleet.live.drift import drift
-from vfleet.live.dryrun import check_live
-from vfleet.policy import CheckReport
+
+if TYPE_CHECKING:
+    from vfleet.policy import CheckReport
 
 
 class DriftOutput(StrEnum):
@@ -43,11 +42,13 @@ def drift_command(
         list[str] | None, typer.Option("--cluster", "-c", help="only this cluster (repeatable); default: all")
     ] = None,
     rev: Annotated[str | None, typer.Option("--rev", help="desired state of this Git revision")] = None,
-    output: Annotated[
-        DriftOutput, typer.Option("--output", "-o", help="table, json or markdown")
-    ] = DriftOutput.table,
+    output: Annotated[DriftOutput, typer.Option("--output", "-o", help="table, json or markdown")] = DriftOutput.table,
 ) -> None:
     """Live objects against desired, field by field. Exit 0 none, 3 drift found, 2 a cluster unreadable."""
+    # Imported here: the kubernetes client costs ~0.5 s to import, which no other command should pay.
+    from vfleet.live import drift_output
+    from vfleet.live.drift import drift
+
     try:
         root = compiler.find_root(path)
         compiled = compiler.compile_fleet(root, rev, cache=compiler.parse_cache(root))
@@ -74,9 +75,7 @@ def drift_command(
                 where = str(d.location) if d.location else ""
                 for i, fc in enumerate(d.fields or (None,)):
                     head = [d.cluster, d.change.value, obj, where] if i == 0 else ["", "", "", ""]
-                    tail = (
-                        [fc.path, drift_output.value(fc.live), drift_output.value(fc.desired)] if fc else []
-                    )
+                    tail = [fc.path, drift_output.value(fc.live), drift_output.value(fc.desired)] if fc else []
                     table.add_row(*(escape(cell) for cell in head + tail))
             out.print(table)
         out.print(drift_output.summary(report))
@@ -89,20 +88,16 @@ def with_live(report: CheckReport, base: str | None) -> CheckReport:
     Runs only on a clean compile (a broken fleet exits 2 anyway, and has no state worth dry-running).
     `base`: a revision; only clusters whose desired state differs from its compile are checked.
     """
+    from vfleet.live.dryrun import check_live
+
     compiled = report.compiled
     if compiled is None or not compiled.ok:
         return report
     started = time.perf_counter()
-    before = (
-        compiler.compile_fleet(compiled.root, base, cache=compiler.parse_cache(compiled.root))
-        if base
-        else None
-    )
+    before = compiler.compile_fleet(compiled.root, base, cache=compiler.parse_cache(compiled.root)) if base else None
     live = check_live(compiled, base=before if before is not None and before.ok else None)
     timings = {**report.timings, "live": time.perf_counter() - started}
-    return dataclasses.replace(
-        report, findings=Findings.of([*report.findings, *live.findings]), timings=timings
-    )
+    return dataclasses.replace(report, findings=Findings.of([*report.findings, *live.findings]), timings=timings)
 
 
 def register(app: typer.Typer) -> None:

@@ -26,30 +26,26 @@ from vfleet.live.kube import FIELD_MANAGER
 # Fields the API server manages itself or vfleet never applies; never part of a field set compared here.
 _IGNORED_TOP = frozenset({"apiVersion", "kind", "status"})
 _IGNORED_METADATA = frozenset({"name", "namespace"})
+_IGNORED_FIELDS = frozenset({"f:apiVersion", "f:kind", "f:status"})
 
 
 def unchanged(desired: Mapping[str, Any], live: Mapping[str, Any]) -> bool:
     """True only when applying `desired` (field manager vfleet) would leave `live` as it is."""
-    owned = _owned_fields(live)
-    if owned is None or owned != _atomic(_declared_fields(desired), owned):
+    fields = _vfleet_fields(live)
+    if fields is None:
         return False
-    return _contains(live, desired)
+    declared = {k: v for k, v in desired.items() if k not in _IGNORED_TOP}
+    metadata = {k: v for k, v in (desired.get("metadata") or {}).items() if k not in _IGNORED_METADATA}
+    if metadata:
+        declared["metadata"] = metadata
+    else:
+        declared.pop("metadata", None)
+    owned = {k: v for k, v in fields.items() if k not in _IGNORED_FIELDS}
+    return _same_fields(owned, declared) and _contains(live, desired)
 
 
-def _atomic(declared: set[tuple[str, ...]], owned: set[tuple[str, ...]]) -> set[tuple[str, ...]]:
-    """Declared paths under an atomic map (a LabelSelector, a roleRef), as the one field SSA tracks.
-
-    managedFields list such a map as a single leaf; a declared path below an owned leaf belongs to it.
-    """
-    out: set[tuple[str, ...]] = set()
-    for path in declared:
-        prefix = next((path[:i] for i in range(1, len(path)) if path[:i] in owned), None)
-        out.add(prefix if prefix is not None else path)
-    return out
-
-
-def _owned_fields(live: Mapping[str, Any]) -> set[tuple[str, ...]] | None:
-    """vfleet's applied field set, as paths that stop at lists; None when there is no single such entry."""
+def _vfleet_fields(live: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """vfleet's one `Apply` entry's fieldsV1, or None when there is not exactly one such entry."""
     entries = [
         e
         for e in (live.get("metadata") or {}).get("managedFields") or []
@@ -57,52 +53,51 @@ def _owned_fields(live: Mapping[str, Any]) -> set[tuple[str, ...]] | None:
     ]
     if len(entries) != 1 or entries[0].get("fieldsType") != "FieldsV1":
         return None
-    paths: set[tuple[str, ...]] = set()
-    _walk_fields(entries[0].get("fieldsV1") or {}, (), paths)
-    return _without_ignored(paths)
+    fields = entries[0].get("fieldsV1")
+    return fields if isinstance(fields, Mapping) else None
 
 
-def _walk_fields(node: Mapping[str, Any], path: tuple[str, ...], out: set[tuple[str, ...]]) -> None:
-    children = [k for k in node if k != "."]
+def _same_fields(node: dict[str, Any], value: Any) -> bool:
+    """Does the fieldsV1 `node` own exactly the fields `value` declares (one walk over both)?
+
+    A node without children owns its field as a unit: a scalar, an empty map, a list (its elements are
+    the list's business: `k:`, `v:`, `i:` entries), or an atomic map (a LabelSelector, a roleRef), which
+    managedFields list as one leaf however many keys the value has. Plain `type() is` checks: parsed
+    JSON is dicts and lists, and this runs for every field of every object of a fleet.
+    """
+    dot = "." in node
+    children = len(node) - dot
     if not children:
-        out.add(path)
-        return
-    for key in children:
-        if key.startswith("f:"):
-            _walk_fields(node[key] or {}, (*path, key[2:]), out)
-        else:  # k:{..}, v:.., i:N — an element of a list: the list is the unit compared
-            out.add(path)
-
-
-def _declared_fields(desired: Mapping[str, Any]) -> set[tuple[str, ...]]:
-    paths: set[tuple[str, ...]] = set()
-    _walk_value(desired, (), paths)
-    return _without_ignored(paths)
-
-
-def _walk_value(value: Any, path: tuple[str, ...], out: set[tuple[str, ...]]) -> None:
-    if isinstance(value, Mapping) and value:
-        for key, child in value.items():
-            _walk_value(child, (*path, str(key)), out)
-    else:
-        out.add(path)
-
-
-def _without_ignored(paths: set[tuple[str, ...]]) -> set[tuple[str, ...]]:
-    return {
-        p
-        for p in paths
-        if p and p[0] not in _IGNORED_TOP and not (p[0] == "metadata" and (len(p) == 1 or p[1] in _IGNORED_METADATA))
-    }
+        return True
+    if type(value) is not dict or not value:
+        return type(value) is list  # a list's elements; anything else has no children to own
+    if children != len(value):
+        return False
+    for key, child in node.items():
+        if key == ".":
+            continue
+        if key[:2] != "f:":
+            return False
+        inner = value.get(key[2:], _ABSENT)
+        if inner is _ABSENT or not _same_fields(child or {}, inner):
+            return False
+    return True
 
 
 def _contains(live: Any, desired: Any) -> bool:
-    if isinstance(desired, Mapping):
-        return isinstance(live, Mapping) and all(k in live and _contains(live[k], v) for k, v in desired.items())
-    if isinstance(desired, list):
+    """Is every value `desired` declares in `live` (maps by key; lists element by element)?"""
+    if live == desired and type(live) is type(desired):  # the common case, compared at C speed
+        return True
+    kind = type(desired)
+    if kind is dict:
+        return type(live) is dict and all(k in live and _contains(live[k], v) for k, v in desired.items())
+    if kind is list:
         return (
-            isinstance(live, list)
+            type(live) is list
             and len(live) == len(desired)
             and all(_contains(a, b) for a, b in zip(live, desired, strict=True))
         )
-    return bool(live == desired) and type(live) is type(desired)
+    return False
+
+
+_ABSENT = object()
