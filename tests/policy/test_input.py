@@ -54,6 +54,7 @@ def test_tenants_carry_resolved_settings_and_rendered_values(document: dict[str,
     assert tenant["parameters"]["syncNetworkPolicies"] is True
     assert tenant["values"]["sync"]["toHost"]["networkPolicies"]["enabled"] is True
     assert tenant["cluster"] == "alpha" and tenant["awake"] is True
+    assert document["tenants"]["apps/sandbox"]["sleep"] is None  # neither its own nor a project default
     members = document["projects"]["apps"]["members"]
     assert members == [{"user": "alice", "role": "admin"}, {"team": "core", "role": "user"},
                        {"group": "oidc-apps", "role": "viewer"}]  # only the keys that are set
@@ -84,3 +85,14 @@ def test_sums_are_exact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
 def test_the_input_serialises_deterministically(document: dict[str, Any]) -> None:
     first = orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
     assert first == orjson.dumps(orjson.loads(first), option=orjson.OPT_SORT_KEYS)
+
+
+def test_durations_are_given_in_whole_seconds(tmp_path: Path) -> None:
+    root = fleet_with_policies("impact", tmp_path / "fleet")
+    api = root / "fleet" / "projects" / "team" / "tenants" / "api.yaml"
+    api.write_text(api.read_text() + "  sleep:\n    afterInactivity: 90m\n")
+    compiled = compiler.compile_fleet(root, env={"VFLEET_CHART_SCHEMAS": str(CONTRACTS)})
+    assert not compiled.findings.errors, compiled.findings.errors
+    sleep = policy.input_for(compiled).document["tenants"]["team/api"]["sleep"]
+    assert sleep["afterInactivity"] == "90m"
+    assert sleep["afterInactivitySeconds"] == 5400 and isinstance(sleep["afterInactivitySeconds"], int)

@@ -145,6 +145,11 @@ def _bytes(q: Quantity | None) -> int | None:
     return None if q is None else math.ceil(q.value)
 
 
+def _seconds(value: float) -> int | float:
+    """A duration in seconds: 7200, not 7200.0, when whole (durations are whole seconds but for "1.5s")."""
+    return int(value) if float(value).is_integer() else value
+
+
 def _source(doc: Document) -> dict[str, Any]:
     return {"file": doc.file, "line": doc.line}
 
@@ -283,7 +288,7 @@ def _sleep(sleep: Sleep) -> dict[str, Any]:
     return {
         "sleeping": sleep.sleeping,
         "afterInactivity": after.text if after else None,
-        "afterInactivitySeconds": after.seconds if after else None,
+        "afterInactivitySeconds": _seconds(after.seconds) if after else None,
         "schedule": sleep.schedule,
         "wakeup": sleep.wakeup,
         "timezone": sleep.timezone,
@@ -294,7 +299,7 @@ def _auto_delete(auto: AutoDelete) -> dict[str, Any]:
     after = auto.afterInactivity
     return {
         "afterInactivity": after.text if after else None,
-        "afterInactivitySeconds": after.seconds if after else None,
+        "afterInactivitySeconds": _seconds(after.seconds) if after else None,
         "expiry": auto.expiry,
     }
 

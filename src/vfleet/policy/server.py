@@ -49,7 +49,7 @@ QUERY_RULE = "main"  # data.vfleet.main: {deny, warn, excepted, errors}
 _READY_TIMEOUT_S = 20.0
 _QUERY_TIMEOUT_S = 120.0  # one request evaluates the whole fleet; 10k tenants take well under a second
 _DATA_SUFFIXES = (".json", ".yaml", ".yml")
-_GO_MEMORY_LIMIT = "2GiB"  # where the local OPA's garbage collector starts working (see _go_runtime)
+_GO_MEMORY_LIMIT = "1GiB"  # where the local OPA's garbage collector starts working (see _go_runtime)
 
 
 class FleetClient(OpaClient):  # type: ignore[misc]  # opa_client ships no type information
@@ -230,9 +230,10 @@ def _go_runtime(environ: Mapping[str, str]) -> dict[str, str]:
 
     Turning a 10,000-tenant input (~15 MB of JSON) into Rego values allocates a few hundred MB of small
     objects that all stay live until the query is answered; with Go's default GOGC=100 the collector
-    rescans them again and again, about a third of OPA's CPU time. This server lives for one query,
-    so the collector only runs near a memory ceiling (GOMEMLIMIT, a soft limit). A GOGC or GOMEMLIMIT
-    set by the user wins.
+    rescans them again and again: a quarter to a third of OPA's CPU time (measured on the synthetic
+    fleet: 2.0 -> 1.6 s CPU, peak memory 370 -> 435 MB). This server lives for one query, so the
+    collector only runs near a memory ceiling (GOMEMLIMIT, a soft limit). A GOGC or GOMEMLIMIT set by
+    the user wins.
     """
     env = dict(environ)
     if "GOGC" not in env and "GOMEMLIMIT" not in env:
