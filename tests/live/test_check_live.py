@@ -14,9 +14,10 @@ from pathlib import Path
 import orjson
 import pytest
 import yaml
+from kubernetes import client as k8s
 from livefleet import PROJECT, cluster_env, compile_placed, put_on_cluster, write_fleet
 
-from conftest import REPO
+from conftest import REPO, kube_client
 from vfleet.compile import Compiled
 from vfleet.devclusters import DevCluster
 from vfleet.findings import Severity
@@ -167,3 +168,23 @@ def test_credentials_without_rights_name_the_missing_permission(applied: Applied
     assert "may not list namespaces cluster-wide" in finding.message
     assert applied.dev.user_token not in finding.message
     assert result.exit_code == 2
+
+
+def test_an_unchanged_object_that_drifted_is_still_checked(applied: Applied, tmp_path: Path) -> None:
+    """web is not part of the change, but another client recreated its RoleBinding with another roleRef:
+    the apply would have to change an immutable field, and the check says so (runs last: it drifts web)."""
+    rbac = k8s.RbacAuthorizationV1Api(kube_client(applied.dev))
+    ns = f"vc-{PROJECT}-web"
+    rbac.delete_namespaced_role_binding("vfleet-project-admin", ns)
+    rbac.create_namespaced_role_binding(
+        ns,
+        k8s.V1RoleBinding(
+            metadata=k8s.V1ObjectMeta(name="vfleet-project-admin"),
+            role_ref=k8s.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name="view"),
+            subjects=[k8s.RbacV1Subject(kind="User", name="alice@example.com", api_group="rbac.authorization.k8s.io")],
+        ),
+    )
+    result = check_live(changed_fleet(applied, tmp_path), base=applied.base, env=applied.env)
+    web = [(f.severity, f.code) for f in result.findings if f.subject == f"tenant:{PROJECT}/web"]
+    assert web == [(Severity.DENY, "live.immutable"), (Severity.WARN, "live.conflict")]
+    assert result.exit_code == 1
