@@ -223,3 +223,30 @@ def test_broken_base_is_a_warning_and_the_fix_is_planned(tmp_path: Path) -> None
     assert p.method == "full" and "does not compile cleanly" in p.reason
     assert [f.code for f in p.findings] == ["plan.base-broken"] and p.exit_code == 3
     assert [t.op for c in p.clusters for t in c.tenants] == [TenantOp.CREATE]
+
+
+def test_fleet_in_a_sub_folder_of_the_repository(tmp_path: Path) -> None:
+    import git
+
+    from fleetkit import write_fleet
+    from vfleet import compile as compiler
+    from vfleet import place
+    from vfleet.plan import Options, plan
+
+    repo = git.Repo.init(tmp_path)
+    root = write_fleet(tmp_path / "platform")
+    env = {"VFLEET_CACHE_DIR": str(tmp_path / "cache")}
+
+    def commit(message: str) -> str:
+        place.write_lock(root, compiler.compile_fleet(root, check_lock=False, env=env).placement)
+        repo.git.add("-A")
+        repo.git.commit("-q", "-m", message, "--author", "t <t@example.invalid>",
+                        env={"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"})
+        return repo.head.commit.hexsha
+
+    base = commit("base")
+    (root / "fleet/projects/alpha/tenants/web.yaml").write_text(tenant("web", cluster="us-1"))
+    (tmp_path / "README.md").write_text("outside the fleet\n")
+    head = commit("add web")
+    p = plan(root, base, head, Options(policy=False, env=env))
+    assert p.method == "incremental" and p.affected_clusters == ("us-1",) and p.exit_code == 3
