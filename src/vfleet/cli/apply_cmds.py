@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from vfleet import compile as compiler
-from vfleet.apply import decide, engine, gate, orchestrate, project, records
+from vfleet.apply import decide, gate, orchestrate, project, records
 from vfleet.apply.decide import Operation, Result, Schedule, StackResult, Target
 from vfleet.cli.output import Output, console, emit_json, print_findings
 from vfleet.errors import VfleetError
@@ -49,7 +49,13 @@ _STYLE = {
 
 
 def make_runner(root: Path, state: Path, secrets_provider: str | None) -> orchestrate.Runner:
-    """The real engine; checked (pulumi, plugin, passphrase) only when some stack is about to run."""
+    """The real engine; checked (pulumi, plugin, passphrase) only when some stack is about to run.
+
+    Imported here, not at the top: the Pulumi SDK costs a second of start-up that every other command
+    (validate, check, plan ...) would otherwise pay.
+    """
+    from vfleet.apply import engine
+
     return engine.PulumiRunner(engine.configure(root, state, secrets_provider=secrets_provider))
 
 
