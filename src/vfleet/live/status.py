@@ -6,7 +6,9 @@ against capacity. The fleet view vCluster Platform's UI gives operators, read fr
 
 Cost does not grow with the tenant count in requests: per cluster `GET /version` (done by `connect`)
 and one list call per kind — vfleet's namespaces, Helm's release Secrets, the vcluster StatefulSets —
-never one request per tenant. Clusters are read in parallel.
+never one request per tenant (`observe`; with a cache of decoded release records, Secrets are listed
+metadata-only and the bodies of changed releases fetched with one more list call). Clusters are read
+in parallel. Phases come from the live objects alone (`phases`); this module adds the fleet's side.
 
 Bad conditions never hide the rest: a cluster that cannot be reached marks its tenants `unknown` and is
 an error finding; a read the credentials may not do (RBAC) marks them `unknown` too and names the
@@ -21,43 +23,19 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from vfleet import naming, subjects
 from vfleet.compile import Compiled
-from vfleet.desired import MANAGED_BY_LABEL
 from vfleet.findings import Finding, Findings, error
 from vfleet.live import releases
-from vfleet.live.connect import DEFAULT_TIMEOUT_S, ApiError, Connection, Unreachable, connect, describe
+from vfleet.live.connect import DEFAULT_TIMEOUT_S, Connection, connect
+from vfleet.live.observe import Observation, observe
+from vfleet.live.phases import PHASES, SLEEP_ANNOTATIONS, Live, Phase, join_reasons, phase
 from vfleet.model import ResolvedTenant
-from vfleet.render import SLEEPING_ANNOTATION, canonical_hash
+from vfleet.render import canonical_hash
 from vfleet.specs import AutoDelete, Sleep
-
-
-class Phase(StrEnum):
-    NOT_DEPLOYED = "not deployed"
-    STARTING = "starting"
-    RUNNING = "running"
-    SLEEPING = "sleeping"
-    FAILED = "failed"
-    DELETING = "deleting"
-    UNKNOWN = "unknown"  # the cluster could not be read
-
-
-PHASES = tuple(Phase)
-# A StatefulSet scaled to 0 under one of these annotations (value "true") sleeps: vfleet's own (manual
-# sleep, see render.tenant_overlay) and the one `vcluster pause` and the Platform's sleep mode set.
-SLEEP_ANNOTATIONS = (SLEEPING_ANNOTATION, "loft.sh/paused")
-NAMESPACE_SELECTOR = f"{MANAGED_BY_LABEL}={naming.MANAGED_BY}"
-STATEFULSET_SELECTOR = "app=vcluster"  # the vcluster chart's control-plane StatefulSet label
-# Lists of objects with their metadata only (labels, uid, resourceVersion): what the cache needs.
-_METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
-# Release names put into one `name in (...)` selector at most (the URL stays far below any server's
-# limit); more changed releases than fit are read with a list of all release bodies instead.
-_NAMES_MAX = 8000
-_PENDING = ("pending-install", "pending-upgrade", "pending-rollback")
 
 LastApply = Callable[[str], Mapping[str, Any] | None]  # cluster -> its stack's last apply record
 
@@ -156,157 +134,7 @@ class FleetStatus:
         }
 
 
-# ------------------------------------------------------------------------------------------ observing
-
-
-@dataclass(frozen=True)
-class Observation:
-    """One cluster's objects as read, indexed for lookups. A kind is None when it could not be read."""
-
-    cluster: str
-    version: str
-    namespaces: dict[str, Mapping[str, Any]] | None
-    releases: dict[tuple[str, str], releases.ReleaseRecord | str] | None  # str: why it did not decode
-    statefulsets: dict[tuple[str, str], Mapping[str, Any]] | None
-    problems: tuple[str, ...]
-    requests: int
-    seconds: float
-
-
-def observe(conn: Connection, tenant_namespaces: frozenset[str], cache: releases.RecordCache | None = None
-            ) -> Observation:
-    """Read one cluster with one list call per kind, whatever the number of tenants.
-
-    `tenant_namespaces` are the namespaces of the tenants placed on it; releases elsewhere are not
-    decoded (vfleet's own namespaces found by the namespace list are added to them).
-
-    Helm's release Secrets are big (the whole chart is in each: ~100 KB for vcluster's), so with a
-    `cache` of decoded records they are listed twice over: first metadata only (a few hundred bytes
-    each), and their bodies only when a newest revision is not in the cache — one more list call, for
-    any number of changed releases. An unchanged fleet never transfers a release body.
-    """
-    began = time.monotonic()
-    problems: list[str] = []
-    requests = 1  # GET /version, made by connect
-
-    def items(path: str, selector: str, resource: str, group: str = "", accept: str = "application/json"
-              ) -> list[Mapping[str, Any]] | None:
-        nonlocal requests
-        requests += 1
-        try:
-            answer = conn.request("GET", path, query={"labelSelector": selector}, accept=accept)
-        except (ApiError, Unreachable) as exc:
-            problems.append(describe(conn, exc, "list", resource, group=group))
-            return None
-        return list(answer.get("items") or []) if isinstance(answer, dict) else []
-
-    ns_items = items("/api/v1/namespaces", NAMESPACE_SELECTOR, "namespaces")
-    namespaces = None if ns_items is None else {str(n["metadata"]["name"]): n for n in ns_items}
-    wanted = tenant_namespaces | frozenset(namespaces or ())
-    secrets = "/api/v1/secrets"
-    if cache is not None:
-        heads = items(secrets, releases.LIST_SELECTOR, "secrets", accept=_METADATA_ONLY)
-        newest = releases.newest(heads, wanted) if heads is not None else None
-        missing = sorted({str(s["metadata"]["labels"].get("name") or "") for s in (newest or {}).values()
-                          if releases.cache_key(s) not in cache})
-        if newest is not None and missing:
-            # Only the releases that changed, when their names fit one request; else all of them.
-            selector = releases.LIST_SELECTOR
-            if len(",".join(missing)) <= _NAMES_MAX and "" not in missing:
-                selector += f",name in ({','.join(missing)})"
-            bodies = items(secrets, selector, "secrets")
-            newest = None if bodies is None else _merge(newest, releases.newest(bodies, wanted), cache)
-    else:
-        full = items(secrets, releases.LIST_SELECTOR, "secrets")
-        newest = releases.newest(full, wanted) if full is not None else None
-    records: dict[tuple[str, str], releases.ReleaseRecord | str] | None = None
-    if newest is not None:
-        records = {}
-        for key, secret in newest.items():
-            try:
-                records[key] = releases.record(secret, cache)
-            except releases.BadRecord as exc:
-                records[key] = f"its Helm release record does not decode ({exc})"
-    sts_items = items("/apis/apps/v1/statefulsets", STATEFULSET_SELECTOR, "statefulsets", "apps")
-    statefulsets = (
-        None
-        if sts_items is None
-        else {(str(s["metadata"].get("namespace")), str(s["metadata"]["name"])): s for s in sts_items}
-    )
-    return Observation(
-        conn.cluster,
-        conn.version,
-        namespaces,
-        records,
-        statefulsets,
-        tuple(problems),
-        requests,
-        round(time.monotonic() - began, 3),
-    )
-
-
-def _merge(heads: Mapping[tuple[str, str], Mapping[str, Any]], bodies: Mapping[tuple[str, str], Mapping[str, Any]],
-           cache: releases.RecordCache) -> dict[tuple[str, str], Mapping[str, Any]]:
-    """The newest Secret of each release: its body where one was listed, else its cached metadata. A
-    release whose body was wanted but is gone by now (uninstalled in between) is left out."""
-    merged: dict[tuple[str, str], Mapping[str, Any]] = {}
-    for key in sorted(set(heads) | set(bodies)):
-        if key in bodies:
-            merged[key] = bodies[key]
-        elif releases.cache_key(heads[key]) in cache:
-            merged[key] = heads[key]
-    return merged
-
-
 # ------------------------------------------------------------------------------------------- deriving
-
-
-@dataclass(frozen=True, slots=True)
-class Live:
-    """The live objects of one tenant, and whether each kind could be read at all."""
-
-    namespace: Mapping[str, Any] | None
-    record: releases.ReleaseRecord | str | None
-    statefulset: Mapping[str, Any] | None
-    unreadable: str | None = None  # why the phase cannot be known (unreachable, forbidden)
-
-
-def phase(found: Live) -> tuple[Phase, str, int | None, int | None]:
-    """(phase, reason, replicas, ready replicas) of one tenant from its live objects."""
-    if found.unreadable is not None:
-        return Phase.UNKNOWN, found.unreadable, None, None
-    ns, record, sts = found.namespace, found.record, found.statefulset
-    replicas = ready = None
-    if sts is not None:
-        replicas = int((sts.get("spec") or {}).get("replicas", 1))
-        ready = int((sts.get("status") or {}).get("readyReplicas") or 0)
-    if ns is not None and (ns["metadata"].get("deletionTimestamp") or _ns_phase(ns) == "Terminating"):
-        return Phase.DELETING, "its namespace is terminating", replicas, ready
-    if isinstance(record, str):
-        return Phase.FAILED, record, replicas, ready
-    status = record.status if record is not None else None
-    if status == "uninstalling" or (sts is not None and sts["metadata"].get("deletionTimestamp")):
-        why = "helm is uninstalling it" if status == "uninstalling" else "its StatefulSet is being deleted"
-        return Phase.DELETING, why, replicas, ready
-    if sts is None and (record is None or status == "uninstalled"):
-        return Phase.NOT_DEPLOYED, "", None, None
-    if status == "failed":
-        why = record.description if record is not None and record.description else "failed"
-        return Phase.FAILED, f"helm: {why}", replicas, ready
-    if status in _PENDING:
-        return Phase.STARTING, f"helm: {status}", replicas, ready
-    if sts is None:
-        return Phase.FAILED, f"helm release {status} but its StatefulSet is missing", None, None
-    note = "" if record is not None else "no Helm release record (not installed by Helm?)"
-    if replicas == 0:
-        annotations = sts["metadata"].get("annotations") or {}
-        if any(annotations.get(a) == "true" for a in SLEEP_ANNOTATIONS):
-            return Phase.SLEEPING, note, replicas, ready
-        return Phase.FAILED, _join("scaled to 0 replicas without a sleep annotation", note), replicas, ready
-    assert replicas is not None and ready is not None
-    if ready >= replicas:
-        return Phase.RUNNING, note, replicas, ready
-    return Phase.STARTING, _join(f"{ready}/{replicas} replicas ready", note), replicas, ready
 
 
 def derive(
@@ -466,7 +294,7 @@ def _strays(
                 desired_hash=None,
                 deployed=_deployed(found.record),
                 phase=now,
-                reason=_join(
+                reason=join_reasons(
                     "not in the fleet here (removed from Git, or placed on another cluster)", reason
                 ),
                 replicas=replicas,
@@ -481,14 +309,6 @@ def _deployed(record: releases.ReleaseRecord | str | None) -> Deployed | None:
     if not isinstance(record, releases.ReleaseRecord):
         return None
     return Deployed(record.revision, record.status, record.chart_version, record.values_hash, record.updated)
-
-
-def _ns_phase(ns: Mapping[str, Any]) -> str:
-    return str((ns.get("status") or {}).get("phase") or "")
-
-
-def _join(*parts: str) -> str:
-    return "; ".join(p for p in parts if p)
 
 
 def sleep_summary(sleep: Sleep | None) -> str:
@@ -656,6 +476,7 @@ def _tenant_json(t: TenantStatus) -> dict[str, Any]:
 
 __all__ = [
     "PHASES",
+    "SLEEP_ANNOTATIONS",
     "ClusterStatus",
     "Deployed",
     "FleetStatus",
