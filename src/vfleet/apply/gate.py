@@ -22,6 +22,7 @@ from vfleet.desired import DesiredState
 from vfleet.errors import VfleetError
 from vfleet.findings import Finding, Findings, Location, error
 from vfleet.load import POLICIES_DIR
+from vfleet.tree import Tree
 
 Gate = Callable[[compiler.Compiled], Findings]
 
@@ -88,12 +89,14 @@ def _summary(what: str, findings: Sequence[Finding]) -> str:
     return f"{what}: {shown}{more}"
 
 
-def deletion_guard() -> Guard:
-    """The plan's deletion guards (`vfleet.plan.guards.check_cluster`): one implementation for plan and apply.
+def deletion_guard(tree: Tree | None = None) -> Guard:
+    """The plan's deletion guards: one implementation for plan and apply.
 
-    With its default limits: the limits a repository sets in `vfleet.yaml` belong to the base revision of a
-    plan, and an apply compares against what a stack last applied, not against a revision.
+    With the limits of `guards:` in the applied tree's vfleet.yaml (a plan reads them from its base
+    revision, so a change cannot loosen its own guards at review; by the time it is applied that setting
+    has been reviewed), or the defaults without a tree.
     """
-    from vfleet.plan.guards import check_cluster
+    from vfleet.plan import guards
 
-    return check_cluster
+    config = guards.read_config(tree)[0] if tree is not None else guards.GuardConfig()
+    return guards.configured(config)

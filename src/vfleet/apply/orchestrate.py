@@ -138,7 +138,7 @@ def run(
     `Cancelled` (exit 1) when `confirm` says no.
     """
     observer = observer or QuietObserver()
-    guard = guard or gate.deletion_guard()
+    guard = guard or gate.deletion_guard(compiled.tree)
     if not compiled.ok:  # broken input is exit 2 whatever would run
         raise gate.Broken("the fleet does not compile", compiled.findings)
     warnings: list[Finding] = []

@@ -74,7 +74,9 @@ def prepare(
         )
     state = compiled.desired[stack]
     base = records.Records(records.state_dir(root, env)).applied_state(stack)
-    tripped = (guard or gate.deletion_guard())(stack, base, state, override=env.get(gate.OVERRIDE_ENV) or None)
+    tripped = (guard or gate.deletion_guard(compiled.tree))(
+        stack, base, state, override=env.get(gate.OVERRIDE_ENV) or None
+    )
     if tripped:
         raise gate.Refused(
             "refused by the deletion guards: " + "; ".join(f.message for f in tripped), Findings.of(tripped)
