@@ -23,7 +23,9 @@ def _states(root: Path, tenants: dict[str, str | None]) -> dict[str, DesiredStat
 
 
 def test_apply_uses_the_plan_guard() -> None:
-    assert gate.deletion_guard() is guards.check_cluster
+    applied = gate.deletion_guard()
+    assert isinstance(applied, type(guards.configured(guards.GuardConfig())))
+    assert applied == guards.configured(guards.GuardConfig())  # the same guard, default limits
 
 
 def test_check_cluster_on_desired_states(tmp_path: Path) -> None:
