@@ -218,7 +218,7 @@ def run(tenants: int, rounds: int) -> None:
             times, live = timed(lambda: check_live(head, base=compiled, env=env), rounds)
             print(
                 f"check --live, one tenant changed ({tenant.key}): median {statistics.median(times):.2f} s; "
-                f"clusters {live.clusters}, {live.objects} objects dry-run, {live.releases} release rendered, "
+                f"clusters {live.clusters}, {live.objects} dry-run requests, {live.releases} release rendered, "
                 f"findings {[f.code for f in live.findings]}"
             )
         finally:

@@ -52,7 +52,7 @@ class LiveCheck:
 
     findings: Findings
     clusters: tuple[str, ...]  # the clusters checked (reachable or not)
-    objects: int  # objects the API servers dry-ran
+    objects: int  # dry-run requests made (a conflict's forced retry counts twice)
     releases: int  # Helm releases rendered
     timings: Mapping[str, float] = field(default_factory=dict)  # seconds per cluster
 
