@@ -72,6 +72,11 @@ def parse_cache(root: Path, env: Mapping[str, str] = os.environ) -> load_stage.P
     return load_stage.ParseCache.open(cache_dir(env) / "parse" / f"{name}.pickle")
 
 
+# Called between render and desired: everything the policy input needs exists then, so `vfleet check`
+# sends its policy request there and OPA evaluates while the desired stage runs (vfleet.policy.gate).
+OnRendered = Callable[[model.Fleet, params.ResolvedParams, place.Placement, render.Rendered], None]
+
+
 def compile_fleet(
     root: Path,
     rev: str | None = None,
@@ -80,18 +85,19 @@ def compile_fleet(
     env: Mapping[str, str] = os.environ,
     check_lock: bool = True,
     tree: Tree | None = None,
+    on_rendered: OnRendered | None = None,
 ) -> Compiled:
     """Compile the fleet at `root` (work tree, or Git revision `rev`) into desired states per cluster.
 
     `tree`, when given, is read instead of `root`/`rev` (the plan compiles partial views of a revision).
     """
     with gc_paused():
-        return _compile(root, rev, cache, env, check_lock, tree)
+        return _compile(root, rev, cache, env, check_lock, tree, on_rendered)
 
 
 def _compile(
     root: Path, rev: str | None, cache: load_stage.ParseCache | None, env: Mapping[str, str], check_lock: bool,
-    given: Tree | None = None,
+    given: Tree | None = None, on_rendered: OnRendered | None = None,
 ) -> Compiled:
     timings: dict[str, float] = {}
     tree = given if given is not None else open_tree(root, rev)
@@ -104,6 +110,8 @@ def _compile(
     registry = schemas.SchemaRegistry.from_repo(root, env, tree)
     rendered = _timed(timings, "render",  # vcluster.yaml per tenant, checked against the chart's schema
                       lambda: render.render(fleet, resolved, placement.clusters, registry))
+    if on_rendered is not None:
+        on_rendered(fleet, resolved, placement, rendered)
     states = _timed(timings, "desired",  # resources per connected cluster
                     lambda: desired_stage.build(fleet, resolved, placement, rendered))
     found: list[Finding] = [
