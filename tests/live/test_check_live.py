@@ -170,6 +170,16 @@ def test_credentials_without_rights_name_the_missing_permission(applied: Applied
     assert result.exit_code == 2
 
 
+def test_a_chart_that_cannot_be_had_leaves_the_release_unchecked(applied: Applied, tmp_path: Path) -> None:
+    """Not a rejection of the change (exit 1) but no verdict on it (exit 2): fail closed."""
+    root = tmp_path / "repo"
+    shutil.copytree(applied.root, root)
+    write_fleet(root, [CLUSTER], tmp_path / "no-such-chart", BASE_TENANTS)
+    result = check_live(compile_placed(root), env=applied.env)
+    assert {(f.severity, f.code) for f in result.findings} == {(Severity.ERROR, "live.chart")}
+    assert len(result.findings) == 2  # one per release
+    assert result.exit_code == 2
+
 def test_an_unchanged_object_that_drifted_is_still_checked(applied: Applied, tmp_path: Path) -> None:
     """web is not part of the change, but another client recreated its RoleBinding with another roleRef:
     the apply would have to change an immutable field, and the check says so (runs last: it drifts web)."""

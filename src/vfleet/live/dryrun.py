@@ -43,6 +43,8 @@ _RBAC_DENIAL = re.compile(r'User "[^"]*" cannot ')
 # What a 500 says when the object cannot even be decoded into its type (a quantity that is not one): the
 # API server's way of rejecting a schema error during server-side apply, not a failure of the server.
 _UNDECODABLE = "unable to convert unstructured object"
+# How helm says the values or the chart's own templates refuse (not: the chart could not be fetched).
+_HELM_REJECTIONS = ("values don't meet the specifications", "execution error", "template: ", "parse error")
 _IMMUTABLE = ("immutable", "fields other than", "cannot change", "may not be changed")
 
 
@@ -348,12 +350,16 @@ def _check_release(checker: _Checker, release: Resource, root: Path, env: Mappin
     rendered = helm.template(spec, root, kube_version=checker.conn.version or None, env=env)
     chart = f"chart {spec.get('chart')} {spec.get('version')}"
     if rendered.error is not None:
+        # The values or the chart's templates refuse: a rejection of the change (deny). Anything else —
+        # the chart repository unreachable, the chart missing — leaves the release unchecked (error).
+        rejected = any(marker in rendered.error for marker in _HELM_REJECTIONS)
         return [
             Finding(
-                Severity.DENY,
-                "live.helm",
+                Severity.DENY if rejected else Severity.ERROR,
+                "live.helm" if rejected else "live.chart",
                 f"cluster {checker.conn.cluster}: Helm release {spec['namespace']}/{spec['releaseName']} "
-                f"({chart}) does not render: {checker.conn.redact(rendered.error)}",
+                f"({chart}) {'does not render' if rejected else 'cannot be rendered, so it was not checked'}: "
+                f"{checker.conn.redact(rendered.error)}",
                 checker.location(release.tenant),
                 checker.subject(release.tenant),
             )
