@@ -54,20 +54,35 @@ class Evaluation:
 
 def evaluate(engine: Engine, policy_input: PolicyInput, *, metrics: bool = False) -> Evaluation:
     """One request for the whole fleet. Raises `PolicyError` when OPA cannot answer."""
+    return answer(request(engine, policy_input, metrics=metrics), policy_input)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """OPA's response body to the fleet query, and what getting it took."""
+
+    body: Mapping[str, Any]
+    timings: Mapping[str, float]  # "serialise", "request" (seconds)
+
+
+def request(engine: Engine, policy_input: PolicyInput, *, metrics: bool = False) -> Answer:
+    """Serialise the input and send the one request; no reading of the answer (safe on a worker thread)."""
     started = time.perf_counter()
     try:
-        request = policy_input.request_body()
+        body = policy_input.request_body()
     except (TypeError, orjson.JSONEncodeError) as exc:  # a value the input builder failed to convert
         raise PolicyError("policy.input", f"the policy input cannot be serialised as JSON: {exc}") from exc
     serialised = time.perf_counter()
-    body = engine.query(request, metrics=metrics)
-    answered = time.perf_counter()
-    verdicts, problems = parse(body, policy_input)
+    response = engine.query(body, metrics=metrics)
+    return Answer(response, {"serialise": serialised - started, "request": time.perf_counter() - serialised})
+
+
+def answer(opa: Answer, policy_input: PolicyInput) -> Evaluation:
+    """OPA's answer -> verdicts and findings at the file:line of each subject."""
+    verdicts, problems = parse(opa.body, policy_input)
     findings = [_finding(v, policy_input) for v in verdicts] + problems
-    timings = {"serialise": serialised - started, "request": answered - serialised}
-    return Evaluation(
-        tuple(verdicts), Findings.of(findings), answered - started, body.get("metrics") or {}, timings
-    )
+    seconds = sum(opa.timings.values())
+    return Evaluation(tuple(verdicts), Findings.of(findings), seconds, opa.body.get("metrics") or {}, opa.timings)
 
 
 def parse(body: Mapping[str, Any], policy_input: PolicyInput) -> tuple[list[Verdict], list[Finding]]:
