@@ -120,3 +120,20 @@ def test_a_clean_fleet_of_the_fixture_exits_zero(tmp_path: Path) -> None:
     run = vfleet("check", str(root), "--output", "json")
     assert run.exit_code == 0, run.stdout
     assert run.json()["findings"] == []
+
+
+def test_a_git_revision_is_checked_with_its_own_policies(tmp_path: Path) -> None:
+    """`--rev`: fleet and policies read from a commit (one `git cat-file` reader, shared by no thread)."""
+    import git
+
+    root = fleet_with_policies("violations", tmp_path / "fleet")
+    repository = git.Repo.init(root)
+    with repository.config_writer() as config:
+        config.set_value("user", "name", "vfleet tests")
+        config.set_value("user", "email", "tests@vfleet.invalid")
+    repository.git.add(A=True)
+    repository.index.commit("fleet with one violation per rule")
+    (root / "policies" / "main.rego").write_text("garbage")  # the work tree must not be read
+    run = vfleet("check", str(root), "--rev", "HEAD", "--output", "json")
+    assert run.exit_code == 1, run.stdout
+    assert _rows(run.json()["findings"]) == EXPECTED

@@ -76,11 +76,17 @@ def check(
     started = time.perf_counter()
     tree = open_tree(root, rev)
     timings: dict[str, float] = {}
+    # Read here, not on the worker: a Git tree reads blobs through one `git cat-file` process, which
+    # must not be shared between threads (the compile reads the same tree meanwhile).
+    try:
+        policies: PolicySet | PolicyError = PolicySet.from_tree(tree)
+    except PolicyError as exc:
+        policies = exc
     sent: list[tuple[policy_input.PolicyInput, Future[evaluation.Answer]]] = []
     # Leaving the block: first the pool (waits for a start or a request still under way), then the
     # stack (stops the server) — also when the compile raises.
     with ExitStack() as stack, ThreadPoolExecutor(max_workers=2, thread_name_prefix="vfleet-opa") as pool:
-        starting = pool.submit(_start_engine, stack, tree, opa_url, env)
+        starting = pool.submit(_start_engine, stack, policies, opa_url, env)
 
         def send(fleet: Fleet, resolved: ResolvedParams, placement: Placement, rendered: Rendered) -> None:
             built = time.perf_counter()
@@ -107,8 +113,12 @@ def check(
     )
 
 
-def _start_engine(stack: ExitStack, tree: Tree, opa_url: str | None, env: Mapping[str, str]) -> Engine:
-    return stack.enter_context(serve(PolicySet.from_tree(tree), url=opa_url, env=env))
+def _start_engine(
+    stack: ExitStack, policies: PolicySet | PolicyError, opa_url: str | None, env: Mapping[str, str]
+) -> Engine:
+    if isinstance(policies, PolicyError):
+        raise policies
+    return stack.enter_context(serve(policies, url=opa_url, env=env))
 
 
 def _request(starting: Future[Engine], document: policy_input.PolicyInput) -> evaluation.Answer:
