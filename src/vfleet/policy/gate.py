@@ -78,10 +78,7 @@ def check(
     timings: dict[str, float] = {}
     # Read here, not on the worker: a Git tree reads blobs through one `git cat-file` process, which
     # must not be shared between threads (the compile reads the same tree meanwhile).
-    try:
-        policies: PolicySet | PolicyError = PolicySet.from_tree(tree)
-    except PolicyError as exc:
-        policies = exc
+    policies = _policies(tree)
     sent: list[tuple[policy_input.PolicyInput, Future[evaluation.Answer]]] = []
     # Leaving the block: first the pool (waits for a start or a request still under way), then the
     # stack (stops the server) — also when the compile raises.
@@ -114,7 +111,7 @@ def check(
 
 
 def _start_engine(
-    stack: ExitStack, policies: PolicySet | PolicyError, opa_url: str | None, env: Mapping[str, str]
+    stack: ExitStack, policies: PolicySet | PolicyError, opa_url: str | None, env: Mapping[str, str],
 ) -> Engine:
     if isinstance(policies, PolicyError):
         raise policies
@@ -233,15 +230,44 @@ def impact(
         return ImpactReport(base_label, head_label, (), Findings.of([*compiled.findings.errors, failed]))
     base_label = f"{POLICIES_DIR}/ of {base_tree.label}"
     document = input_for(compiled)
-    if base_tree.files(POLICIES_DIR):
-        before = policy_findings(compiled, base_tree, document=document, opa_url=opa_url, env=env)
-    else:  # the change introduces policies/: every verdict of the head is new
-        before = evaluation.Evaluation((), Findings())
-    after = policy_findings(compiled, compiled.tree, document=document, opa_url=opa_url, env=env)
+    # Both policy sets are read here (Git trees are read on one thread only), then served and asked
+    # side by side: two OPA processes, one per core. Findings are made back on this thread.
+    base_policies = _policies(base_tree) if base_tree.files(POLICIES_DIR) else None
+    head_policies = _policies(compiled.tree)
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="vfleet-opa") as pool:
+        asked = [pool.submit(_ask, p, document, opa_url, env) if p is not None else None
+                 for p in (base_policies, head_policies)]
+        # The base without policies/ (the change introduces them): every verdict of the head is new.
+        before, after = (_evaluation(a, document) if a is not None else evaluation.Evaluation((), Findings())
+                         for a in asked)
     errors = [_labelled(f, "base") for f in before.findings.errors]
     errors += [_labelled(f, "head") for f in after.findings.errors]
     changes = () if errors else diff(before.verdicts, after.verdicts, document)
     return ImpactReport(base_label, head_label, changes, Findings.of([*compiled.findings.errors, *errors]))
+
+
+def _policies(tree: Tree) -> PolicySet | PolicyError:
+    try:
+        return PolicySet.from_tree(tree)
+    except PolicyError as exc:
+        return exc
+
+
+def _ask(
+    policies: PolicySet | PolicyError, document: policy_input.PolicyInput, opa_url: str | None,
+    env: Mapping[str, str],
+) -> evaluation.Answer:
+    if isinstance(policies, PolicyError):
+        raise policies
+    with serve(policies, url=opa_url, env=env) as engine:
+        return evaluation.request(engine, document)
+
+
+def _evaluation(asked: Future[evaluation.Answer], document: policy_input.PolicyInput) -> evaluation.Evaluation:
+    try:
+        return evaluation.answer(asked.result(), document)
+    except PolicyError as exc:
+        return _failed(exc)
 
 
 def _labelled(finding: Finding, which: str) -> Finding:
