@@ -16,6 +16,7 @@ Everything that can go wrong here raises `PolicyError` with a finding code: the 
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import secrets
@@ -33,8 +34,6 @@ from urllib.parse import urlencode, urlsplit
 import orjson
 import requests
 import yaml
-from opa_client import OpaClient
-from opa_client.errors import RegoParseError
 
 from vfleet import toolchain
 from vfleet.errors import VfleetError
@@ -52,27 +51,49 @@ _DATA_SUFFIXES = (".json", ".yaml", ".yml")
 _GO_MEMORY_LIMIT = "1GiB"  # where the local OPA's garbage collector starts working (see _go_runtime)
 
 
-class FleetClient(OpaClient):  # type: ignore[misc]  # opa_client ships no type information
-    """opa-python-client's `OpaClient` with one addition: the fleet query sent as ready-made JSON bytes.
+@functools.cache
+def _fleet_client_class() -> Any:
+    """opa-python-client's client class, extended; imported on first use, because the package pulls in
+    aiohttp for its async client and that costs every vfleet command a fifth of a second of start-up."""
+    from opa_client import OpaClient
 
-    `OpaClient.query_rule` hands the input to `requests` (`json=`), which serialises it with the
-    standard library's `json` and decodes the answer the same way. For a 10,000-tenant fleet that is
-    a ~15 MB document, and the stdlib encoder alone takes longer than OPA's evaluation. The input is
-    serialised once with orjson instead, and posted over the client's own session (its headers, token,
-    TLS settings and connection pool), to the same Data API endpoint `query_rule` uses.
-    """
+    class FleetClient(OpaClient):  # type: ignore[misc]  # opa_client ships no type information
+        """opa-python-client's `OpaClient` with one addition: the fleet query sent as ready-made JSON bytes.
 
-    def query_rule_json(self, body: bytes, package_path: str, rule_name: str, query_params: Mapping[str, Any]) -> Any:
-        """POST /v1/data/<package>/<rule> with `body` ({"input": ...} as JSON); the decoded response body."""
-        path = package_path.replace(".", "/")
-        url = f"{self.root_url}/data/{path}/{rule_name}"
-        if query_params:
-            flags = {k: str(v).lower() if isinstance(v, bool) else v for k, v in query_params.items()}
-            url = f"{url}?{urlencode(flags)}"
-        response = self._session.post(url, data=body, headers={"Content-Type": "application/json"},
-                                      timeout=self.timeout)
-        response.raise_for_status()
-        return orjson.loads(response.content)
+        `OpaClient.query_rule` hands the input to `requests` (`json=`), which serialises it with the
+        standard library's `json` and decodes the answer the same way. For a 10,000-tenant fleet that is
+        a ~15 MB document, and the stdlib encoder alone takes longer than OPA's evaluation. The input is
+        serialised once with orjson instead, and posted over the client's own session (its headers, token,
+        TLS settings and connection pool), to the same Data API endpoint `query_rule` uses.
+        """
+
+        def query_rule_json(
+            self, body: bytes, package_path: str, rule_name: str, query_params: Mapping[str, Any]
+        ) -> Any:
+            """POST /v1/data/<package>/<rule> with `body` ({"input": ...} as JSON); the decoded response body."""
+            path = package_path.replace(".", "/")
+            url = f"{self.root_url}/data/{path}/{rule_name}"
+            if query_params:
+                flags = {k: str(v).lower() if isinstance(v, bool) else v for k, v in query_params.items()}
+                url = f"{url}?{urlencode(flags)}"
+            response = self._session.post(url, data=body, headers={"Content-Type": "application/json"},
+                                          timeout=self.timeout)
+            response.raise_for_status()
+            return orjson.loads(response.content)
+
+    return FleetClient
+
+
+def FleetClient(**kwargs: Any) -> Any:
+    """A client of `_fleet_client_class` (named like the class it builds, for readers of the call sites)."""
+    return _fleet_client_class()(**kwargs)
+
+
+def _rego_parse_error() -> type[Exception]:
+    from opa_client.errors import RegoParseError
+
+    error_class: type[Exception] = RegoParseError
+    return error_class
 
 
 class PolicyError(VfleetError):
@@ -302,7 +323,7 @@ def _shared(policies: PolicySet, url: str, token: str | None) -> Iterator[Engine
                 policy_id = f"{root}/{path}"
                 try:
                     client.update_policy_from_string(_rename_root(text, root), policy_id, rego_compat=False)
-                except RegoParseError as exc:
+                except _rego_parse_error() as exc:
                     raise PolicyError("policy.compile", f"the policies in {policies.origin} do not compile "
                                       f"(OPA at {url} refused {path}); fix them (`vfleet policy test` shows "
                                       f"the same errors):\n{_rego_errors(exc, root)}") from exc
@@ -331,7 +352,7 @@ def _call(url: str, action: Any, what: str) -> None:
         action()
     except requests.RequestException as exc:
         raise PolicyError("policy.unreachable", f"could not {what} to OPA at {url}: {exc}") from exc
-    except RegoParseError as exc:
+    except _rego_parse_error() as exc:
         raise PolicyError("policy.load", f"OPA at {url} refused to {what}: {exc}") from exc
 
 
@@ -385,13 +406,14 @@ def _merge(into: dict[str, Any], value: Mapping[str, Any], path: str) -> None:
             into[key] = item
 
 
-def _rego_errors(exc: RegoParseError, root: str) -> str:
+def _rego_errors(exc: Exception, root: str) -> str:
+    """OPA's parse/compile errors of a RegoParseError (untyped: read through getattr)."""
     lines = []
-    for err in exc.errors or []:
+    for err in getattr(exc, "errors", None) or []:
         loc = err.get("location") or {}
         where = f"{loc.get('file', '?')}:{loc.get('row', '?')}: " if loc else ""
         lines.append(f"{where}{err.get('code', '')}: {err.get('message', '')}".replace(f"{root}/", ""))
-    return "\n".join(lines) or str(exc.message)
+    return "\n".join(lines) or str(getattr(exc, "message", exc))
 
 
 def _opa_message(response: requests.Response | None) -> str:
