@@ -196,6 +196,13 @@ def test_derive_forbidden_read_marks_the_cluster_unknown(compiled: compiler.Comp
     assert finding.location is not None and finding.location.file == "fleet/clusters/eu-1.yaml"
 
 
+def test_a_cluster_the_fleet_does_not_have_is_only_its_finding(compiled: compiler.Compiled) -> None:
+    typo = error("live.unknown-cluster", "cluster eu-2: no Cluster spec of that name", subject="cluster:eu-2")
+    status = derive(compiled, {"eu-1": observation(compiled)}, {"eu-2": typo})
+    assert [c.name for c in status.clusters] == ["eu-1"]
+    assert [f.code for f in status.findings] == ["live.unknown-cluster"] and status.exit_code == 2
+
+
 def test_values_equal_up_to_how_helm_keeps_numbers() -> None:
     """Helm keeps numbers as float64: a rendered 2.0 comes back as 2; that is not a difference."""
     rendered = {"a": {"ratio": 2.0, "list": [1.5, 3]}, "on": True}

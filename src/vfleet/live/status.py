@@ -148,7 +148,8 @@ def derive(
     """The fleet's status from what was read; pure (no I/O). Clusters neither observed nor unreachable
     were not asked for and are left out."""
     fleet = compiled.fleet
-    clusters = sorted(set(observed) | set(unreachable))
+    # A name that is no Cluster of the fleet (`--cluster typo`) is only its finding.
+    clusters = sorted(name for name in set(observed) | set(unreachable) if name in fleet.clusters)
     placed: dict[str, list[ResolvedTenant]] = {name: [] for name in clusters}
     for key, cluster in sorted(compiled.placement.clusters.items()):
         if cluster in placed and key in fleet.tenants:
