@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 from kubernetes import client as k8s
 
-from conftest import REPO, copy_test_chart, helm, kube_client
+from livekit import REPO, copy_test_chart, helm, kube_client
 from vfleet.devclusters import DevCluster, write_kubeconfig
 
 MISSING = [b for b in ("pulumi", "pulumi-resource-kubernetes") if shutil.which(b) is None]

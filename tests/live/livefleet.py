@@ -17,7 +17,7 @@ import orjson
 import yaml
 from kubernetes import dynamic
 
-from conftest import REPO, helm, kube_client
+from livekit import REPO, helm, kube_client
 from vfleet import place
 from vfleet.compile import Compiled, compile_fleet
 from vfleet.desired import HELM_RELEASE

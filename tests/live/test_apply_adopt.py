@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client as k8s
 
-from conftest import helm, kube_client
+from livekit import helm, kube_client
 from vfleet.apply import adopt, kubeconfig
 from vfleet.desired import HELM_RELEASE, Resource
 from vfleet.devclusters import DevCluster, write_kubeconfig

@@ -17,7 +17,7 @@ import yaml
 from kubernetes import client as k8s
 from livefleet import PROJECT, cluster_env, compile_placed, put_on_cluster, write_fleet
 
-from conftest import REPO, kube_client
+from livekit import REPO, kube_client
 from vfleet.compile import Compiled
 from vfleet.devclusters import DevCluster
 from vfleet.findings import Severity

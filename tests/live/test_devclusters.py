@@ -19,7 +19,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
-from conftest import helm, kube_client
+from livekit import helm, kube_client
 from vfleet import devclusters
 from vfleet.devclusters import DevCluster
 

@@ -20,7 +20,7 @@ import yaml
 from kubernetes import client as k8s
 from livefleet import PROJECT, cluster_env, compile_placed, install_release, put_on_cluster, write_fleet
 
-from conftest import kube_client
+from livekit import kube_client
 from vfleet import devclusters, toolchain
 from vfleet.compile import Compiled
 from vfleet.devclusters import DevCluster

@@ -38,8 +38,8 @@ from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
 from browser import Browser
-from conftest import REPO, helm, kube_client
 from fleetkit import CONTRACTS
+from livekit import REPO, helm, kube_client
 from vfleet import compile as compiler
 from vfleet import place
 from vfleet.desired import HELM_RELEASE

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, fleet_with_policies, vfleet
+from policykit import REPO, fleet_with_policies, vfleet
 from vfleet import policy
 from vfleet.findings import Severity
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import closed_port, fleet_with_policies, vfleet
+from policykit import closed_port, fleet_with_policies, vfleet
 from vfleet import policy
 from vfleet.policy import server
 

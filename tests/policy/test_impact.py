@@ -7,7 +7,7 @@ from pathlib import Path
 import git
 import pytest
 
-from conftest import fleet_with_policies, vfleet
+from policykit import fleet_with_policies, vfleet
 from vfleet import policy
 
 pytestmark = pytest.mark.policy

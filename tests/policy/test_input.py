@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
-from conftest import CONTRACTS, FIXTURES, fleet_with_policies
+from policykit import CONTRACTS, FIXTURES, fleet_with_policies
 from vfleet import compile as compiler
 from vfleet import policy
 

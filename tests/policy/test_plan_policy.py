@@ -5,8 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from conftest import POLICIES
 from plankit import History, tenant
+from policykit import POLICIES
 from vfleet.findings import Severity
 from vfleet.plan import PolicyStatus
 

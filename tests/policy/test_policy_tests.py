@@ -10,7 +10,7 @@ import orjson
 import pytest
 import yaml
 
-from conftest import POLICIES, REPO, vfleet
+from policykit import POLICIES, REPO, vfleet
 
 pytestmark = pytest.mark.policy
 

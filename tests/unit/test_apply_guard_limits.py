@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from fleetkit import BASE, write_fleet
-
 from vfleet import compile as compiler
 from vfleet.apply import gate
 

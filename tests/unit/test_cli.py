@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import git
-import yaml
+
 from fleetkit import REPO, write_fleet
 
 VFLEET = str(Path(sys.executable).with_name("vfleet"))

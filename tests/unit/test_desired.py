@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from vfleet import desired, load, model, place
-from vfleet.desired import DesiredState, Resource
+from vfleet.desired import DesiredState
 from vfleet.model import Fleet, Item
 from vfleet.params import ResolvedParams, Resources, TenantParams
 from vfleet.tree import open_tree

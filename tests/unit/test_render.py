@@ -9,8 +9,8 @@ from typing import Any
 import jsonschema_rs
 import pytest
 import yaml
-from fleetkit import CHART_SCHEMA, REPO, write_fleet
 
+from fleetkit import CHART_SCHEMA, REPO, write_fleet
 from vfleet import compile as compiler
 from vfleet.findings import Severity
 

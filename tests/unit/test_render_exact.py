@@ -40,7 +40,8 @@ TEMPLATES = [
     # a hole as a key, next to literal keys
     "{{ s }}: 1\nz: 2\n",
     # control flow: tenants take different paths, each path one skeleton
-    "{% if flag %}\nwhen: {{ s }}\n{% else %}\nother: {{ n }}\n{% endif %}\nlist:\n{% for i in items %}\n  - {{ i }}\n{% endfor %}\n",
+    "{% if flag %}\nwhen: {{ s }}\n{% else %}\nother: {{ n }}\n{% endif %}\n"
+    "list:\n{% for i in items %}\n  - {{ i }}\n{% endfor %}\n",
     # anchors and merges around holes
     "base: &b\n  x: {{ n }}\nuse:\n  <<: *b\n  y: {{ s }}\n",
     # capturing constructs: macros and set blocks disable the fast path

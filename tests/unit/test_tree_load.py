@@ -7,8 +7,8 @@ from pathlib import Path
 
 import git
 import pytest
-from fleetkit import write_fleet
 
+from fleetkit import write_fleet
 from vfleet.load import ParseCache, load
 from vfleet.tree import GitTree, TreeError, WorkTree, git_blob_id, open_tree
 
