@@ -450,9 +450,10 @@ def structural_problems(node: Any, path: str = "") -> list[str]:
     if "type" not in node and not node.get("x-kubernetes-int-or-string") \
             and not node.get("x-kubernetes-preserve-unknown-fields"):
         problems.append(f"{path}: no type")
-    if node.get("x-kubernetes-int-or-string"):
-        if node.get("anyOf") != [{"type": "integer"}, {"type": "string"}] or "type" in node:
-            problems.append(f"{path}: int-or-string must be anyOf integer/string without a type")
+    if node.get("x-kubernetes-int-or-string") and (
+        node.get("anyOf") != [{"type": "integer"}, {"type": "string"}] or "type" in node
+    ):
+        problems.append(f"{path}: int-or-string must be anyOf integer/string without a type")
     if "properties" in node and node.get("type") != "object":
         problems.append(f"{path}: properties on a non-object")
     if "properties" in node and "additionalProperties" in node:

@@ -43,7 +43,8 @@ def print_findings(findings: Findings, out: Console, summary: str) -> None:
     """
     for f in findings:
         where = str(f.location) if f.location else (f.subject or "-")
-        out.print(f"[bold]{escape(where)}[/]: [{_STYLE[f.severity]}]{f.severity.value}[/] {escape(f.code)}", soft_wrap=True)
+        severity = f"[{_STYLE[f.severity]}]{f.severity.value}[/]"
+        out.print(f"[bold]{escape(where)}[/]: {severity} {escape(f.code)}", soft_wrap=True)
         out.print(f"    {escape(f.message)}", soft_wrap=True)
     counts = (
         f"{len(findings.errors)} error(s), {len(findings.denies)} denied, {len(findings.warnings)} warning(s)"
