@@ -169,6 +169,10 @@ class GitTree:
                 self._entries[path[len(self._prefix):]] = (sha, int(mode, 8))
         self._cache: dict[str, bytes] = {}
 
+    def blobs(self) -> dict[str, tuple[str, int]]:
+        """Every blob below the fleet root, hidden files and symlinks included: path -> (blob id, mode)."""
+        return dict(self._entries)
+
     def files(self, prefix: str) -> list[FileEntry]:
         head = prefix.rstrip("/") + "/"
         return sorted(

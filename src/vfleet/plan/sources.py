@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vfleet.load import FLEET_DIR, POLICIES_DIR, TEMPLATES_DIR
-from vfleet.tree import MAX_FILE_BYTES, FileEntry, Tree, TreeError, WorkTree
+from vfleet.tree import FileEntry, GitTree, Tree, TreeError, WorkTree
 
 LISTED = (FLEET_DIR, TEMPLATES_DIR, POLICIES_DIR)
 TENANT_FILE = re.compile(rf"^{FLEET_DIR}/projects/([^/]+)/tenants/[^/]+\.ya?ml$")
@@ -93,72 +93,14 @@ class Slice:
         return self.source.reader.exists(path)
 
 
-class _GitReader:
-    """Reads blobs of one commit by path, from the object database (what `vfleet.tree.GitTree` does, without
-    walking every tree object up front: the paths and blob ids come from one `git ls-tree`)."""
-
-    def __init__(self, repo: object, commit: str, entries: dict[str, tuple[str, int]]) -> None:
-        self._repo = repo
-        self._entries = entries
-        self.revision: str | None = commit
-        self.label = f"commit {commit[:12]}"
-        self._cache: dict[str, bytes] = {}
-
-    def files(self, prefix: str) -> list[FileEntry]:
-        head = prefix.rstrip("/") + "/"
-        return sorted((FileEntry(p, b) for p, (b, m) in self._entries.items()
-                       if p.startswith(head) and m != _SYMLINK and not _hidden(p)), key=lambda e: e.path)
-
-    def read(self, path: str) -> bytes:
-        cached = self._cache.get(path)
-        if cached is not None:
-            return cached
-        entry = self._entries.get(path)
-        if entry is None or entry[1] == _SYMLINK:
-            raise FileNotFoundError(path)
-        stream = self._repo.odb.stream(bytes.fromhex(entry[0]))  # type: ignore[attr-defined]
-        if stream.size > MAX_FILE_BYTES:
-            raise TreeError(f"{path}: file is larger than {MAX_FILE_BYTES // 1024} KiB")
-        data: bytes = stream.read()
-        self._cache[path] = data
-        return data
-
-    def exists(self, path: str) -> bool:
-        entry = self._entries.get(path)
-        return entry is not None and entry[1] != _SYMLINK
-
-
 def git_source(root: Path, rev: str) -> Source:
     """The files of revision `rev` of the repository holding `root` (the fleet may be a sub-folder)."""
-    import git
-
-    try:
-        repo = git.Repo(root, search_parent_directories=True)
-        commit = repo.commit(rev)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
-        raise TreeError(f"{root}: not a Git repository") from exc
-    except (git.BadName, ValueError) as exc:
-        raise TreeError(f"{rev!r}: no such revision in {root}") from exc
-    top = Path(repo.working_tree_dir or root).resolve()
-    sub = root.resolve().relative_to(top).as_posix()
-    prefix = "" if sub == "." else sub + "/"
-    # The whole commit below the fleet root: the compile reads fleet/, templates/ and the lock; reading any
-    # other path (a hidden file, say) must behave as GitTree does.
-    raw = repo.git.ls_tree("-r", "-z", "--full-tree", commit.hexsha, "--", prefix or ".")
-    everything: dict[str, tuple[str, int]] = {}
-    for record in raw.split("\0"):
-        if not record:
-            continue
-        meta, path = record.split("\t", 1)
-        mode, kind, blob = meta.split(" ")
-        if kind == "blob" and path.startswith(prefix):
-            everything[path[len(prefix):]] = (blob, int(mode, 8))
+    tree = GitTree(root, rev)
     entries = {
-        p: b for p, (b, m) in sorted(everything.items())
+        p: b for p, (b, m) in sorted(tree.blobs().items())
         if p.split("/", 1)[0] in LISTED and m != _SYMLINK and not _hidden(p)
     }
-    reader = _GitReader(repo, commit.hexsha, everything)
-    return Source(root, rev, commit.hexsha, reader.label, entries, reader)
+    return Source(root, rev, tree.revision, tree.label, entries, tree)
 
 
 def work_source(root: Path) -> Source:
