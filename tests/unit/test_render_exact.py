@@ -17,10 +17,10 @@ import yaml
 from jinja2 import StrictUndefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from vfleet import render
+from vfleet import jsonyaml, render
 
 PLAIN = ImmutableSandboxedEnvironment(
-    undefined=StrictUndefined, finalize=render.to_json, trim_blocks=True, lstrip_blocks=True,
+    undefined=StrictUndefined, finalize=jsonyaml.to_json, trim_blocks=True, lstrip_blocks=True,
     keep_trailing_newline=True,
 )
 
@@ -110,10 +110,10 @@ def test_the_yaml_writer_reads_back_equal() -> None:
     rng = random.Random(20261123)
     for _ in range(3000):
         value = {"root": _random_value(rng), "other": _random_value(rng)}
-        text = render.to_yaml(value)
+        text = jsonyaml.to_yaml(value)
         assert yaml.safe_load(text) == value, text
-        assert render.yaml_and_hash(value) == (text, render.canonical_hash(value))
-        assert render.yaml_and_hash(value) == (text, render.canonical_hash(value))  # from the subtree cache
+        assert jsonyaml.yaml_and_hash(value) == (text, jsonyaml.canonical_hash(value))
+        assert jsonyaml.yaml_and_hash(value) == (text, jsonyaml.canonical_hash(value))  # from the subtree cache
 
 
 @pytest.mark.parametrize("text", TRICKY)
@@ -121,4 +121,4 @@ def test_every_tricky_string_round_trips_as_a_value_and_as_a_key(text: str) -> N
     if "\x00" in text:
         return  # NUL is legal JSON but PyYAML refuses to read it back even quoted; the schema refuses it
     value = {text: [text, {text: text}]}
-    assert yaml.safe_load(render.to_yaml(value)) == value
+    assert yaml.safe_load(jsonyaml.to_yaml(value)) == value

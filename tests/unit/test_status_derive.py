@@ -15,6 +15,7 @@ from fleetkit import write_fleet
 from vfleet import compile as compiler
 from vfleet import place
 from vfleet.findings import error
+from vfleet.jsonyaml import canonical_hash
 from vfleet.live import releases
 from vfleet.live.releases import BadRecord, RecordCache, ReleaseRecord
 from vfleet.live.status import (
@@ -27,7 +28,7 @@ from vfleet.live.status import (
     phase,
     sleep_summary,
 )
-from vfleet.render import SLEEPING_ANNOTATION, canonical_hash
+from vfleet.render import SLEEPING_ANNOTATION
 from vfleet.specs import AutoDelete, Sleep
 
 # ------------------------------------------------------------------------------------------------ phases

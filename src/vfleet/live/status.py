@@ -29,12 +29,12 @@ from typing import Any
 from vfleet import naming, subjects
 from vfleet.compile import Compiled
 from vfleet.findings import Finding, Findings, error
+from vfleet.jsonyaml import canonical_hash
 from vfleet.live import releases
 from vfleet.live.connect import DEFAULT_TIMEOUT_S, Connection, connect
 from vfleet.live.observe import Observation, observe
 from vfleet.live.phases import PHASES, SLEEP_ANNOTATIONS, Live, Phase, join_reasons, phase
 from vfleet.model import ResolvedTenant
-from vfleet.render import canonical_hash
 from vfleet.specs import AutoDelete, Sleep
 
 LastApply = Callable[[str], Mapping[str, Any] | None]  # cluster -> its stack's last apply record

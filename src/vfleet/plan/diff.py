@@ -16,8 +16,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from vfleet.desired import HELM_RELEASE, Resource
+from vfleet.jsonyaml import to_yaml
 from vfleet.plan.changes import OP_ORDER, FieldChange, Op, ResourceChange
-from vfleet.render import to_yaml
 from vfleet.schemas import json_path
 
 LiveKey = tuple[str, str | None, str]  # kind, namespace, name
