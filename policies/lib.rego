@@ -28,11 +28,37 @@ version_matches(pattern, version) if {
 	startswith(version, trim_suffix(pattern, "x"))
 }
 
-# Kubernetes-style equality selector: every label of matchLabels is present with that value.
+# A Kubernetes label selector: every label of matchLabels is present with that value, and every
+# requirement of matchExpressions holds (NotIn and DoesNotExist also hold for an absent key).
 selector_matches(selector, labels) if {
 	every key, value in object.get(selector, "matchLabels", {}) {
 		object.get(labels, key, null) == value
 	}
+	every requirement in object.get(selector, "matchExpressions", []) {
+		requirement_holds(requirement, labels)
+	}
+}
+
+requirement_holds(r, labels) if {
+	r.operator == "In"
+	labels[r.key] in r.values
+}
+
+requirement_holds(r, labels) if {
+	r.operator == "NotIn"
+	every value in r.values {
+		object.get(labels, r.key, null) != value
+	}
+}
+
+requirement_holds(r, labels) if {
+	r.operator == "Exists"
+	labels[r.key]
+}
+
+requirement_holds(r, labels) if {
+	r.operator == "DoesNotExist"
+	not labels[r.key]
 }
 
 # The project a subject belongs to: "tenant:<project>/<name>" and "project:<name>"; others have none.

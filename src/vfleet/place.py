@@ -35,7 +35,7 @@ from vfleet.gcpause import gc_paused
 from vfleet.load import LOCK_FILE, decode
 from vfleet.model import Fleet, ResolvedTenant
 from vfleet.params import ResolvedParams, Resources
-from vfleet.specs import API_VERSION, DNS_LABEL
+from vfleet.specs import API_VERSION, DNS_LABEL, LabelSelector
 from vfleet.tree import Tree, TreeError
 from vfleet.units import parse_quantity
 from vfleet.yamldoc import YamlError, locate, parse_documents
@@ -345,16 +345,15 @@ def _bins(fleet: Fleet) -> dict[str, _Bin]:
 
 # ------------------------------------------------------------------------------------------------ place
 
-_Group = tuple[str, tuple[tuple[str, str], ...], tuple[str, ...]]  # project, selector, providers needed
+_Group = tuple[str, LabelSelector | None, tuple[str, ...]]  # project, placement selector, providers needed
 
 
 def _group(tenant: ResolvedTenant) -> _Group:
     spec = tenant.spec.spec
     if spec.placement is None and not spec.privateNodes:
-        return (tenant.project, (), ())
-    selector = tuple(sorted(spec.placement.matchLabels.items())) if spec.placement else ()
+        return (tenant.project, None, ())
     providers = tuple(sorted({pool.provider for pool in spec.privateNodes}))
-    return (tenant.project, selector, providers)
+    return (tenant.project, spec.placement, providers)
 
 
 def _suits(fleet: Fleet, cluster: str, group: _Group) -> str | None:
@@ -362,7 +361,7 @@ def _suits(fleet: Fleet, cluster: str, group: _Group) -> str | None:
     spec = fleet.clusters[cluster].spec
     labels = spec.metadata.labels
     _, selector, providers = group
-    mismatched = [f"{k}={v}" for k, v in selector if labels.get(k) != v]
+    mismatched = selector.unmet(labels) if selector is not None else []
     if mismatched:
         return f"labels do not match placement selector ({', '.join(mismatched)})"
     missing = [p for p in providers if p not in spec.spec.nodeProviders]

@@ -8,6 +8,7 @@ zones) are parsed here. Cross-references between documents are checked later, in
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -70,11 +71,51 @@ class Metadata(Strict):
         return _check_labels(value)
 
 
-class LabelSelector(Strict):
-    matchLabels: dict[str, str] = Field(default_factory=dict)
+class LabelSelectorRequirement(Strict):
+    """One `matchExpressions` entry, with Kubernetes' semantics (NotIn also matches an absent key)."""
 
-    def matches(self, labels: dict[str, str]) -> bool:
-        return all(labels.get(k) == v for k, v in self.matchLabels.items())
+    key: str = Field(min_length=1)
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
+    values: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _values_fit_operator(self) -> LabelSelectorRequirement:
+        if self.operator in ("In", "NotIn") and not self.values:
+            raise ValueError(f"operator {self.operator} needs a non-empty 'values' list")
+        if self.operator in ("Exists", "DoesNotExist") and self.values:
+            raise ValueError(f"operator {self.operator} takes no 'values'")
+        return self
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        if self.operator == "In":
+            return labels.get(self.key) in self.values
+        if self.operator == "NotIn":
+            return labels.get(self.key) not in self.values
+        return (self.key in labels) == (self.operator == "Exists")
+
+    def __str__(self) -> str:
+        if self.operator in ("In", "NotIn"):
+            return f"{self.key} {self.operator.lower()} ({', '.join(self.values)})"
+        return self.key if self.operator == "Exists" else f"!{self.key}"
+
+
+class LabelSelector(Strict):
+    """A Kubernetes label selector: every matchLabels entry and every matchExpressions requirement holds."""
+
+    matchLabels: dict[str, str] = Field(default_factory=dict)
+    matchExpressions: list[LabelSelectorRequirement] = Field(default_factory=list)
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        return not self.unmet(labels)
+
+    def unmet(self, labels: Mapping[str, str]) -> list[str]:
+        """The requirements `labels` do not meet, written as kubectl writes selectors (for messages)."""
+        unmet = [f"{k}={v}" for k, v in self.matchLabels.items() if labels.get(k) != v]
+        return unmet + [str(e) for e in self.matchExpressions if not e.matches(labels)]
+
+    def __hash__(self) -> int:  # frozen, but its dict and list fields are not hashable themselves
+        return hash((tuple(sorted(self.matchLabels.items())),
+                     tuple((e.key, e.operator, tuple(e.values)) for e in self.matchExpressions)))
 
 
 # ---------------------------------------------------------------------------------------------- Cluster

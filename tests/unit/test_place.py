@@ -113,6 +113,40 @@ def test_selector_and_allowed_clusters_limit_the_candidates(repo: Repo) -> None:
     assert {placement.clusters[f"p/any{i}"] for i in range(6)} == {"eu-1", "eu-2", "us-1"}
 
 
+def test_match_expressions_select_clusters_as_kubernetes_does(repo: Repo) -> None:
+    repo.project("p", clusters={"selector": {"matchExpressions": [
+        {"key": "tier", "operator": "In", "values": ["gold", "silver"]},
+        {"key": "legacy", "operator": "DoesNotExist"},
+    ]}})
+    repo.cluster("gold", {"tier": "gold", "region": "eu"})
+    repo.cluster("silver", {"tier": "silver", "region": "us"})
+    repo.cluster("old", {"tier": "gold", "legacy": "yes"})
+    repo.cluster("bronze", {"tier": "bronze"})
+    repo.tenant("p/not-us", placement={"matchExpressions": [{"key": "region", "operator": "NotIn", "values": ["us"]}]})
+    repo.tenant("p/us", placement={"matchLabels": {"region": "us"}, "matchExpressions": [
+        {"key": "tier", "operator": "Exists"}]})
+    repo.tenant("p/nowhere", placement={"matchExpressions": [{"key": "region", "operator": "In", "values": ["ap"]}]})
+    fleet = repo.fleet()
+    assert place.allowed_clusters(fleet, "p") == ("gold", "silver")
+    placement = place.place(fleet, sized(fleet), place.Lock())
+    assert placement.clusters == {"p/not-us": "gold", "p/us": "silver"}
+    (why,) = [f.message for f in placement.findings]
+    assert "gold: labels do not match placement selector (region in (ap))" in why
+
+
+def test_a_requirement_needs_values_exactly_when_its_operator_does(repo: Repo) -> None:
+    repo.cluster("c1")
+    repo.tenant("p/a", placement={"matchExpressions": [{"key": "tier", "operator": "In"}]})
+    repo.tenant("p/b", placement={"matchExpressions": [{"key": "tier", "operator": "Exists", "values": ["x"]}]})
+    fleet = model.build(load.load(open_tree(repo.root)))
+    found = sorted((f.location.file, f.location.field, f.message) for f in fleet.findings if f.location)
+    assert found == [
+        ("fleet/projects/p/tenants/a.yaml", "spec.placement.matchExpressions[0]",
+         "operator In needs a non-empty 'values' list"),
+        ("fleet/projects/p/tenants/b.yaml", "spec.placement.matchExpressions[0]", "operator Exists takes no 'values'"),
+    ]
+
+
 def test_project_without_cluster_rules_may_use_every_cluster(repo: Repo) -> None:
     repo.cluster("a")
     repo.cluster("b")

@@ -352,7 +352,7 @@ def _project(name: str, item: Item[Project], b: _Builder) -> dict[str, Any]:
         "templates": [{"name": a.name, "versions": a.versions} for a in spec.templates],
         "defaultTemplate": {"name": default.name, "version": default.version} if default else None,
         "clusters": {"names": spec.clusters.names,
-                     "selector": {"matchLabels": selector.matchLabels} if selector else None},
+                     "selector": selector.model_dump(mode="json") if selector else None},
         "defaults": {
             "podSecurity": spec.defaults.podSecurity,
             "sleep": _sleep(spec.defaults.sleep) if spec.defaults.sleep else None,
