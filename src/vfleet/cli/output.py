@@ -12,17 +12,14 @@ from typing import Any
 
 import orjson
 from rich.console import Console
-from rich.markup import escape
 
-from vfleet.findings import Findings, Severity
+from vfleet.findings import Findings
+from vfleet.terminal import print_finding
 
 
 class Output(StrEnum):
     table = "table"
     json = "json"
-
-
-_STYLE = {Severity.ERROR: "bold red", Severity.DENY: "red", Severity.WARN: "yellow", Severity.INFO: "dim"}
 
 
 def console(stderr: bool = False) -> Console:
@@ -35,17 +32,9 @@ def emit_json(data: Any) -> None:
 
 
 def print_findings(findings: Findings, out: Console, summary: str) -> None:
-    """Findings in compiler style, then a one-line summary.
-
-    `file:line (field): severity code` on one line and the message indented below it: grep-able in
-    CI logs, clickable in editors, and readable at any terminal width (a table folds long paths and
-    messages into unreadable columns at 80 characters).
-    """
+    """Each finding (vfleet.terminal.print_finding), then a one-line summary."""
     for f in findings:
-        where = str(f.location) if f.location else (f.subject or "-")
-        severity = f"[{_STYLE[f.severity]}]{f.severity.value}[/]"
-        out.print(f"[bold]{escape(where)}[/]: {severity} {escape(f.code)}", soft_wrap=True)
-        out.print(f"    {escape(f.message)}", soft_wrap=True)
+        print_finding(out, f)
     counts = (
         f"{len(findings.errors)} error(s), {len(findings.denies)} denied, {len(findings.warnings)} warning(s)"
     )

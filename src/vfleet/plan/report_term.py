@@ -13,6 +13,7 @@ from rich.table import Table
 
 from vfleet.plan.changes import ClusterPlan, GuardHit, Op, Plan, PolicyStatus, ResourceChange
 from vfleet.plan.report_json import summary
+from vfleet.terminal import print_finding
 
 _OP_STYLE = {Op.DELETE: "bold red", Op.CREATE: "green", Op.UPDATE: "yellow"}
 _STATUS = {0: "[green]no changes[/]", 1: "[bold red]refused[/]", 2: "[bold red]broken input[/]",
@@ -41,10 +42,7 @@ def render(plan: Plan, out: Console, detail: int = 50) -> None:
     if plan.override is not None:
         out.print(f"override: {escape(plan.override)}")
     for f in [*plan.findings, *plan.policy.errors]:
-        where = str(f.location) if f.location else (f.subject or "-")
-        style = "bold red" if f.severity.value == "error" else "yellow"
-        out.print(f"[bold]{escape(where)}[/]: [{style}]{f.severity.value}[/] {escape(f.code)}", soft_wrap=True)
-        out.print(f"    {escape(f.message)}", soft_wrap=True)
+        print_finding(out, f)
     _policy(plan, out)
     order = sorted(plan.clusters, key=lambda c: (not c.blocked, c.count(Op.DELETE) == 0, c.cluster))
     for c in order:
