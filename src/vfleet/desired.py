@@ -5,8 +5,9 @@ than anything else here:
 
 - stable ids: `naming.resource_id(cluster, apiVersion, kind, namespace, name)`; nothing in an id
   depends on list positions or on how specs are spread over files;
-- a dependency order: the NodeClaim CRD first, then per tenant (by key) its Namespace, the host-side
-  guardrails and RBAC, the vcluster release, its NodeClaims; `depends_on` says the same for engines
+- a dependency order: the NodeClaim CRD first, the platform roles, then per tenant (by key) its
+  Namespace, the host-side guardrails (and a project's read-only host view), the vcluster release, its
+  NodeClaims; `depends_on` says the same for engines
   that parallelise;
 - determinism: the same Git tree gives byte-identical JSON (orjson, sorted keys), hashed per cluster,
   so unchanged stacks can be skipped without asking the engine.
@@ -26,12 +27,12 @@ from typing import Any, Protocol
 
 import orjson
 
-from vfleet import naming
+from vfleet import access, naming
 from vfleet.gcpause import gc_paused
 from vfleet.model import Fleet, ResolvedTenant
 from vfleet.params import ResolvedParams, Resources
 from vfleet.place import Placement
-from vfleet.specs import API_VERSION, Member
+from vfleet.specs import API_VERSION
 from vfleet.units import Quantity, parse_quantity
 
 CHART = "vcluster"
@@ -40,9 +41,9 @@ HELM_RELEASE = "HelmRelease"  # a pseudo-kind: the apply adapter turns it into a
 NODE_CLAIM = "NodeClaim"
 CRD_NAME = "nodeclaims.vfleet.dev"
 CRD_API_VERSION = "apiextensions.k8s.io/v1"
-RBAC_API = "rbac.authorization.k8s.io/v1"
+RBAC_API = access.RBAC_API
 NETWORKING_API = "networking.k8s.io/v1"
-RBAC_GROUP = "rbac.authorization.k8s.io"
+RBAC_GROUP = access.RBAC_GROUP
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 
 # LimitRange defaults per container, lowered to the tenant's quota when that is smaller: a container
@@ -179,7 +180,7 @@ def build(
     with gc_paused():
         for cluster, tenants in on.items():
             chart = _chart_source(fleet, cluster)
-            out: list[Resource] = []
+            out = platform_rbac(fleet, cluster)  # cluster-wide, before any tenant
             claims = protect_crd = False
             for tenant in tenants:
                 objects = _Tenant(fleet, cluster, tenant)
@@ -305,22 +306,14 @@ class _Tenant:
                 NETWORKING_API, "NetworkPolicy", "vfleet-control-plane", {"spec": _control_plane(release)}, ns
             ),
         ]
-        for role, subjects in bindings.of(t.project):
-            name = role_name(role)
-            role_obj = self.obj(RBAC_API, "Role", name, {"rules": ROLE_RULES[role]}, ns)
+        # Project members get nothing here unless their project asks for the read-only view (access.py).
+        viewers = bindings.host_view(t.project)
+        if viewers:
+            name = access.HOST_VIEW
+            role_obj = self.obj(RBAC_API, "Role", name, {"rules": access.HOST_VIEW_RULES}, ns)
             out.append(role_obj)
-            out.append(
-                self.obj(
-                    RBAC_API,
-                    "RoleBinding",
-                    name,
-                    {
-                        "roleRef": {"apiGroup": RBAC_GROUP, "kind": "Role", "name": name},
-                        "subjects": subjects,
-                    },
-                    (self.ns_id, role_obj.id),
-                )
-            )
+            binding = {"roleRef": {"apiGroup": RBAC_GROUP, "kind": "Role", "name": name}, "subjects": viewers}
+            out.append(self.obj(RBAC_API, "RoleBinding", name, binding, (self.ns_id, role_obj.id)))
         spec = {
             **chart,
             "version": t.template_version.chartVersion,
@@ -437,76 +430,41 @@ def _control_plane(release: str) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------------------------- RBAC
 
-_READ = ["get", "list", "watch"]
-_ALL = [*_READ, "create", "delete", "deletecollection", "patch", "update"]
-_VIEW: list[dict[str, Any]] = [
-    {"apiGroups": [""], "verbs": _READ, "resources": [
-        "configmaps", "endpoints", "events", "limitranges", "persistentvolumeclaims", "pods", "pods/log",
-        "pods/status", "replicationcontrollers", "resourcequotas", "serviceaccounts", "services",
-    ]},
-    {"apiGroups": ["apps", "autoscaling", "batch", "discovery.k8s.io", "networking.k8s.io", "policy",
-                   "vfleet.dev"], "resources": ["*"], "verbs": _READ},
-]
-# Like Kubernetes' `edit`, except for what vfleet owns (quota, limits, network policies, node claims):
-# those stay read-only, so a member cannot undo the guardrails vfleet applies.
-_EDIT: list[dict[str, Any]] = [
-    *_VIEW,
-    {"apiGroups": [""], "verbs": _ALL, "resources": [
-        "configmaps", "persistentvolumeclaims", "pods", "replicationcontrollers", "secrets",
-        "serviceaccounts", "services",
-    ]},
-    {"apiGroups": [""], "verbs": ["create", "get"], "resources": [
-        "pods/attach", "pods/exec", "pods/portforward", "pods/proxy", "services/proxy",
-    ]},
-    {"apiGroups": ["apps", "autoscaling", "batch", "policy"], "resources": ["*"], "verbs": _ALL},
-    {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": _ALL},
-]
-# Like `admin`: `edit` plus namespaced RBAC (the API server still forbids granting more than one holds).
-_ADMIN: list[dict[str, Any]] = [
-    *_EDIT,
-    {"apiGroups": [RBAC_GROUP], "resources": ["rolebindings", "roles"], "verbs": _ALL},
-]
-ROLE_RULES: dict[str, list[dict[str, Any]]] = {"admin": _ADMIN, "user": _EDIT, "viewer": _VIEW}
-
-
-def role_name(role: str) -> str:
-    return f"vfleet-project-{role}"
-
-
-def member_subjects(fleet: Fleet, member: Member) -> set[tuple[str, str]]:
-    """(kind, name) RBAC subjects of a project member; a team expands to its users and OIDC groups."""
-    if member.user is not None:
-        return {("User", member.user)}
-    if member.group is not None:
-        return {("Group", member.group)}
-    team = fleet.teams.get(member.team or "")
-    if team is None:
-        return set()
-    return {("User", u) for u in team.spec.spec.members} | {("Group", g) for g in team.spec.spec.groups}
-
 
 class _Bindings:
-    """Per project: each role that has members and its sorted subjects (computed once per project)."""
+    """Per project, the subjects of its read-only host view (computed once per project)."""
 
     def __init__(self, fleet: Fleet) -> None:
         self.fleet = fleet
-        self._cache: dict[str, list[tuple[str, list[dict[str, str]]]]] = {}
+        self._cache: dict[str, list[dict[str, str]]] = {}
 
-    def of(self, project: str) -> list[tuple[str, list[dict[str, str]]]]:
+    def host_view(self, project: str) -> list[dict[str, str]]:
         cached = self._cache.get(project)
-        if cached is not None:
-            return cached
-        by_role: dict[str, set[tuple[str, str]]] = {}
-        item = self.fleet.projects.get(project)
-        for member in item.spec.spec.members if item else ():
-            by_role.setdefault(member.role, set()).update(member_subjects(self.fleet, member))
-        result = [
-            (role, [{"kind": kind, "apiGroup": RBAC_GROUP, "name": name} for kind, name in sorted(subjects)])
-            for role, subjects in sorted(by_role.items())
-            if subjects
-        ]
-        self._cache[project] = result
-        return result
+        if cached is None:
+            cached = self._cache[project] = access.rbac_subjects(access.host_view_subjects(self.fleet, project))
+        return cached
+
+
+def platform_rbac(fleet: Fleet, cluster: str) -> list[Resource]:
+    """A ClusterRole and a ClusterRoleBinding per platform role someone holds on `cluster`."""
+    out: list[Resource] = []
+    labels = {MANAGED_BY_LABEL: naming.MANAGED_BY}
+    for role, subjects in access.platform_subjects(fleet, cluster).items():
+        name = access.platform_role_name(role)
+        role_body = {"apiVersion": RBAC_API, "kind": "ClusterRole", "metadata": {"name": name, "labels": labels},
+                     "rules": access.PLATFORM_RULES[role]}
+        role_id = naming.resource_id(cluster, RBAC_API, "ClusterRole", None, name)
+        out.append(_make(role_id, RBAC_API, "ClusterRole", None, name, role_body, None, (), False))
+        binding = {
+            "apiVersion": RBAC_API,
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": name, "labels": labels},
+            "roleRef": {"apiGroup": RBAC_GROUP, "kind": "ClusterRole", "name": name},
+            "subjects": access.rbac_subjects(subjects),
+        }
+        binding_id = naming.resource_id(cluster, RBAC_API, "ClusterRoleBinding", None, name)
+        out.append(_make(binding_id, RBAC_API, "ClusterRoleBinding", None, name, binding, None, (role_id,), False))
+    return out
 
 
 # ------------------------------------------------------------------------------------ NodeClaim CRD

@@ -25,6 +25,7 @@ from vfleet.specs import (
     Cluster,
     NodeProvider,
     NodeType,
+    Platform,
     Project,
     Sleep,
     Team,
@@ -85,6 +86,7 @@ class Fleet:
     teams: dict[str, Item[Team]]
     tenants: dict[str, ResolvedTenant]  # by key, sorted
     findings: tuple[Finding, ...] = field(default=())
+    platform: Item[Platform] | None = None  # the fleet's one Platform document, if it has one
 
     def location(self, doc: Document, path: FieldPath = ()) -> Location:
         return self.loaded.location(doc, path)
@@ -248,8 +250,9 @@ def build(loaded: Loaded) -> Fleet:
     refs = _References(b, clusters, projects, templates, providers, teams)
     refs.check_clusters()
     refs.check_projects()
+    platform = refs.check_platform(sorted(b.items["Platform"].values(), key=lambda i: (i.doc.file, i.doc.line)))
     tenants = refs.resolve_tenants(dict(sorted(b.items["Tenant"].items())))
-    return Fleet(loaded, clusters, projects, templates, providers, teams, tenants, tuple(b.findings))
+    return Fleet(loaded, clusters, projects, templates, providers, teams, tenants, tuple(b.findings), platform)
 
 
 @dataclass
@@ -275,6 +278,21 @@ class _References:
             for i, provider in enumerate(item.spec.spec.nodeProviders):
                 self._ref(self.providers, provider, "node provider", item.doc, ("spec", "nodeProviders", i),
                           subjects.cluster(name))
+
+    def check_platform(self, items: list[Item[Platform]]) -> Item[Platform] | None:
+        """The one Platform document: platform roles are declared once for the whole fleet."""
+        if not items:
+            return None
+        first = items[0]
+        for extra in items[1:]:
+            self.b.err("platform.duplicate", f"the fleet's platform roles are already declared at "
+                       f"{first.doc.file}:{first.doc.line}; merge this Platform into it", extra.doc, ("kind",),
+                       subjects.platform(extra.name))
+        for i, member in enumerate(first.spec.spec.members):
+            if member.team is not None:
+                self._ref(self.teams, member.team, "team", first.doc, ("spec", "members", i, "team"),
+                          subjects.platform(first.name))
+        return first
 
     def check_projects(self) -> None:
         for name, item in self.projects.items():

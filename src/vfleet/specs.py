@@ -200,10 +200,62 @@ class Member(Strict):
         return self
 
 
+# A forge's name for a team or a user, as CODEOWNERS writes it: @org/team (GitHub), @group/subgroup (GitLab).
+_FORGE_HANDLE = re.compile(r"^@[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)*$")
+
+
 class TeamSpec(Strict):
     displayName: str | None = None
     members: list[str] = Field(default_factory=list, description="user names")
     groups: list[str] = Field(default_factory=list, description="OIDC groups whose members belong to the team")
+    codeowners: str | None = Field(
+        None, description="the team's handle on the forge (@org/team): how CODEOWNERS names it as a reviewer"
+    )
+
+    @field_validator("codeowners")
+    @classmethod
+    def _handle(cls, value: str | None) -> str | None:
+        if value is not None and not _FORGE_HANDLE.match(value):
+            raise ValueError(f"{value!r} is not a forge handle such as '@example-org/payments'")
+        return value
+
+
+PlatformRole = Literal["admin", "operator", "viewer"]
+
+
+class PlatformMember(Strict):
+    """One subject with a platform role on the connected clusters: all of them, or those `clusters` selects."""
+
+    user: str | None = None
+    team: Name | None = None
+    group: str | None = None
+    role: PlatformRole
+    clusters: LabelSelector | None = Field(None, description="only connected clusters with these labels")
+
+    @model_validator(mode="after")
+    def _one_subject(self) -> PlatformMember:
+        if sum(x is not None for x in (self.user, self.team, self.group)) != 1:
+            raise ValueError("a platform member names exactly one of 'user', 'team' or 'group'")
+        return self
+
+
+class PlatformSpec(Strict):
+    """Access for the people who run the fleet, declared once: the only access to connected clusters."""
+
+    members: list[PlatformMember] = Field(default_factory=list)
+
+
+class HostAccess(Strict):
+    """What project members may see of their tenants' host namespaces: nothing, or a read-only view.
+
+    There is deliberately no way to ask for more: the host namespace holds the tenant's control plane
+    and the Secret with its admin kubeconfig, so any write, exec or Secret read there is cluster-admin
+    of the tenant, whatever its access rules say.
+    """
+
+    view: list[ProjectRole] = Field(
+        default_factory=list, description="project roles whose members get the read-only host view"
+    )
 
 
 class AccessRule(Strict):
@@ -338,6 +390,7 @@ class ProjectSpec(Strict):
     defaultTemplate: TemplateRef | None = None
     clusters: AllowedClusters = Field(default_factory=AllowedClusters)
     defaults: ProjectDefaults = Field(default_factory=ProjectDefaults)
+    hostAccess: HostAccess = Field(default_factory=HostAccess)
 
 
 # --------------------------------------------------------------------------------------------- Template
@@ -551,7 +604,12 @@ class Team(_Doc):
     spec: TeamSpec
 
 
-Spec = Cluster | Project | Template | Tenant | NodeProvider | Team
+class Platform(_Doc):
+    kind: Literal["Platform"]
+    spec: PlatformSpec
+
+
+Spec = Cluster | Project | Template | Tenant | NodeProvider | Team | Platform
 KINDS: dict[str, type[_Doc]] = {
     "Cluster": Cluster,
     "Project": Project,
@@ -559,6 +617,7 @@ KINDS: dict[str, type[_Doc]] = {
     "Tenant": Tenant,
     "NodeProvider": NodeProvider,
     "Team": Team,
+    "Platform": Platform,
 }
 
 

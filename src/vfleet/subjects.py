@@ -27,5 +27,9 @@ def team(name: str) -> str:
     return f"team:{name}"
 
 
+def platform(name: str) -> str:
+    return f"platform:{name}"
+
+
 def of_kind(kind: str, name: str) -> str:
     return f"{kind.lower()}:{name}"

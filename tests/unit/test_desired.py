@@ -11,7 +11,7 @@ import jsonschema_rs
 import pytest
 import yaml
 
-from vfleet import desired, load, model, place
+from vfleet import access, desired, load, model, place
 from vfleet.desired import DesiredState
 from vfleet.model import Fleet, Item
 from vfleet.params import ResolvedParams, Resources, TenantParams
@@ -300,64 +300,97 @@ def test_network_policies_isolate_the_namespace(repo: Repo) -> None:
     assert control_plane["podSelector"] == {"matchLabels": {"app": "vcluster", "release": "t1"}}
 
 
-def test_rbac_roles_per_project_role_with_team_and_group_subjects(repo: Repo) -> None:
+def test_project_members_get_nothing_on_the_host_by_default(repo: Repo) -> None:
+    """Tenants never touch the connected cluster: no Role or binding for any project role."""
+    repo.team("devs", ["carol"], ["oidc:devs"])
+    repo.project("p", members=[{"user": "alice", "role": "admin"}, {"team": "devs", "role": "user"},
+                               {"group": "oidc:auditors", "role": "viewer"}])
+    repo.tenant("p/t1")
+    state = compile_states(repo.fleet())["c1"]
+    assert [r for r in state.resources if "Role" in r.kind] == []
+
+
+def test_host_view_binds_only_the_roles_a_project_asks_for(repo: Repo) -> None:
     repo.team("devs", ["carol", "bob"], ["oidc:devs"])
-    repo.team("nobody", [], [])
-    repo.project("p", members=[
+    repo.project("p", hostAccess={"view": ["admin", "user"]}, members=[
         {"user": "alice", "role": "admin"},
         {"team": "devs", "role": "user"},
         {"user": "bob", "role": "user"},  # also in devs: listed once
-        {"group": "oidc:auditors", "role": "viewer"},
-        {"team": "nobody", "role": "viewer"},
+        {"group": "oidc:auditors", "role": "viewer"},  # viewers are not in hostAccess.view
     ])
     repo.tenant("p/t1")
     state = compile_states(repo.fleet())["c1"]
     rbac = [r for r in state.resources if r.kind in {"Role", "RoleBinding"}]
-    assert [(r.kind, r.name) for r in rbac] == [
-        ("Role", "vfleet-project-admin"), ("RoleBinding", "vfleet-project-admin"),
-        ("Role", "vfleet-project-user"), ("RoleBinding", "vfleet-project-user"),
-        ("Role", "vfleet-project-viewer"), ("RoleBinding", "vfleet-project-viewer"),
-    ]
+    assert [(r.kind, r.name) for r in rbac] == [("Role", "vfleet-host-view"), ("RoleBinding", "vfleet-host-view")]
+    role, binding = rbac
     group = "rbac.authorization.k8s.io"
-    subjects = {r.name: r.body["subjects"] for r in rbac if r.kind == "RoleBinding"}
-    assert subjects == {
-        "vfleet-project-admin": [{"kind": "User", "apiGroup": group, "name": "alice"}],
-        "vfleet-project-user": [
-            {"kind": "Group", "apiGroup": group, "name": "oidc:devs"},
-            {"kind": "User", "apiGroup": group, "name": "bob"},
-            {"kind": "User", "apiGroup": group, "name": "carol"},
-        ],
-        "vfleet-project-viewer": [{"kind": "Group", "apiGroup": group, "name": "oidc:auditors"}],
-    }
-    binding = next(r for r in rbac if r.kind == "RoleBinding" and r.name == "vfleet-project-user")
-    role = next(r for r in rbac if r.kind == "Role" and r.name == "vfleet-project-user")
-    assert binding.body["roleRef"] == {"apiGroup": group, "kind": "Role", "name": "vfleet-project-user"}
-    assert role.id in binding.depends_on
-    release = state.resources[-1]
-    assert {r.id for r in rbac} <= set(release.depends_on)
+    assert binding.body["subjects"] == [
+        {"kind": "Group", "apiGroup": group, "name": "oidc:devs"},
+        {"kind": "User", "apiGroup": group, "name": "alice"},
+        {"kind": "User", "apiGroup": group, "name": "bob"},
+        {"kind": "User", "apiGroup": group, "name": "carol"},
+    ]
+    assert binding.body["roleRef"] == {"apiGroup": group, "kind": "Role", "name": "vfleet-host-view"}
+    assert role.id in binding.depends_on and {r.id for r in rbac} <= set(state.resources[-1].depends_on)
 
 
-def test_roles_grant_by_project_role_and_keep_guardrails_read_only(repo: Repo) -> None:
-    repo.project("p", members=[{"user": "a", "role": "admin"}, {"user": "u", "role": "user"},
-                               {"user": "v", "role": "viewer"}])
+def test_host_view_is_read_only_without_secrets_exec_or_the_control_plane(repo: Repo) -> None:
+    repo.project("p", hostAccess={"view": ["viewer"]}, members=[{"user": "v", "role": "viewer"}])
     repo.tenant("p/t1")
-    state = compile_states(repo.fleet())["c1"]
-    rules = {r.name.rsplit("-", 1)[1]: r.body["rules"] for r in state.resources if r.kind == "Role"}
+    rules = next(r for r in compile_states(repo.fleet())["c1"].resources if r.kind == "Role").body["rules"]
+    assert access.allows(rules, "", "pods", "list") and access.allows(rules, "", "events", "watch")
+    for group, resource in (("", "secrets"), ("", "pods/exec"), ("", "pods/attach"), ("", "pods/portforward"),
+                            ("", "pods/proxy"), ("", "services/proxy"), ("", "pods/log"), ("apps", "statefulsets"),
+                            ("", "serviceaccounts"), ("", "configmaps"), ("rbac.authorization.k8s.io", "roles")):
+        for verb in ("get", "list", "create", "patch"):
+            assert not access.allows(rules, group, resource, verb), (group, resource, verb)
+    verbs = {v for rule in rules for v in rule["verbs"]}
+    assert verbs == {"get", "list", "watch"}
 
-    def allowed(role: str, group: str, resource: str, verb: str) -> bool:
-        return any(group in rule["apiGroups"] and (resource in rule["resources"] or "*" in rule["resources"])
-                   and verb in rule["verbs"] for rule in rules[role])
 
-    assert allowed("viewer", "", "pods", "list") and not allowed("viewer", "", "pods", "delete")
-    assert not allowed("viewer", "", "secrets", "get")
-    assert allowed("user", "apps", "deployments", "create") and allowed("user", "", "secrets", "get")
-    assert not allowed("user", "rbac.authorization.k8s.io", "rolebindings", "create")
-    assert allowed("admin", "rbac.authorization.k8s.io", "rolebindings", "create")
-    for role in ("admin", "user", "viewer"):
-        for group, resource in (("", "resourcequotas"), ("", "limitranges"),
-                                ("networking.k8s.io", "networkpolicies"), ("vfleet.dev", "nodeclaims")):
-            assert allowed(role, group, resource, "get")
-            assert not allowed(role, group, resource, "delete"), (role, resource)
+def test_platform_roles_on_every_cluster_or_where_selected(repo: Repo) -> None:
+    repo.write("fleet/clusters/prod.yaml", {"kind": "Cluster", "metadata": {"name": "prod", "labels": {"env": "prod"}},
+                                            "spec": {"kubeconfig": {"context": "prod"}}})
+    repo.team("platform", ["maria"], ["eng-platform"])
+    repo.write("fleet/platform.yaml", {"kind": "Platform", "metadata": {"name": "platform"}, "spec": {"members": [
+        {"group": "admins", "role": "admin"},
+        {"team": "platform", "role": "operator", "clusters": {"matchExpressions": [
+            {"key": "env", "operator": "NotIn", "values": ["prod"]}]}},
+        {"user": "auditor", "role": "viewer"},
+    ]}})
+    repo.tenant("p/t1", cluster="c1")
+    states = compile_states(repo.fleet())
+    group = "rbac.authorization.k8s.io"
+    for cluster, roles in (("c1", ["admin", "operator", "viewer"]), ("prod", ["admin", "viewer"])):
+        state = states[cluster]
+        platform = [r for r in state.resources if r.kind.startswith("ClusterRole")]
+        assert [(r.kind, r.name) for r in platform] == [
+            (kind, f"vfleet-platform-{role}") for role in roles for kind in ("ClusterRole", "ClusterRoleBinding")
+        ]
+        assert state.resources[: len(platform)] == tuple(platform)  # cluster-wide, before every tenant
+        assert all(r.tenant is None and r.namespace is None for r in platform)
+        assert platform[0].id == f"{cluster}/{group}/v1/ClusterRole/_/vfleet-platform-admin"
+        assert platform[1].depends_on == (platform[0].id,)
+    bindings = {r.name: r.body["subjects"] for r in states["c1"].resources if r.kind == "ClusterRoleBinding"}
+    assert bindings["vfleet-platform-operator"] == [
+        {"kind": "Group", "apiGroup": group, "name": "eng-platform"},
+        {"kind": "User", "apiGroup": group, "name": "maria"},
+    ]
+    rules = {r.name: r.body["rules"] for r in states["c1"].resources if r.kind == "ClusterRole"}
+    admin, operator, viewer = (rules[f"vfleet-platform-{x}"] for x in ("admin", "operator", "viewer"))
+    assert access.allows(admin, "", "secrets", "get") and access.allows(admin, "", "pods/exec", "create")
+    assert access.allows(operator, "apps", "statefulsets/scale", "patch")
+    assert access.allows(operator, "", "pods", "delete")
+    assert access.allows(operator, "", "pods/log", "get") and not access.allows(viewer, "", "pods/log", "get")
+    for role in (operator, viewer):
+        assert not access.allows(role, "", "secrets", "get") and not access.allows(role, "", "pods/exec", "create")
+        assert not access.allows(role, group, "clusterrolebindings", "create")
+    assert not access.allows(viewer, "apps", "statefulsets", "patch")
+
+
+def test_no_platform_document_no_platform_roles(repo: Repo) -> None:
+    repo.tenant("p/t1")
+    assert not [r for r in compile_states(repo.fleet())["c1"].resources if r.kind.startswith("ClusterRole")]
 
 
 def test_helm_release_chart_source_and_values(repo: Repo) -> None:
@@ -494,7 +527,8 @@ def test_tenants_without_render_output_are_left_out(repo: Repo) -> None:
 @pytest.mark.bench
 def test_bench_ten_thousand_tenants(repo: Repo) -> None:
     repo.team("devs", ["bob", "carol"], ["oidc:devs"])
-    repo.project("p", members=[{"team": "devs", "role": "user"}, {"user": "alice", "role": "admin"}])
+    repo.project("p", members=[{"team": "devs", "role": "user"}, {"user": "alice", "role": "admin"}],
+                 hostAccess={"view": ["user"]})  # namespace, 2 guardrails, 2 policies, host view + binding, release
     repo.tenant("p/seed")
     fleet = repo.fleet()
     seed_cluster, seed = fleet.clusters["c1"], fleet.tenants["p/seed"]
@@ -521,6 +555,6 @@ def test_bench_ten_thousand_tenants(repo: Repo) -> None:
         done = time.perf_counter()
         best_build, best_hash = min(best_build, built - start), min(best_hash, done - built)
     total = sum(len(s.resources) for s in states.values())
-    assert total == 10 * 10_000 and len(hashes) == 100
+    assert total == 8 * 10_000 and len(hashes) == 100
     print(f"\ndesired 10,000 tenants ({total} resources) on 100 clusters (best of 3): build "
           f"{best_build * 1000:.0f} ms, canonical JSON + sha256 {best_hash * 1000:.0f} ms")

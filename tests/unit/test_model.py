@@ -217,7 +217,7 @@ def test_unknown_kind_and_api_version(tmp_path: Path) -> None:
     assert _findings(tmp_path, {path: text}) == [
         (path, 1, "apiVersion", "schema.apiVersion", "apiVersion must be 'vfleet.dev/v1alpha1', got 'v1'"),
         (path, 5, "kind", "schema.kind",
-         "unknown kind 'Clustr'; expected one of: Cluster, Project, Template, Tenant, NodeProvider, Team"),
+         "unknown kind 'Clustr'; expected one of: Cluster, Project, Template, Tenant, NodeProvider, Team, Platform"),
     ]
 
 

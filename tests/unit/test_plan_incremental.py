@@ -32,8 +32,19 @@ BETA = """
     """
 
 
+PLATFORM = """
+    apiVersion: vfleet.dev/v1alpha1
+    kind: Platform
+    metadata: {name: platform}
+    spec:
+      members:
+        - {team: platform, role: operator}
+    """
+
+
 def _base(h: History) -> None:
     h.write("fleet/projects/beta/project.yaml", BETA)
+    h.write("fleet/platform.yaml", PLATFORM)  # the platform team's members are bound on every cluster
     for name in ("web", "api"):
         h.write(f"fleet/projects/alpha/tenants/{name}.yaml", tenant(name, cluster="us-1"))
     h.write("fleet/projects/alpha/tenants/gpu.yaml", tenant("gpu", cluster="eu-1", extra=GPU))
@@ -94,8 +105,9 @@ CASES: dict[str, tuple[Callable[[History], None], str, bool]] = {
     "explicit-move": (_edit(T + "web.yaml", "cluster: us-1", "cluster: eu-1"), "incremental", True),
     "template-values": (_values, "incremental", True),
     "template-version": (_bump, "incremental", True),
-    "project-members": (_edit("fleet/projects/alpha/project.yaml", "role: viewer", "role: user"), "incremental",
-                        True),
+    # Project roles get nothing on the host; a project's read-only host view does land there.
+    "project-host-view": (_edit("fleet/projects/alpha/project.yaml", "role: viewer}\n",
+                                "role: viewer}\n  hostAccess: {view: [viewer]}\n"), "incremental", True),
     "project-defaults": (_edit("fleet/projects/beta/project.yaml", "afterInactivity: 2h", "afterInactivity: 8h"),
                          "incremental", True),
     "crd-removed": (_edit(T + "gpu.yaml", GPU, ""), "incremental", True),
@@ -108,6 +120,8 @@ CASES: dict[str, tuple[Callable[[History], None], str, bool]] = {
     "cluster": (_edit("fleet/clusters/us-1.yaml", "rollout: {wave: 1}",
                        "rollout: {wave: 1}\n  chart: {repository: 'https://charts.example.com'}"), "full", True),
     "team": (_edit("fleet/teams/platform.yaml", "members: [alice]", "members: [alice, carol]"), "full", True),
+    "platform-roles": (_edit("fleet/platform.yaml", "role: operator}",
+                             "role: operator}\n    - {group: sre, role: viewer}"), "full", True),
     "duplicate-key": (_write(T + "copy.yaml", tenant("web", cluster="us-1")), "full", False),
 }
 

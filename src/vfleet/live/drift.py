@@ -52,6 +52,8 @@ MANAGED_KINDS: tuple[tuple[str, str], ...] = (
     ("v1", "ResourceQuota"),
     ("v1", "LimitRange"),
     (NETWORKING_API, "NetworkPolicy"),
+    (RBAC_API, "ClusterRole"),
+    (RBAC_API, "ClusterRoleBinding"),
     (RBAC_API, "Role"),
     (RBAC_API, "RoleBinding"),
     (API_VERSION, NODE_CLAIM),

@@ -232,7 +232,9 @@ def _incremental(root: Path, base: Source, head: Source, base_index: Index, env:
                        tuple(f for f in findings if f.severity is not Severity.ERROR),
                        h_index.external)
     # Clusters where a slice tenant lives on either side: only there can anything differ.
-    clusters = {c for x in (b, h) for c, s in x.desired.items() if s.resources}
+    # (Cluster-wide resources such as the platform roles are on every cluster and the same on both sides:
+    # a slice can only change them through a file that takes the full path.)
+    clusters = {c for x in (b, h) for c, s in x.desired.items() if any(r.tenant is not None for r in s.resources)}
     return Compared("incremental", base_index, head_index, _states(b, base_index, clusters),
                     _states(h, head_index, clusters), b, h, findings, (), "", timings)
 
