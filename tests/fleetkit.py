@@ -52,6 +52,14 @@ BASE: dict[str, str] = {
           members: [alice]
           groups: ["oidc:platform"]
         """,
+    "fleet/platform.yaml": """
+        apiVersion: vfleet.dev/v1alpha1
+        kind: Platform
+        metadata: {name: platform}
+        spec:
+          members:
+            - {group: "oidc:platform", role: admin}
+        """,
     "fleet/projects/alpha/project.yaml": """
         apiVersion: vfleet.dev/v1alpha1
         kind: Project

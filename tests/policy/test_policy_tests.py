@@ -49,7 +49,7 @@ def test_a_rule_without_an_allow_test_fails_and_is_named(tmp_path: Path, monkeyp
     assert "0 failed" in run.stdout
     row = next(line for line in run.stdout.splitlines() if "prod-protected" in line)
     assert "none" in row and "test_prod_protected_denies_an_unprotected_prod_tenant" in row
-    assert "21/22 rules with an allow and a deny test" in run.stdout
+    assert "25/26 rules with an allow and a deny test" in run.stdout
 
 
 def test_lines_of_a_rule_no_test_reaches_fail_and_are_named(tmp_path: Path) -> None:

@@ -44,7 +44,7 @@ PLATFORM = """
 
 def _base(h: History) -> None:
     h.write("fleet/projects/beta/project.yaml", BETA)
-    h.write("fleet/platform.yaml", PLATFORM)  # the platform team's members are bound on every cluster
+    h.write("fleet/platform.yaml", PLATFORM)  # the platform team's members (by name) on every cluster
     for name in ("web", "api"):
         h.write(f"fleet/projects/alpha/tenants/{name}.yaml", tenant(name, cluster="us-1"))
     h.write("fleet/projects/alpha/tenants/gpu.yaml", tenant("gpu", cluster="eu-1", extra=GPU))

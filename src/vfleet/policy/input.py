@@ -27,6 +27,7 @@ from vfleet import subjects
 from vfleet.findings import Location
 from vfleet.load import Document
 from vfleet.model import Fleet, Item, ResolvedTenant
+from vfleet.policy import access_input
 from vfleet.params import ResolvedParams, Resources
 from vfleet.specs import AccessRule, AutoDelete, Cluster, NodeProvider, Project, Sleep, Team, Template
 from vfleet.units import Quantity
@@ -113,6 +114,13 @@ def _build(
         "teams": _section(fleet.teams, _team, builder, sources),
         "tenants": tenants,
     }
+    for name, cluster in document["clusters"].items():
+        cluster["platformRoles"] = access_input.platform_roles(fleet, name)
+    for name, project in document["projects"].items():
+        project["hostAccess"] = access_input.host_access(fleet, name)
+    document["platform"], platform_doc = access_input.platform(fleet)
+    if document["platform"] is not None and platform_doc is not None:
+        sources[document["platform"]["subject"]] = platform_doc
     return PolicyInput(document, sources, fleet)
 
 
@@ -399,4 +407,4 @@ def _team(name: str, item: Item[Team], b: _Builder) -> dict[str, Any]:
     del b
     spec = item.spec.spec
     return {"name": name, "subject": subjects.team(name), "displayName": spec.displayName,
-            "members": spec.members, "groups": spec.groups}
+            "members": spec.members, "groups": spec.groups, "codeowners": spec.codeowners}
