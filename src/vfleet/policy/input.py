@@ -27,8 +27,8 @@ from vfleet import subjects
 from vfleet.findings import Location
 from vfleet.load import Document
 from vfleet.model import Fleet, Item, ResolvedTenant
-from vfleet.policy import access_input
 from vfleet.params import ResolvedParams, Resources
+from vfleet.policy import access_input
 from vfleet.specs import AccessRule, AutoDelete, Cluster, NodeProvider, Project, Sleep, Team, Template
 from vfleet.units import Quantity
 from vfleet.yamldoc import FieldPath
