@@ -66,6 +66,11 @@ class Recipe(StrEnum):
     # modules) and its godebug line, because its go.mod points those 31 modules at ./staging paths
     # that are not in the module zip, so `go install` refuses it.
     KUBERNETES = "kubernetes"
+    # A wrapper whose required module is first copied out of the module cache into a writable directory
+    # (and `go mod edit -replace`d to it), so that files its `go:generate` step would write can be written
+    # there before `go build`: pulumi-resource-kubernetes embeds schema-embed.json and
+    # terraform-mapping-embed.json, which are not in its module zip.
+    GENERATED = "generated"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +105,15 @@ _KUBE_VERSION_STAMP = (
 )
 
 _KUBERNETES_VERSION = "v1.35.4"
+
+# The Pulumi engine. The CLI is the newest release the Go module proxy serves that was seen to build here.
+# The Kubernetes provider's module is served at one pseudo-version only: the commit of 2026-01-15, one day
+# before pulumi-kubernetes 4.25.0 was published; it is stamped (binary and embedded schema) as that release,
+# and pyproject.toml pins the Python SDK pulumi-kubernetes to the same version, so the SDK asks the engine
+# for exactly the plugin version this binary reports (no "provider is older than the SDK wants" warning).
+PULUMI_VERSION = "v3.276.0"
+KUBERNETES_PROVIDER_MODULE_VERSION = "v4.0.0-20260115033456-f47bc2d6f199"
+KUBERNETES_PROVIDER_RELEASE = "4.25.0"
 
 # THE place where versions are pinned. Bumping a tool means editing its line here and nothing else;
 # the new version lands in a new cache directory, so the old binary is never reused by mistake.
@@ -162,6 +176,23 @@ TOOLS: dict[str, Tool] = {
             package="k8s.io/kubernetes/cmd/kube-controller-manager",
             recipe=Recipe.KUBERNETES,
             ldflags=_KUBE_VERSION_STAMP,
+        ),
+        Tool(
+            name="pulumi",
+            module="github.com/pulumi/pulumi/pkg/v3",
+            version=PULUMI_VERSION,
+            package="github.com/pulumi/pulumi/pkg/v3/cmd/pulumi",
+            recipe=Recipe.WRAPPER,
+            # Unstamped, the CLI reports v3.0.0 (and the Automation API's version checks read that).
+            ldflags=("-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version={version}",),
+        ),
+        Tool(
+            name="pulumi-resource-kubernetes",
+            module="github.com/pulumi/pulumi-kubernetes/provider/v4",
+            version=KUBERNETES_PROVIDER_MODULE_VERSION,
+            package="github.com/pulumi/pulumi-kubernetes/provider/v4/cmd/pulumi-resource-kubernetes",
+            recipe=Recipe.GENERATED,
+            ldflags=(f"-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version={KUBERNETES_PROVIDER_RELEASE}",),
         ),
     )
 }
@@ -450,6 +481,58 @@ def _build_kubernetes(tool: Tool, go: _Go, work: Path, out: Path) -> None:
     _go_get_and_build(tool, go, work, out)
 
 
+def _build_generated(tool: Tool, go: _Go, work: Path, out: Path) -> None:
+    go.run(["mod", "init", "vfleet-toolchain-wrapper"], cwd=work)
+    go.run(["get", f"{tool.package}@{tool.version}"], cwd=work)
+    download = json.loads(go.run(["mod", "download", "-json", f"{tool.module}@{tool.version}"], cwd=work))
+    source = work / "module"
+    shutil.copytree(download["Dir"], source)
+    for path in source.rglob("*"):  # the module cache's files are read-only
+        path.chmod(path.stat().st_mode | 0o200)
+    package_dir = source / tool.package.removeprefix(tool.module).lstrip("/")
+    _GENERATORS[tool.name](package_dir)
+    go.run(["mod", "edit", f"-replace={tool.module}=./module"], cwd=work)
+    go.run(["build", *_ldflags_args(tool, {}), "-o", str(out), tool.package], cwd=work)
+
+
+def write_kubernetes_provider_embeds(package_dir: Path, version: str = KUBERNETES_PROVIDER_RELEASE) -> None:
+    """What the provider's `go generate` (cmd/pulumi-resource-kubernetes/generate.go) writes beside main.go.
+
+    Its rule: schema.json with `version` set, re-serialised compactly, as schema-embed.json; and
+    terraform-mapping.json re-serialised compactly as terraform-mapping-embed.json. (Go's encoder orders
+    the schema's keys by struct field, where `version` follows `displayName`; the order is cosmetic.)
+    """
+    schema = json.loads((package_dir / "schema.json").read_text(encoding="utf-8"))
+    ordered: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key != "version":
+            ordered[key] = value
+        if key == "displayName":
+            ordered["version"] = version
+    ordered.setdefault("version", version)
+    (package_dir / "schema-embed.json").write_text(_compact_json(ordered), encoding="utf-8")
+    mapping = json.loads((package_dir / "terraform-mapping.json").read_text(encoding="utf-8"))
+    (package_dir / "terraform-mapping-embed.json").write_text(_compact_json(mapping), encoding="utf-8")
+
+
+def _compact_json(value: Any) -> str:
+    # As Go's json.Marshal: no whitespace, UTF-8 kept, and the characters it escapes escaped its way.
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    for char, escaped in _GO_JSON_ESCAPES:
+        text = text.replace(char, escaped)
+    return text
+
+
+_GO_JSON_ESCAPES = (
+    ("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029")
+)
+
+
+_GENERATORS: dict[str, Callable[[Path], None]] = {
+    "pulumi-resource-kubernetes": write_kubernetes_provider_embeds,
+}
+
+
 def _go_get_and_build(tool: Tool, go: _Go, work: Path, out: Path) -> None:
     go.run(["get", f"{tool.package}@{tool.version}"], cwd=work)
     facts = _client_go_facts(go, work) if any("{kube_" in flag for flag in tool.ldflags) else {}
@@ -515,6 +598,7 @@ _RECIPES: dict[Recipe, Callable[[Tool, _Go, Path, Path], None]] = {
     Recipe.GO_INSTALL: _build_go_install,
     Recipe.WRAPPER: _build_wrapper,
     Recipe.KUBERNETES: _build_kubernetes,
+    Recipe.GENERATED: _build_generated,
 }
 
 
