@@ -81,7 +81,7 @@ def test_json_report_follows_the_documented_schema(small: History) -> None:
     data = json.loads(json.dumps(report_json.to_json(small.plan(small.base, small.commit("cpu")))))  # type: ignore[attr-defined]
     assert set(data) == {"apiVersion", "kind", "schema", "status", "exitCode", "base", "head", "method",
                          "fullCompileReason", "override", "guardLimits", "summary", "clusters", "fleetGuards",
-                         "policy", "findings", "matrix", "timings"}
+                         "policy", "findings", "approvals", "matrix", "timings"}
     assert (data["kind"], data["schema"], data["status"], data["exitCode"]) == ("Plan", 1, "changes", 3)
     [cluster] = data["clusters"]
     assert set(cluster) == {"cluster", "status", "creates", "updates", "deletes", "policyDenies", "guards",
@@ -89,7 +89,8 @@ def test_json_report_follows_the_documented_schema(small: History) -> None:
     release = next(r for r in cluster["resources"] if r["kind"] == "HelmRelease")
     assert set(release) == {"op", "id", "formerId", "apiVersion", "kind", "namespace", "name", "tenant",
                             "protect", "fields", "valuesDiff"}
-    assert data["matrix"] == {"include": [{"cluster": "us-1"}]}
+    assert data["matrix"] == {"include": [{"cluster": "us-1", "wave": 1}],
+                              "waves": [{"wave": 1, "include": [{"cluster": "us-1"}]}]}
     docs = (REPO / "docs" / "plan.md").read_text()
     documented = set(re.findall(r"^\| `([A-Za-z]+)`", docs, re.MULTILINE))
     missing = (set(data) | set(cluster) | set(release) | set(data["summary"])) - documented
@@ -122,13 +123,25 @@ def test_cli_exit_codes_matrix_and_files(small: History, monkeypatch: pytest.Mon
     result = runner.invoke(app, ["plan", root, "--base", base, "--head", head, "--no-policy", "--matrix",
                                  "--markdown-out", str(md), "--json-out", str(js)])
     assert result.exit_code == 3, result.output
-    assert json.loads(result.stdout) == {"include": [{"cluster": "us-1"}]}
+    assert json.loads(result.stdout) == {"include": [{"cluster": "us-1", "wave": 1}],
+                                         "waves": [{"wave": 1, "include": [{"cluster": "us-1"}]}]}
     assert md.read_text().startswith("### vfleet plan: changes") and json.loads(js.read_text())["exitCode"] == 3
     assert runner.invoke(app, ["plan", root, "--no-policy"]).exit_code == 2  # no --base
     assert runner.invoke(app, ["plan", root, "--base", base, "--override-guard", " "]).exit_code == 2
 
 
-def test_example_workflow_plans_prs_and_applies_the_matrix() -> None:
+def test_matrix_emits_the_waves_canary_first(small: History) -> None:
+    """A change on both clusters: eu-1 (wave 0) before us-1 (wave 1), each wave its own matrix."""
+    small.write("fleet/projects/alpha/tenants/web.yaml", tenant("web", cluster="us-1", cpu="4"))
+    small.write("fleet/projects/alpha/tenants/new.yaml", tenant("new", cluster="eu-1"))
+    matrix = report_json.matrix(small.plan(small.base, small.commit("both")))  # type: ignore[attr-defined]
+    assert matrix == {
+        "include": [{"cluster": "eu-1", "wave": 0}, {"cluster": "us-1", "wave": 1}],
+        "waves": [{"wave": 0, "include": [{"cluster": "eu-1"}]}, {"wave": 1, "include": [{"cluster": "us-1"}]}],
+    }
+
+
+def test_example_workflow_plans_prs_and_applies_wave_by_wave() -> None:
     import yaml
 
     flow = yaml.safe_load((REPO / ".github" / "workflows" / "vfleet.yml").read_text())
@@ -136,10 +149,24 @@ def test_example_workflow_plans_prs_and_applies_the_matrix() -> None:
     plan_steps = " ".join(str(s.get("run", "")) for s in jobs["plan"]["steps"])
     assert "vfleet plan --base" in plan_steps and "--markdown-out plan.md" in plan_steps
     assert "gh pr comment" in plan_steps
-    assert "--matrix" in " ".join(str(s.get("run", "")) for s in jobs["stacks"]["steps"])
-    assert jobs["apply"]["strategy"]["matrix"] == "${{ fromJSON(needs.stacks.outputs.matrix) }}"
-    assert 'vfleet apply --cluster "${{ matrix.cluster }}"' in " ".join(
-        str(s.get("run", "")) for s in jobs["apply"]["steps"])
+    stacks = " ".join(str(s.get("run", "")) for s in jobs["stacks"]["steps"])
+    assert "--matrix" in stacks and ".waves[$i]" in stacks
+    rollouts = sorted(j for j in jobs if j.startswith("rollout-"))
+    assert rollouts == ["rollout-1", "rollout-2", "rollout-3"]
+    for n, name in enumerate(rollouts, start=1):
+        job = jobs[name]
+        # each wave after the one before: `needs` (with the default success()) stops later waves on a failure
+        assert job["needs"] == ("stacks" if n == 1 else ["stacks", f"rollout-{n - 1}"])
+        assert "always()" not in job["if"] and "success()" not in job["if"]
+        assert job["with"]["matrix"] == f"${{{{ needs.stacks.outputs.wave{n} }}}}"
+        assert job["uses"] == "./.github/workflows/vfleet-apply-wave.yml"
+        assert jobs["stacks"]["outputs"][f"wave{n}"] == f"${{{{ steps.matrix.outputs.wave{n} }}}}"
+    wave = yaml.safe_load((REPO / ".github" / "workflows" / "vfleet-apply-wave.yml").read_text())
+    apply = wave["jobs"]["apply"]
+    assert apply["strategy"]["matrix"] == "${{ fromJSON(inputs.matrix) }}"
+    assert apply["strategy"]["fail-fast"] is False
+    assert 'vfleet apply --cluster "${{ matrix.cluster }}" --yes' in " ".join(
+        str(s.get("run", "")) for s in apply["steps"])
 
 
 # ------------------------------------------------------------------------------------------ golden files
@@ -191,7 +218,13 @@ def _fixed_plan() -> object:
     base = Side("main", "a" * 40, "commit aaaaaaaaaaaa", "k1")
     head = Side("HEAD", "b" * 40, "commit bbbbbbbbbbbb", "k2")
     limits = {"maxDeletes": 10, "maxDeleteShare": 0.25}
-    return Plan(base, head, (eu,), Findings(), policy, None, "incremental", (), {}, limits)
+    from vfleet.owners import Approval
+
+    approvals = (Approval("alpha", ("alice@example.com", "@org/platform"),
+                          ("fleet/projects/alpha/tenants/new.yaml", "fleet/projects/alpha/tenants/old.yaml")),
+                 Approval(None, ("@org/platform",), ("templates/shared/values.yaml.j2",)))
+    return Plan(base, head, (eu,), Findings(), policy, None, "incremental", (), {}, limits, "", {"eu-1": 0},
+                approvals)
 
 
 @pytest.mark.parametrize("fmt", ["md", "json"])

@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from vfleet.findings import Finding, Findings, Severity
+from vfleet.owners import Approval
 
 
 class Op(StrEnum):
@@ -171,6 +172,8 @@ class Plan:
     timings: dict[str, float] = field(default_factory=dict)
     guard_limits: dict[str, Any] = field(default_factory=dict)  # the limits the guards applied
     reason: str = ""  # why the full compile was needed (empty for an incremental plan)
+    waves: dict[str, int] = field(default_factory=dict)  # every cluster's rollout wave (head, else base)
+    approvals: tuple[Approval, ...] = ()  # per touched project, whose approval the change needs (base's owners)
 
     @property
     def guards(self) -> tuple[GuardHit, ...]:

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from vfleet import owners
 from vfleet.findings import Finding, Findings, Location, Severity
 from vfleet.plan import aspects as aspect_views
 from vfleet.plan import guards, policy
@@ -33,7 +34,7 @@ from vfleet.plan.changes import (
 from vfleet.plan.compare import Compared, compare
 from vfleet.plan.diff import diff_cluster
 from vfleet.plan.index import Cache
-from vfleet.plan.sources import Source, open_source
+from vfleet.plan.sources import Source, changed_paths, open_source
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,21 @@ def plan(root: Path, base: str, head: str | None = None, options: Options | None
             Location(compared.base_errors[0].location.file) if compared.base_errors[0].location else None))
     timings["total"] = sum(v for k, v in timings.items() if k != "total")
     return Plan(_side(base_src), _side(head_src), clusters, Findings.of(findings), judged, options.override,
-                compared.method, tuple(fleet_guards), timings, config.to_json(), compared.reason)
+                compared.method, tuple(fleet_guards), timings, config.to_json(), compared.reason,
+                _waves(compared), _approvals(compared, base_src, head_src))
+
+
+def _approvals(compared: Compared, base: Source, head: Source) -> tuple[owners.Approval, ...]:
+    """Who must approve, per touched project: the base's owners, as the forges read the base's CODEOWNERS
+    (a change that adds its author as an owner still needs the owners it had)."""
+    return owners.approvals(compared.base_compiled.fleet, changed_paths(base, head))
+
+
+def _waves(compared: Compared) -> dict[str, int]:
+    """Rollout wave of every cluster: the head's; a cluster the head removes keeps the base's."""
+    out = {n: c.spec.spec.rollout.wave for n, c in compared.base_compiled.fleet.clusters.items()}
+    out |= {n: c.spec.spec.rollout.wave for n, c in compared.head_compiled.fleet.clusters.items()}
+    return dict(sorted(out.items()))
 
 
 def _side(source: Source) -> Side:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from vfleet import waves
 from vfleet.plan.changes import (
     Aspect,
     ClusterPlan,
@@ -49,14 +50,21 @@ def to_json(plan: Plan) -> dict[str, Any]:
             "errors": [f.to_json() for f in plan.policy.errors],
         },
         "findings": [f.to_json() for f in plan.findings],
+        "approvals": [{"project": a.project, "owners": list(a.owners), "paths": list(a.paths)}
+                      for a in plan.approvals],
         "matrix": matrix(plan),
         "timings": {k: round(v, 4) for k, v in sorted(plan.timings.items())},
     }
 
 
-def matrix(plan: Plan) -> dict[str, list[dict[str, str]]]:
-    """A GitHub Actions matrix: one job per connected cluster whose desired state changes."""
-    return {"include": [{"cluster": c} for c in plan.affected_clusters]}
+def matrix(plan: Plan) -> dict[str, Any]:
+    """A GitHub Actions matrix: one job per connected cluster whose desired state changes (with its wave),
+    and `waves`: the same clusters per rollout wave, ascending, for one job per wave (docs/plan.md)."""
+    grouped = waves.matrix(plan.affected_clusters, plan.waves)
+    return {
+        "include": [{"cluster": c, "wave": w.wave} for w in grouped for c in w.clusters],
+        "waves": [{"wave": w.wave, "include": [{"cluster": c} for c in w.clusters]} for w in grouped],
+    }
 
 
 def summary(plan: Plan) -> dict[str, Any]:

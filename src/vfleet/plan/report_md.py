@@ -121,6 +121,7 @@ def _header(plan: Plan) -> str:
         if len(errors) > 30:
             lines.append(f"- … and {len(errors) - 30} more")
     lines += _policy(plan)
+    lines += _approvals(plan)
     warnings = plan.findings.warnings
     if warnings:
         lines += ["", f"<details><summary>{len(warnings)} warning(s)</summary>", ""]
@@ -129,6 +130,18 @@ def _header(plan: Plan) -> str:
             lines.append(f"- … and {len(warnings) - 30} more")
         lines += ["", "</details>"]
     return "\n".join(lines) + "\n"
+
+
+def _approvals(plan: Plan) -> list[str]:
+    """Per touched project, whose approval the change needs (the base's CODEOWNERS, vfleet.owners)."""
+    if not plan.approvals:
+        return []
+    lines = ["", "**Approval needed** (owners from the base revision):", ""]
+    for a in plan.approvals:
+        who = ", ".join(f"`{o}`" for o in a.owners) or "nobody with a forge name (see `vfleet codeowners`)"
+        what = f"project `{a.project}`" if a.project is not None else "platform"
+        lines.append(f"- {what}: one of {who} ({len(a.paths)} file(s): {_names(list(a.paths), 4)})")
+    return lines
 
 
 def _short(commit: str | None, label: str) -> str:

@@ -44,6 +44,10 @@ def render(plan: Plan, out: Console, detail: int = 50) -> None:
     for f in [*plan.findings, *plan.policy.errors]:
         print_finding(out, f)
     _policy(plan, out)
+    for a in plan.approvals:  # per touched project, whose approval it needs (owners of the base)
+        who = ", ".join(a.owners) or "nobody with a forge name"
+        out.print(f"approval: {escape('project ' + a.project if a.project else 'platform')}: one of "
+                  f"{escape(who)} ({len(a.paths)} file(s))")
     order = sorted(plan.clusters, key=lambda c: (not c.blocked, c.count(Op.DELETE) == 0, c.cluster))
     for c in order:
         _cluster(c, out, detail)

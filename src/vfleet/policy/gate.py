@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from vfleet import compile as compiler
+from vfleet import owners
 from vfleet.findings import Finding, Findings, Location, Severity, error
 from vfleet.load import POLICIES_DIR, ParseCache
 from vfleet.model import Fleet
@@ -105,8 +106,11 @@ def check(
         timings["policy-wait"] = time.perf_counter() - waited  # what the compile's last stage did not hide
         timings["policy-eval"] = result.seconds  # serialising the input + the one request
         timings.update({f"policy-{name}": seconds for name, seconds in result.timings.items()})
+    # Who may change what: the committed CODEOWNERS must be what the specs give (vfleet.owners).
+    settings, config_findings = owners.read_settings(tree)
+    ownership = [*config_findings, *owners.check(compiled.fleet, tree, settings)]
     return CheckReport(
-        compiled, Findings.of([*compiled.findings, *result.findings]), result.verdicts, timings
+        compiled, Findings.of([*compiled.findings, *ownership, *result.findings]), result.verdicts, timings
     )
 
 

@@ -104,7 +104,7 @@ def _build(
         doc = builder.tenant(tenant, params.tenants.get(key), placement.get(key), rendered.get(key))
         tenants[key] = doc
         sources[doc["subject"]] = tenant.doc
-    document = {
+    document: dict[str, Any] = {
         "apiVersion": API_VERSION,
         "revision": revision,
         "clusters": _section(fleet.clusters, _cluster, builder, sources),
