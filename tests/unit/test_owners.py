@@ -100,9 +100,9 @@ def test_the_plan_names_the_base_owners_of_each_touched_project(tmp_path: Path) 
     h = History(tmp_path / "repo", FILES)
     base = h.commit("base")
     h.write("fleet/projects/alpha/tenants/web.yaml", tenant("web", cluster="us-1", cpu="4"))
-    h.write("fleet/projects/alpha/project.yaml",
-            (h.root / "fleet/projects/alpha/project.yaml").read_text().replace(
-                "    - {user: alice, role: admin}\n", "    - {user: alice, role: admin}\n    - {user: eve, role: admin}\n"))
+    alice = "    - {user: alice, role: admin}\n"
+    project = (h.root / "fleet/projects/alpha/project.yaml").read_text()
+    h.write("fleet/projects/alpha/project.yaml", project.replace(alice, alice + "    - {user: eve, role: admin}\n"))
     h.write("templates/shared/values.yaml.j2", (h.root / "templates/shared/values.yaml.j2").read_text() + "# note\n")
     plan = h.plan(base, h.commit("eve approves her own change"))
     alpha, platform = plan.approvals
