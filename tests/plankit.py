@@ -52,6 +52,9 @@ class History:
         place.write_lock(self.root, compiled.placement)
 
     def commit(self, message: str = "change", *, place_first: bool = True) -> str:
+        # Staged first, as a person would `git rm` a tenant before `vfleet place`: a file Git tracks that
+        # the work tree lacks is an error of the work tree's compile (vfleet.layout).
+        self.repo.git.add("-A")
         if place_first:
             self.place()
         self.repo.git.add("-A")

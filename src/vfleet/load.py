@@ -6,7 +6,10 @@ Only this stage (and `tree`) reads files. It knows the repository layout:
     fleet/projects/<project>/tenants/*.yaml, fleet/nodes/*.yaml, fleet/teams/*.yaml,
     templates/<template>/template.yaml (+ its Jinja2 values files), fleet/placement.lock
 
-Every problem becomes a `Finding`; loading goes on so that all problems are reported in one run.
+Which files those are is decided for every path by `vfleet.layout` (read, ignored by a documented rule,
+or an error; docs/files.md). Every problem becomes a `Finding`; loading goes on so that all problems are
+reported in one run. A spec file with no document in it is an error too: an emptied tenant file must not
+read as a deleted tenant.
 Parsing is the expensive part of a 10,000-tenant fleet, so parsed documents are kept per Git blob id
 (`ParseCache`): unchanged files are never parsed twice, whichever revision they come from.
 """
@@ -21,16 +24,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vfleet import layout
 from vfleet.findings import Finding, Location, error
 from vfleet.gcpause import gc_paused
+from vfleet.layout import FLEET_DIR as FLEET_DIR  # re-exported: every stage imports the layout from here
+from vfleet.layout import LOCK_FILE as LOCK_FILE
+from vfleet.layout import TEMPLATES_DIR as TEMPLATES_DIR
 from vfleet.tree import FileEntry, Tree, TreeError
 from vfleet.yamldoc import FieldPath, YamlError, format_path, locate, parse_documents
 
-FLEET_DIR = "fleet"
-TEMPLATES_DIR = "templates"
 POLICIES_DIR = "policies"
-LOCK_FILE = "fleet/placement.lock"
-_YAML_SUFFIXES = (".yaml", ".yml")
+_LFS_POINTER = "version https://git-lfs.github.com/spec/"
+_UTF16_32_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
 
 # Below this many files a process pool costs more than it saves.
 _PARALLEL_MIN_FILES = 1500
@@ -106,22 +111,36 @@ def decode(data: bytes) -> str:
     return data.decode("utf-8-sig")
 
 
+def classify(tree: Tree) -> layout.Layout:
+    """Every path of fleet/ and templates/: the spec files (in a stable order), what is ignored, errors."""
+    unlisted = [*tree.unlisted(FLEET_DIR), *tree.unlisted(TEMPLATES_DIR)]  # first: a work tree then runs
+    listed = [*tree.files(FLEET_DIR), *tree.files(TEMPLATES_DIR)]  # Git while it walks its folders
+    return layout.classify(listed, unlisted)
+
+
 def spec_files(tree: Tree) -> list[FileEntry]:
     """The files that hold spec documents, in a stable order."""
-    fleet = [e for e in tree.files(FLEET_DIR) if e.path.endswith(_YAML_SUFFIXES)]
-    templates = [
-        e
-        for e in tree.files(TEMPLATES_DIR)
-        if e.path.count("/") == 2 and e.path.rsplit("/", 1)[1] in {"template.yaml", "template.yml"}
-    ]
-    return fleet + templates
+    return classify(tree).specs
 
 
 def _parse(text: str) -> Parsed:
+    if text.startswith(_LFS_POINTER):
+        return YamlError("the file is a Git LFS pointer, not the spec: keep fleet/ and templates/ out of Git "
+                         "LFS (.gitattributes), so that every commit holds the specs themselves", 1)
     try:
         return list(parse_documents(text))
     except YamlError as exc:
+        if "\ufeff" in text:  # a BOM inside a document: libyaml's message does not say so
+            line = text.count("\n", 0, text.index("\ufeff")) + 1
+            return YamlError(f"{exc} (a byte-order mark U+FEFF is inside the file at line {line}, e.g. from "
+                             "joining files; remove it)", exc.line, exc.field)
         return exc
+
+
+def _not_utf8(data: bytes, exc: UnicodeDecodeError) -> YamlError:
+    if data.startswith(_UTF16_32_BOMS):
+        return YamlError("file is UTF-16 or UTF-32 (it starts with such a byte-order mark); save it as UTF-8", 1)
+    return YamlError(f"file is not UTF-8 text ({exc.reason} at byte {exc.start})", 1)
 
 
 def _parse_many(texts: Sequence[str]) -> list[Parsed]:
@@ -143,18 +162,23 @@ def _parse_parallel(texts: list[str]) -> list[Parsed]:
 def load(tree: Tree, cache: ParseCache | None = None) -> Loaded:
     """Read and parse every spec file of `tree`; never raises for bad content."""
     cache = cache if cache is not None else ParseCache()
-    findings: list[Finding] = []
-    entries = spec_files(tree)
+    files = classify(tree)
+    findings: list[Finding] = list(files.findings)
+    entries = files.specs
     missing: list[tuple[FileEntry, str]] = []
     for entry in entries:
         if entry.blob in cache.entries:
             continue
         try:
-            missing.append((entry, decode(tree.read(entry.path))))
+            data = tree.read(entry.path)
+            missing.append((entry, decode(data)))
         except UnicodeDecodeError as exc:
-            cache.put(entry.blob, YamlError(f"file is not UTF-8 text ({exc.reason} at byte {exc.start})", 1))
+            cache.put(entry.blob, _not_utf8(data, exc))
         except TreeError as exc:
             findings.append(error("load.file", str(exc), Location(entry.path)))
+        except FileNotFoundError:  # listed, then gone (or replaced by a link) before it was read
+            findings.append(error("load.file", "the file disappeared (or became a link) while it was read; "
+                                  "run again", Location(entry.path)))
     for (entry, _text), parsed in zip(missing, _parse_parallel([t for _, t in missing]), strict=True):
         cache.put(entry.blob, parsed)
 
@@ -168,6 +192,10 @@ def load(tree: Tree, cache: ParseCache | None = None) -> Loaded:
                 error("yaml.syntax", str(cached),
                       Location(entry.path, cached.line, format_path(cached.field) or None))
             )
+            continue
+        if not cached:
+            findings.append(error("load.empty", "no YAML document in this file (it is empty, or only comments "
+                                  "and '---'): to delete what it defined, delete the file", Location(entry.path)))
             continue
         for index, line, value in cached:
             documents.append(Document(entry.path, line, index, entry.blob, value))

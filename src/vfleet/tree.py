@@ -3,6 +3,11 @@
 Both expose the same small interface — list files under a prefix with their Git blob ids, read a
 file — so every later stage is blind to the difference, and caches can key on blob ids: the same
 content has the same id in the work tree and in any commit.
+
+`files()` lists only regular, visible files. Everything else found under a prefix — hidden entries,
+symbolic links, submodules, special files, unreadable folders, and in a work tree the files Git tracks
+that are missing from disk or that Git ignores — is reported by `unlisted()`, never dropped: the loader
+(`vfleet.layout`) decides whether each is ignored by a documented rule or is an error (docs/files.md).
 """
 
 from __future__ import annotations
@@ -10,9 +15,10 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import posixpath
 import stat
-from collections.abc import Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
@@ -33,6 +39,27 @@ class FileEntry:
     blob: str  # Git blob id (sha1 hex) of the content
 
 
+class Kind(StrEnum):
+    """What an entry that `files()` leaves out is."""
+
+    FILE = "file"  # a regular file with a hidden name
+    DIRECTORY = "directory"  # a hidden folder (not descended)
+    SYMLINK = "symlink"
+    SPECIAL = "special"  # FIFO, socket, device
+    UNREADABLE = "unreadable"  # a folder or file the process may not read
+    SUBMODULE = "submodule"  # a Git submodule or a nested repository (not descended)
+    NOT_CHECKED_OUT = "not-checked-out"  # in Git's index, missing from the work tree
+    GIT_IGNORED = "git-ignored"  # on disk (and listed by files()), but ignored by Git
+    GIT_ERROR = "git-error"  # Git's index could not be read
+
+
+@dataclass(frozen=True, slots=True)
+class Unlisted:
+    path: str  # repo-relative, POSIX separators
+    kind: Kind
+    detail: str = ""  # for messages: a link's target and what it resolves to, an OS error, a Git rule
+
+
 class Tree(Protocol):
     """A read-only view of a repository's files at one point in time."""
 
@@ -40,6 +67,8 @@ class Tree(Protocol):
     revision: str | None  # commit sha for Git trees, None for the work tree
 
     def files(self, prefix: str) -> list[FileEntry]: ...
+
+    def unlisted(self, prefix: str) -> list[Unlisted]: ...
 
     def read(self, path: str) -> bytes: ...
 
@@ -77,35 +106,94 @@ class WorkTree:
         self.label = f"work tree {self.root}"
         self.revision: str | None = None
         self._cache: dict[str, bytes] = {}
+        self._scans: dict[str, tuple[list[str], list[Unlisted]]] = {}
+        self._unlisted: dict[str, list[Unlisted]] = {}
 
     def files(self, prefix: str) -> list[FileEntry]:
-        base = self.root / prefix
-        if not base.is_dir():
-            return []
-        entries = [FileEntry(rel, self._blob_id(rel)) for rel in self._walk(str(base))]
-        return sorted(entries, key=lambda e: e.path)
+        paths, _ = self._scan(prefix)
+        return [FileEntry(rel, self._blob_id(rel)) for rel in paths]
+
+    def unlisted(self, prefix: str) -> list[Unlisted]:
+        found = self._unlisted.get(prefix)
+        if found is None:
+            from vfleet import gitindex
+
+            # Git reads its index while this process walks the folders (when they were not walked yet).
+            pending = gitindex.Pending(self.root, prefix)
+            paths, odd = self._scan(prefix)
+            found = self._unlisted[prefix] = sorted(
+                [*odd, *gitindex.compare(pending, paths, odd)], key=lambda u: u.path
+            )
+        return found
 
     def _blob_id(self, rel: str) -> str:
         try:
             return git_blob_id(self.read(rel))
-        except TreeError:
+        except (TreeError, FileNotFoundError):
             return f"unreadable:{rel}"  # `read` raises again for the loader, which reports it
 
-    def _walk(self, base: str) -> Iterator[str]:
+    def _scan(self, prefix: str) -> tuple[list[str], list[Unlisted]]:
+        scan = self._scans.get(prefix)
+        if scan is None:
+            base = self.root / prefix
+            paths: list[str] = []
+            odd: list[Unlisted] = []
+            if base.is_dir() and not base.is_symlink():
+                self._walk(str(base), paths, odd)
+            elif base.is_symlink():
+                odd.append(self._link(prefix))
+            scan = self._scans[prefix] = (sorted(paths), odd)
+        return scan
+
+    def _walk(self, base: str, paths: list[str], odd: list[Unlisted]) -> None:
         # os.scandir with the directory entries' own type information: no stat per file, which is
         # most of the listing cost of a 10,000-tenant fleet.
         root = str(self.root) + os.sep
         stack = [base]
         while stack:
             folder = stack.pop()
-            with os.scandir(folder) as it:
-                for entry in it:
-                    if entry.name.startswith(".") or entry.is_symlink():
-                        continue
-                    if entry.is_dir(follow_symlinks=False):
+            try:
+                with os.scandir(folder) as it:
+                    entries = list(it)
+            except OSError as exc:
+                odd.append(Unlisted(folder.removeprefix(root).replace(os.sep, "/"), Kind.UNREADABLE,
+                                    exc.strerror or str(exc)))
+                continue
+            if folder != base and any(e.name == ".git" for e in entries):
+                # A submodule or a nested repository: its files belong to another repository's history.
+                odd.append(Unlisted(folder.removeprefix(root).replace(os.sep, "/"), Kind.SUBMODULE))
+                continue
+            for entry in entries:
+                rel = entry.path.removeprefix(root).replace(os.sep, "/")
+                if entry.is_symlink():
+                    odd.append(self._link(rel))
+                elif entry.is_dir(follow_symlinks=False):
+                    if entry.name.startswith("."):
+                        odd.append(Unlisted(rel, Kind.DIRECTORY))
+                    else:
                         stack.append(entry.path)
-                    elif entry.is_file(follow_symlinks=False):
-                        yield entry.path.removeprefix(root).replace(os.sep, "/")
+                elif entry.is_file(follow_symlinks=False):
+                    if entry.name.startswith("."):
+                        odd.append(Unlisted(rel, Kind.FILE))
+                    else:
+                        paths.append(rel)
+                else:
+                    odd.append(Unlisted(rel, Kind.SPECIAL))
+
+    def _link(self, rel: str) -> Unlisted:
+        """A symbolic link and what it would resolve to, for the message (it is never followed)."""
+        full = os.path.join(self.root, rel)
+        try:
+            target = os.readlink(full)
+        except OSError as exc:
+            return Unlisted(rel, Kind.SYMLINK, exc.strerror or str(exc))
+        try:
+            resolved = Path(os.path.realpath(full, strict=True))
+        except OSError as exc:
+            what = "a loop" if exc.errno == errno.ELOOP else "dangling"
+            return Unlisted(rel, Kind.SYMLINK, f"-> {target} ({what})")
+        inside = resolved == self.root or self.root in resolved.parents
+        return Unlisted(rel, Kind.SYMLINK, f"-> {target} ({'inside' if inside else 'outside'} the repository)")
 
     def read(self, path: str) -> bytes:
         cached = self._cache.get(path)
@@ -117,24 +205,32 @@ class WorkTree:
         full = os.path.join(self.root, rel)
         try:
             # O_NOFOLLOW: a symlink (which could point outside the repository) is never opened.
-            fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+            # O_NONBLOCK: opening a FIFO someone put in its place must not hang the compile.
+            fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
         except OSError as exc:
             if exc.errno in (errno.ELOOP, errno.EISDIR, errno.ENOENT, errno.ENOTDIR):
                 raise FileNotFoundError(path) from None
-            raise
+            raise TreeError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
         with os.fdopen(fd, "rb") as handle:
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):
                 raise FileNotFoundError(path)
             if info.st_size > MAX_FILE_BYTES:
                 raise TreeError(f"{path}: file is larger than {MAX_FILE_BYTES // 1024} KiB")
-            data = handle.read()
+            try:
+                data = handle.read()
+            except OSError as exc:  # EIO and the like: a finding for this file, not a crash
+                raise TreeError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
         self._cache[path] = data
         return data
 
     def exists(self, path: str) -> bool:
         rel = safe_relpath(path)
         return rel is not None and (self.root / rel).is_file() and not (self.root / rel).is_symlink()
+
+
+_SYMLINK_MODE = 0o120000
+_GITLINK_MODE = 0o160000
 
 
 class GitTree:
@@ -160,13 +256,18 @@ class GitTree:
         # the tree objects in gitpython takes 0.2 s.
         listing = self._repo.git.ls_tree("-r", "-z", "--full-tree", commit.hexsha, strip_newline_in_stdout=False)
         self._entries: dict[str, tuple[str, int]] = {}
+        self._gitlinks: list[str] = []  # submodules: commits of another repository, never read
         for record in listing.split("\0"):
             if not record:
                 continue
             meta, path = record.split("\t", 1)
             mode, kind, sha = meta.split(" ")
-            if kind == "blob" and path.startswith(self._prefix):
+            if not path.startswith(self._prefix):
+                continue
+            if kind == "blob":
                 self._entries[path[len(self._prefix):]] = (sha, int(mode, 8))
+            elif kind == "commit":
+                self._gitlinks.append(path[len(self._prefix):])
         self._cache: dict[str, bytes] = {}
 
     def blobs(self) -> dict[str, tuple[str, int]]:
@@ -179,17 +280,54 @@ class GitTree:
             (
                 FileEntry(path, blob)
                 for path, (blob, mode) in self._entries.items()
-                if path.startswith(head) and mode != 0o120000 and not _hidden(path)
+                if path.startswith(head) and mode != _SYMLINK_MODE and not _hidden(path)
             ),
             key=lambda e: e.path,
         )
+
+    def unlisted(self, prefix: str) -> list[Unlisted]:
+        """What `files` leaves out, as a work tree would report it (a hidden folder once, not per file)."""
+        head = prefix.rstrip("/") + "/"
+        found: dict[str, Unlisted] = {}
+        for path, (blob, mode) in self._entries.items():
+            if not path.startswith(head):
+                continue
+            hidden = _hidden_part(path)
+            if hidden is not None:
+                kind = Kind.FILE if hidden == path else Kind.DIRECTORY
+                found.setdefault(hidden, Unlisted(hidden, kind))
+            elif mode == _SYMLINK_MODE:
+                target = self._repo.odb.stream(bytes.fromhex(blob)).read().decode("utf-8", "backslashreplace")
+                found[path] = Unlisted(path, Kind.SYMLINK, f"-> {target} ({self._resolves(path, target)})")
+        for path in self._gitlinks:
+            if path.startswith(head):
+                found[path] = Unlisted(path, Kind.SUBMODULE)
+        return sorted(found.values(), key=lambda u: u.path)
+
+    def _resolves(self, path: str, target: str) -> str:
+        """Where a link in the commit points, judged inside the commit (links are never followed)."""
+        seen = {path}
+        while True:
+            joined = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
+            if target.startswith("/") or joined == ".." or joined.startswith("../"):
+                return "outside the repository"
+            entry = self._entries.get(joined)
+            if entry is None:
+                inside = any(p.startswith(joined + "/") for p in self._entries)
+                return "inside the repository" if inside else "dangling"
+            if entry[1] != _SYMLINK_MODE:
+                return "inside the repository"
+            if joined in seen:
+                return "a loop"
+            seen.add(joined)
+            path, target = joined, self._repo.odb.stream(bytes.fromhex(entry[0])).read().decode("utf-8", "replace")
 
     def read(self, path: str) -> bytes:
         cached = self._cache.get(path)
         if cached is not None:
             return cached
         entry = self._entries.get(path)
-        if entry is None or entry[1] == 0o120000:
+        if entry is None or entry[1] == _SYMLINK_MODE:
             raise FileNotFoundError(path)
         stream = self._repo.odb.stream(bytes.fromhex(entry[0]))
         if stream.size > MAX_FILE_BYTES:
@@ -200,11 +338,22 @@ class GitTree:
 
     def exists(self, path: str) -> bool:
         entry = self._entries.get(path)
-        return entry is not None and entry[1] != 0o120000
+        return entry is not None and entry[1] != _SYMLINK_MODE
 
 
 def _hidden(path: str) -> bool:
     return any(part.startswith(".") for part in path.split("/"))
+
+
+def _hidden_part(path: str) -> str | None:
+    """The path up to its first hidden component, or None when nothing on it is hidden."""
+    if not (path.startswith(".") or "/." in path):
+        return None
+    parts = path.split("/")
+    for i, part in enumerate(parts):
+        if part.startswith("."):
+            return "/".join(parts[: i + 1])
+    return None  # pragma: no cover - "/." was in the path
 
 
 def open_tree(root: Path, rev: str | None = None) -> Tree:

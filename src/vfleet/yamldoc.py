@@ -97,8 +97,13 @@ def parse_documents(text: str) -> Iterator[tuple[int, int, Any]]:
 
 
 def _compose(chunk: Chunk) -> yaml.Node | None:
+    text = chunk.text
+    if "\ufeff" in text[:3]:
+        # YAML allows a byte-order mark before each document (files joined with "---"); libyaml accepts
+        # one only at the very start of its input, and a chunk starts with the marker line's newline.
+        text = text.replace("\ufeff", "", 1)
     try:
-        return yaml.compose(chunk.text, Loader=_Loader)
+        return yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = chunk.first_line + (mark.line if mark else 0)

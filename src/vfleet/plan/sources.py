@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vfleet.load import FLEET_DIR, POLICIES_DIR, TEMPLATES_DIR
-from vfleet.tree import FileEntry, GitTree, Tree, TreeError, WorkTree
+from vfleet.tree import FileEntry, GitTree, Tree, TreeError, Unlisted, WorkTree
 
 LISTED = (FLEET_DIR, TEMPLATES_DIR, POLICIES_DIR)
 TENANT_FILE = re.compile(rf"^{FLEET_DIR}/projects/([^/]+)/tenants/[^/]+\.ya?ml$")
@@ -54,6 +54,11 @@ class Source:
             digest = hashlib.sha256()
             for path, blob in self.entries.items():
                 digest.update(f"{path}\0{blob}\n".encode())
+            # What the listing leaves out (links, hidden files, ...) is an error of the compile: a side
+            # that gains one must not reuse the index cached for the same files without it.
+            for prefix in (FLEET_DIR, TEMPLATES_DIR):
+                for odd in self.reader.unlisted(prefix):
+                    digest.update(f"{odd.path}\0{odd.kind}\0{odd.detail}\n".encode("utf-8", "surrogateescape"))
             self._key = digest.hexdigest()
         return self._key
 
@@ -85,6 +90,9 @@ class Slice:
             for path, blob in self.source.entries.items()
             if path.startswith(head) and (keep is None or path in keep or not is_tenant_file(path))
         ]
+
+    def unlisted(self, prefix: str) -> list[Unlisted]:
+        return self.source.reader.unlisted(prefix)  # every slice reports them: they are errors of the side
 
     def read(self, path: str) -> bytes:
         return self.source.reader.read(path)
