@@ -88,6 +88,8 @@ def write_fleet(
                 "templates": [{"name": "live", "versions": ["1.x"]}],
                 "defaultTemplate": {"name": "live", "version": "1.x"},
                 "clusters": {"names": clusters},
+                # The read-only host view: a Role and RoleBinding per tenant for the live checks to see.
+                "hostAccess": {"view": ["admin"]},
             },
         },
     }

@@ -185,11 +185,11 @@ def test_an_unchanged_object_that_drifted_is_still_checked(applied: Applied, tmp
     the apply would have to change an immutable field, and the check says so (runs last: it drifts web)."""
     rbac = k8s.RbacAuthorizationV1Api(kube_client(applied.dev))
     ns = f"vc-{PROJECT}-web"
-    rbac.delete_namespaced_role_binding("vfleet-project-admin", ns)
+    rbac.delete_namespaced_role_binding("vfleet-host-view", ns)
     rbac.create_namespaced_role_binding(
         ns,
         k8s.V1RoleBinding(
-            metadata=k8s.V1ObjectMeta(name="vfleet-project-admin"),
+            metadata=k8s.V1ObjectMeta(name="vfleet-host-view"),
             role_ref=k8s.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name="view"),
             subjects=[k8s.RbacV1Subject(kind="User", name="alice@example.com", api_group="rbac.authorization.k8s.io")],
         ),
