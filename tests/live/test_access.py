@@ -21,8 +21,8 @@ import pytest
 import yaml
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
-
 from livefleet import PROJECT, compile_placed, put_on_cluster, write_fleet
+
 from livekit import kube_client
 from vfleet import devclusters
 from vfleet.compile import Compiled
@@ -96,7 +96,8 @@ def on_cluster(live_clusters: list[DevCluster], test_chart: Path,
             for delete in (rbac.delete_cluster_role_binding, rbac.delete_cluster_role):
                 _ignore_missing(delete, f"vfleet-platform-{role}")
         core.delete_namespace(NS)
-        _eventually(lambda: NS not in {n.metadata.name for n in core.list_namespace().items}, "namespace gone")
+        _eventually(lambda: NS not in {n.metadata.name for n in core.list_namespace().items if n.metadata},
+                    "namespace gone")
 
 
 def _eventually(check: Callable[[], bool], what: str, timeout_s: float = 60) -> None:
@@ -146,7 +147,7 @@ def may_exec(api: k8s.ApiClient) -> bool:
         resource_attributes=k8s.V1ResourceAttributes(namespace=NS, verb="create", resource="pods",
                                                      subresource="exec", name=POD)))
     answer = k8s.AuthorizationV1Api(api).create_self_subject_access_review(review)
-    return bool(answer.status.allowed)
+    return answer.status is not None and bool(answer.status.allowed)
 
 
 def scale(api: k8s.ApiClient, replicas: int) -> int:
