@@ -235,3 +235,50 @@ def test_all_problems_of_all_files_reported_at_once(tmp_path: Path) -> None:
         ("fleet/projects/alpha/project.yaml", "ref.team"),  # the team is gone, so the project's reference breaks
         ("fleet/projects/alpha/project.yaml", "ref.cluster"),  # and so is cluster us-1
     }
+
+
+def test_one_platform_document_with_known_teams(tmp_path: Path) -> None:
+    second = """
+        apiVersion: vfleet.dev/v1alpha1
+        kind: Platform
+        metadata: {name: more}
+        spec:
+          members:
+            - {team: nosuch, role: admin}
+        """
+    fleet = load_model(write_fleet(tmp_path, {"fleet/zz-more.yaml": second}))
+    assert fleet.platform is not None and fleet.platform.name == "platform"  # the first one, by file
+    assert [(f.code, f.location.file if f.location else None) for f in fleet.findings] == [
+        ("platform.duplicate", "fleet/zz-more.yaml")]
+    fleet = load_model(write_fleet(tmp_path / "b", {"fleet/platform.yaml": second}))
+    assert [(f.code, f.location.line if f.location else None) for f in fleet.findings] == [("ref.team", 6)]
+
+
+def test_access_specs_cannot_ask_for_more_than_they_may(tmp_path: Path) -> None:
+    """A host view is all a project can ask for; platform roles are admin, operator or viewer."""
+    broken = {
+        "fleet/platform.yaml": """
+            apiVersion: vfleet.dev/v1alpha1
+            kind: Platform
+            metadata: {name: platform}
+            spec:
+              members:
+                - {group: g, role: owner}
+                - {group: g, user: u, role: admin}
+            """,
+        "fleet/projects/alpha/project.yaml": """
+            apiVersion: vfleet.dev/v1alpha1
+            kind: Project
+            metadata: {name: alpha}
+            spec:
+              members: [{user: alice, role: admin}]
+              templates: [{name: shared, versions: ["1.x"]}]
+              hostAccess: {view: [admin], edit: [admin]}
+            """,
+    }
+    fleet = load_model(write_fleet(tmp_path, broken))
+    found = {(f.location.file, f.location.field) for f in fleet.findings if f.location}
+    assert ("fleet/projects/alpha/project.yaml", "spec.hostAccess.edit") in found
+    assert ("fleet/platform.yaml", "spec.members[0].role") in found
+    assert any(f.location and f.location.file == "fleet/platform.yaml" and "exactly one" in f.message
+               for f in fleet.findings)
