@@ -73,9 +73,9 @@ def test_a_freshly_applied_fleet_has_no_drift(fleet: Fleet, tmp_path: Path) -> N
     assert report.findings.items == ()
     assert report.exit_code == 0
     # In sync, every object is decided without a dry run: discovery per group-version (5), one list per
-    # managed kind the cluster serves (7 of 8: no NodeClaim CRD here), release records (1), /version (1).
+    # managed kind the cluster serves (9 of 10: no NodeClaim CRD here), release records (1), /version (1).
     assert report.dry_runs == 0
-    assert report.requests == 5 + 7 + 1 + 1
+    assert report.requests == 5 + 9 + 1 + 1
     done = vfleet("drift", str(fleet.compiled.root), env=fleet.env, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"drift ({CLUSTER}): no drift" in done.stdout

@@ -123,3 +123,31 @@ def test_cli_writes_then_checks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert (root / ".gitlab" / "CODEOWNERS").read_text() == owners.render(owners.rules(load_model(root)))
     assert runner.invoke(app, ["codeowners", str(root), "--check"]).exit_code == 0
     assert runner.invoke(app, ["codeowners", str(root), "--forge", "gitea"]).exit_code == 2
+
+
+def test_show_platform_lists_roles_per_cluster_and_host_access(tmp_path: Path) -> None:
+    import json
+
+    from vfleet.cli import app
+
+    platform = """
+        apiVersion: vfleet.dev/v1alpha1
+        kind: Platform
+        metadata: {name: platform}
+        spec:
+          members:
+            - {group: "oidc:platform", role: admin}
+            - {team: platform, role: operator, clusters: {matchLabels: {env: dev}}}
+        """
+    root = write_fleet(tmp_path, {**FILES, "fleet/platform.yaml": platform})
+    shown = CliRunner().invoke(app, ["show", "platform", "--path", str(root), "-o", "json"])
+    assert shown.exit_code == 0, shown.output
+    data = json.loads(shown.stdout)
+    assert data["platform"] == "fleet/platform.yaml:1"
+    labels = {n: c.spec.metadata.labels.get("env") for n, c in load_model(root).clusters.items()}
+    for name, roles in data["clusters"].items():
+        assert roles["admin"] == {"groups": ["oidc:platform"], "users": []}
+        assert ("operator" in roles) == (labels[name] == "dev")
+    assert data["projects"]["alpha"] == {"hostView": [], "hostViewSubjects": []}
+    table = CliRunner().invoke(app, ["show", "platform", "--path", str(root)])
+    assert table.exit_code == 0 and "project alpha: nothing" in table.stdout
