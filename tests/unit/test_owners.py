@@ -137,17 +137,18 @@ def test_show_platform_lists_roles_per_cluster_and_host_access(tmp_path: Path) -
         spec:
           members:
             - {group: "oidc:platform", role: admin}
-            - {team: platform, role: operator, clusters: {matchLabels: {env: dev}}}
+            - {team: platform, role: operator, clusters: {matchLabels: {region: eu}}}
         """
     root = write_fleet(tmp_path, {**FILES, "fleet/platform.yaml": platform})
     shown = CliRunner().invoke(app, ["show", "platform", "--path", str(root), "-o", "json"])
     assert shown.exit_code == 0, shown.output
     data = json.loads(shown.stdout)
     assert data["platform"] == "fleet/platform.yaml:1"
-    labels = {n: c.spec.metadata.labels.get("env") for n, c in load_model(root).clusters.items()}
+    labels = {n: c.spec.metadata.labels.get("region") for n, c in load_model(root).clusters.items()}
+    assert sorted(labels.values()) == ["eu", "us"]
     for name, roles in data["clusters"].items():
         assert roles["admin"] == {"groups": ["oidc:platform"], "users": []}
-        assert ("operator" in roles) == (labels[name] == "dev")
+        assert ("operator" in roles) == (labels[name] == "eu")
     assert data["projects"]["alpha"] == {"hostView": [], "hostViewSubjects": []}
     table = CliRunner().invoke(app, ["show", "platform", "--path", str(root)])
     assert table.exit_code == 0 and "project alpha: nothing" in table.stdout
