@@ -30,6 +30,10 @@ class NotAFleet(VfleetError):
     """The path given is not a fleet repository."""
 
 
+class OutputError(VfleetError):
+    """The compile output could not be written (a full disk, permissions); the previous output is intact."""
+
+
 @dataclass(frozen=True)
 class Compiled:
     root: Path
@@ -152,26 +156,38 @@ def write_output(compiled: Compiled, out: Path) -> list[Path]:
     """Write one file per cluster and each tenant's vcluster.yaml; all or nothing.
 
     The new output is built in a sibling temporary directory and swapped in with renames, so a
-    reader (or a crash) never sees a half-written compile.
+    reader (or a crash, or a full disk) never sees a half-written compile: on any failure the staging
+    directory is removed and `OutputError` says what could not be written.
     """
     if not compiled.ok:
         raise VfleetError("refusing to write a compile that has errors")
     out = out.resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+    except OSError as exc:
+        raise OutputError(f"cannot write the compile output to {out}: {exc.strerror or exc}") from exc
     written: list[Path] = []
+    doing = "writing its first file"  # a failed write() carries no file name: say where it stopped
     try:
         for cluster, state in sorted(compiled.desired.items()):
             path = staging / "clusters" / f"{cluster}.json"
+            doing = f"writing {path.relative_to(staging)}"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(state.to_json())
             written.append(out / path.relative_to(staging))
         for key, tenant in sorted(compiled.rendered.tenants.items()):
             path = staging / "tenants" / key / "vcluster.yaml"
+            doing = f"writing {path.relative_to(staging)}"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(tenant.yaml, encoding="utf-8")
             written.append(out / path.relative_to(staging))
+        doing = "swapping the new output in"
         _swap(staging, out)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise OutputError(f"cannot write the compile output to {out}: {exc.strerror or exc} ({doing}, "
+                          f"{len(written)} file(s) written before); the previous output is unchanged") from exc
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -20,6 +20,7 @@ import os
 import pickle
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,11 +83,18 @@ class ParseCache:
     def save(self) -> None:
         if self.path is None or not self._dirty:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(f".tmp{os.getpid()}")
-        with tmp.open("wb") as fh:
-            pickle.dump(self.entries, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        tmp.replace(self.path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with tmp.open("wb") as fh:
+                pickle.dump(self.entries, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            tmp.replace(self.path)
+        except OSError:
+            # A cache that cannot be saved (a full disk) costs the next run its parse time, nothing else:
+            # it is never a reason to fail a compile, nor to leave a half-written file behind.
+            with suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            return
         self._dirty = False
 
 

@@ -10,13 +10,20 @@ keeps between runs)::
 
 Records never hold a credential: messages from the engine are redacted before they get here, and a
 desired state holds none by construction.
+
+A file here that cannot be read as vfleet wrote it — truncated, corrupted, a folder where a file belongs,
+a hash without its state — is a `RecordsError` naming it (exit 2), never a silent default: an unreadable
+`applied/<cluster>.json` read as "nothing applied" would leave the deletion guards without a base. A
+write that fails (a full disk) removes its temporary file and leaves the previous file as it was.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,10 +31,16 @@ from typing import Any
 import orjson
 
 from vfleet.desired import DesiredState
+from vfleet.errors import VfleetError
 
 STATE_DIR_ENV = "VFLEET_STATE_DIR"
 DEFAULT_STATE_DIR = ".vfleet/state"
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
+_HASH = re.compile(r"[0-9a-f]{64}")  # DesiredState.hash: sha256 hex
+
+
+class RecordsError(VfleetError):
+    """A file of the state directory cannot be read or written as vfleet wrote it; the message names it."""
 
 
 def state_dir(root: Path, env: Mapping[str, str] = os.environ) -> Path:
@@ -72,42 +85,86 @@ class Records:
 
     def write(self, record: Record) -> Path:
         stamp = record.started.replace(":", "").replace("-", "").replace("+0000", "Z")
-        path = self.root / "runs" / _safe(record.cluster) / f"{_safe(stamp)}-{record.operation}.json"
+        path = self._folder("runs") / _safe(record.cluster) / f"{_safe(stamp)}-{record.operation}.json"
         _atomic(path, orjson.dumps(record.to_json(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
         return path
 
     def history(self, cluster: str | None = None, limit: int | None = None) -> list[Record]:
-        """Records, newest first; of one cluster or of all."""
-        base = self.root / "runs"
-        folders = [base / _safe(cluster)] if cluster else sorted(p for p in base.glob("*") if p.is_dir())
-        found: list[Record] = []
-        for folder in folders:
-            for path in folder.glob("*.json"):
-                try:
-                    found.append(Record.from_json(orjson.loads(path.read_bytes())))
-                except (OSError, orjson.JSONDecodeError, TypeError):
-                    continue  # a record someone truncated is not a reason to hide the others
+        """Records, newest first; of one cluster or of all. Raises `RecordsError` naming every bad record."""
+        base = self._folder("runs")
+        try:
+            folders = [base / _safe(cluster)] if cluster else sorted(p for p in base.glob("*") if p.is_dir())
+            found: list[Record] = []
+            bad: list[str] = []
+            for folder in folders:
+                for path in sorted(folder.glob("*.json")):
+                    record = _read_record(path)
+                    if isinstance(record, Record):
+                        found.append(record)
+                    else:
+                        bad.append(f"{path}: {record}")
+        except OSError as exc:
+            raise RecordsError(f"cannot list the run records in {base}: {exc.strerror or exc}") from exc
+        if bad:
+            # Not skipped: a history that quietly lacks a run misleads whoever audits it.
+            raise RecordsError(f"{len(bad)} run record(s) cannot be read (truncated or corrupted?): "
+                               + "; ".join(bad) + ". Restore them from a backup, or move them out of "
+                               f"{base} (they are not needed to apply)")
         found.sort(key=lambda r: (r.started, r.cluster), reverse=True)
         return found[:limit] if limit is not None else found
 
     def applied_hash(self, cluster: str) -> str | None:
-        try:
-            return (self.root / "applied" / f"{_safe(cluster)}.hash").read_text(encoding="utf-8").strip() or None
-        except OSError:
+        """The desired-state hash of the last successful apply; None when nothing is known to be applied."""
+        path = self._folder("applied") / f"{_safe(cluster)}.hash"
+        data = _read(path)
+        if data is None:
             return None
+        value = data.decode("utf-8", "replace").strip()
+        if not _HASH.fullmatch(value):
+            raise RecordsError(
+                f"{path} is not a desired-state hash (truncated or corrupted: {value[:20]!r}). Delete it and "
+                f"cluster {cluster}'s stack is applied again on the next run (the engine then finds what is "
+                "really there)")
+        return value
 
     def applied_hashes(self, clusters: list[str]) -> dict[str, str | None]:
         return {c: self.applied_hash(c) for c in clusters}
 
     def applied_state(self, cluster: str) -> DesiredState | None:
-        try:
-            return DesiredState.from_json((self.root / "applied" / f"{_safe(cluster)}.json").read_bytes())
-        except (OSError, orjson.JSONDecodeError, KeyError, TypeError):
+        """What the last successful apply applied (the deletion guards' base); None when nothing was."""
+        folder = self._folder("applied")
+        path, hash_path = folder / f"{_safe(cluster)}.json", folder / f"{_safe(cluster)}.hash"
+        data = _read(path)
+        recorded = self.applied_hash(cluster)
+        lost = (f"vfleet cannot tell what cluster {cluster}'s stack last applied, so the deletion guards "
+                f"have no base. Restore it from a backup; or see the engine's diff (`vfleet preview --cluster "
+                f"{cluster}`) and, if that is what you want, delete {path} and {hash_path}")
+        if data is None:
+            if recorded is not None:  # save_applied writes the state first: a hash alone is damage
+                raise RecordsError(f"{hash_path} exists but {path} is missing. {lost}")
             return None
+        if recorded is not None and hashlib.sha256(data).hexdigest() != recorded:
+            raise RecordsError(f"{path} does not match {hash_path} (truncated or changed by hand?). {lost}")
+        try:
+            return DesiredState.from_json(data)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:  # orjson.JSONDecodeError is a ValueError
+            raise RecordsError(f"{path} is not a desired state (truncated or corrupted: {exc}). {lost}") from exc
 
     def known_stacks(self) -> list[str]:
         """Clusters something was ever applied to from this state directory."""
-        return sorted(p.name[: -len(".hash")] for p in (self.root / "applied").glob("*.hash"))
+        folder = self._folder("applied")
+        try:
+            return sorted(p.name[: -len(".hash")] for p in folder.glob("*.hash"))
+        except OSError as exc:
+            raise RecordsError(f"cannot list {folder}: {exc.strerror or exc}") from exc
+
+    def _folder(self, name: str) -> Path:
+        """root/name, refused when it (or the state directory) is there but not a folder."""
+        for path in (self.root, self.root / name):
+            if path.exists() and not path.is_dir():
+                raise RecordsError(f"{path} should be a folder of vfleet's state directory, but is a file; "
+                                   f"move it away (and check {STATE_DIR_ENV} points at the state directory)")
+        return self.root / name
 
     def save_applied(self, state: DesiredState) -> None:
         """After a successful apply: the state (first) and its hash (last, so a crash never skips)."""
@@ -117,19 +174,62 @@ class Records:
     def forget(self, cluster: str) -> None:
         """After a destroy, or before a run that may change the stack: nothing is known to be applied."""
         for suffix in (".hash", ".json"):
-            (self.root / "applied" / f"{_safe(cluster)}{suffix}").unlink(missing_ok=True)
+            _unlink(self._folder("applied") / f"{_safe(cluster)}{suffix}")
 
     def invalidate(self, cluster: str) -> None:
         """Before an engine run: a run that dies half-way must not leave the old hash looking current."""
-        (self.root / "applied" / f"{_safe(cluster)}.hash").unlink(missing_ok=True)
+        _unlink(self._folder("applied") / f"{_safe(cluster)}.hash")
 
 
 def _safe(name: str) -> str:
     return _SAFE.sub("_", name)
 
 
+def _read(path: Path) -> bytes | None:
+    """The file's bytes; None when it does not exist; `RecordsError` when it cannot be read."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:  # a folder where the file belongs, permissions, I/O errors
+        raise RecordsError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def _read_record(path: Path) -> Record | str:
+    """One run record, or why it is not one."""
+    try:
+        data = orjson.loads(path.read_bytes())
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    except orjson.JSONDecodeError as exc:
+        return f"not JSON ({exc})"
+    if not isinstance(data, dict) or not isinstance(data.get("started"), str):
+        return "not a run record"
+    try:
+        return Record.from_json(data)
+    except (TypeError, ValueError, AttributeError) as exc:
+        return f"not a run record ({exc})"
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        raise RecordsError(f"cannot remove {path}: {exc.strerror or exc}") from exc
+
+
 def _atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write `path` whole or not at all: a temporary file, synced, renamed over it."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tmp.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())  # renamed only once the bytes are on disk: a crash never leaves it empty
+        tmp.replace(path)
+    except OSError as exc:
+        with suppress(OSError):
+            tmp.unlink(missing_ok=True)  # a full disk must not also keep the half-written copy
+        raise RecordsError(f"cannot write {path}: {exc.strerror or exc}; the previous version (if any) is "
+                           "unchanged") from exc
