@@ -41,6 +41,10 @@ _UTF16_32_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
 # Below this many files a process pool costs more than it saves.
 _PARALLEL_MIN_FILES = 1500
 
+# Bumped whenever parsing a given text can give a different result (a cache keyed by blob id would
+# otherwise keep the old result for unchanged files): 2 = byte-order marks after "---", LFS pointers.
+PARSE_VERSION = 2
+
 ParsedDoc = tuple[int, int, Any]  # (index in file, first line, value)
 Parsed = list[ParsedDoc] | YamlError
 
@@ -69,9 +73,10 @@ class ParseCache:
         if path is not None and path.is_file():
             try:
                 with path.open("rb") as fh, gc_paused():  # 3x faster for 10,000 entries
-                    entries = pickle.load(fh)
-                if isinstance(entries, dict):
-                    return ParseCache(entries, path)
+                    stored = pickle.load(fh)
+                if isinstance(stored, tuple) and len(stored) == 2 and stored[0] == PARSE_VERSION \
+                        and isinstance(stored[1], dict):
+                    return ParseCache(stored[1], path)
             except Exception:  # a stale or corrupt cache is only a slower run
                 pass
         return ParseCache({}, path)
@@ -87,7 +92,7 @@ class ParseCache:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with tmp.open("wb") as fh:
-                pickle.dump(self.entries, fh, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump((PARSE_VERSION, self.entries), fh, protocol=pickle.HIGHEST_PROTOCOL)
             tmp.replace(self.path)
         except OSError:
             # A cache that cannot be saved (a full disk) costs the next run its parse time, nothing else:

@@ -104,3 +104,19 @@ def test_corrupt_cache_is_ignored(tmp_path: Path) -> None:
     path = tmp_path / "cache.pickle"
     path.write_bytes(b"not a pickle")
     assert ParseCache.open(path).entries == {}
+
+
+def test_a_cache_of_another_parser_version_is_not_used(tmp_path: Path) -> None:
+    # Parsing results change between versions (e.g. a BOM after '---'): a cache keyed by blob id alone
+    # would keep an old result for a file that did not change.
+    import pickle
+
+    root = write_fleet(tmp_path / "repo")
+    path = tmp_path / "cache.pickle"
+    cache = ParseCache.open(path)
+    load(WorkTree(root), cache)
+    cache.save()
+    assert ParseCache.open(path).entries == cache.entries
+    blob = next(iter(cache.entries))
+    path.write_bytes(pickle.dumps({blob: [(0, 1, {"stale": True})]}))  # the format before versions
+    assert ParseCache.open(path).entries == {}
