@@ -192,7 +192,10 @@ TOOLS: dict[str, Tool] = {
             version=KUBERNETES_PROVIDER_MODULE_VERSION,
             package="github.com/pulumi/pulumi-kubernetes/provider/v4/cmd/pulumi-resource-kubernetes",
             recipe=Recipe.GENERATED,
-            ldflags=(f"-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version={KUBERNETES_PROVIDER_RELEASE}",),
+            ldflags=(
+                "-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version="
+                + KUBERNETES_PROVIDER_RELEASE,
+            ),
         ),
     )
 }
@@ -246,21 +249,23 @@ def installed_path(name: str) -> Path:
     return cache_dir() / tool.dirname / tool.name
 
 
-def binary(name: str) -> Path:
+def binary(name: str, env: Mapping[str, str] | None = None) -> Path:
     """The program to run for tool `name`.
 
     Order: the `VFLEET_<NAME>_BIN` override (always wins, so tests can simulate a missing tool), then
     the pinned build in the cache, then the same-named program on PATH. Names that are not pinned here
-    (e.g. "go", "pulumi") are looked up the same way, minus the cache.
+    (e.g. "go") are looked up the same way, minus the cache. `env` (default: this process's) is where
+    the override and PATH are read.
     """
-    override = os.environ.get(env_var(name))
+    env = os.environ if env is None else env
+    override = env.get(env_var(name))
     if override is not None:
         return _from_override(name, override)
     if name in TOOLS:
         cached = installed_path(name)
         if _is_executable(cached):
             return cached
-    found = shutil.which(name)
+    found = shutil.which(name, path=env.get("PATH", os.defpath))
     if found:
         return Path(found)
     raise ToolMissing(name, _missing_message(name))

@@ -29,17 +29,22 @@ import pytest
 from kubernetes import client as k8s
 
 from livekit import REPO, copy_test_chart, helm, kube_client
+from vfleet import devclusters, toolchain
 from vfleet.devclusters import DevCluster, write_kubeconfig
 
-MISSING = [b for b in ("pulumi", "pulumi-resource-kubernetes") if shutil.which(b) is None]
-pytestmark = [
-    pytest.mark.engine,
-    pytest.mark.skipif(
-        bool(MISSING),
-        reason=f"the engine tier needs {' and '.join(MISSING)} on PATH "
-        "(pulumi CLI >= 3.259 and pulumi-resource-kubernetes >= 4.32; not obtainable on this machine)",
-    ),
-]
+pytestmark = pytest.mark.engine
+
+
+@pytest.fixture(scope="module", autouse=True)
+def engine_binaries() -> None:
+    """The pinned Pulumi CLI and provider; the tier FAILS (never skips) when they are not built."""
+    for name in ("pulumi", "pulumi-resource-kubernetes"):
+        try:
+            toolchain.binary(name)
+        except toolchain.ToolMissing as missing:
+            pytest.fail(f"the engine tier needs {name}: {missing}", pytrace=False)
+
+
 VFLEET = str(Path(sys.executable).parent / "vfleet")
 CONTRACTS = (REPO.parent / "shared" / "contracts").resolve()
 # The example fleet on two clusters: eu-dev -> live-a (wave 0), eu-central and us-east -> live-b (wave 1).
@@ -61,6 +66,15 @@ class Fleet:
     def apply_json(self, *args: str, env: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
         done = self.vfleet("apply", ".", "--yes", "--output", "json", *args, env=env)
         return done.returncode, json.loads(done.stdout) if done.stdout.strip() else {"stderr": done.stderr}
+
+
+def why(report: dict[str, Any]) -> str:
+    """The part of a report that explains a failure: each stack's result and message, the error."""
+    lines = [
+        f"{s['cluster']}: {s['result']} ({s.get('scope')}) {s['changes']} {s['message']}"
+        for s in report.get("stacks", [])
+    ]
+    return "\n".join([*lines, str(report.get("error") or ""), str(report.get("stderr") or "")[-3000:]])
 
 
 def _build_fleet(dest: Path, clusters: dict[str, DevCluster], chart: Path) -> Path:
@@ -104,8 +118,54 @@ spec:
 
 
 @pytest.fixture(scope="module")
-def fleet(live_clusters: list[DevCluster], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
-    by_name = {c.name: c for c in live_clusters}
+def engine_clusters() -> Iterator[list[DevCluster]]:
+    """Two clusters of the engine tier's own: what it applies never meets the live tier's tests."""
+    try:
+        clusters = devclusters.start_clusters(("live-a", "live-b"))
+    except toolchain.ToolMissing as missing:
+        pytest.fail(f"the engine tier needs {missing.tool}: {missing}", pytrace=False)
+    try:
+        for cluster in clusters:
+            install_service_monitor_crd(cluster)
+        yield clusters
+    finally:
+        devclusters.stop_clusters(clusters)
+
+
+def install_service_monitor_crd(cluster: DevCluster) -> None:
+    """The Prometheus operator's ServiceMonitor kind (schema-less), as on a cluster with monitoring: the
+    example fleet's storefront-staging asks its chart for one, and Helm refuses a kind the cluster lacks."""
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "servicemonitors.monitoring.coreos.com"},
+        "spec": {
+            "group": "monitoring.coreos.com",
+            "names": {"kind": "ServiceMonitor", "plural": "servicemonitors", "singular": "servicemonitor"},
+            "scope": "Namespaced",
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+                }
+            ],
+        },
+    }
+    k8s.ApiextensionsV1Api(kube_client(cluster)).create_custom_resource_definition(crd)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        got = k8s.ApiextensionsV1Api(kube_client(cluster)).read_custom_resource_definition(crd["metadata"]["name"])
+        if any(c.type == "Established" and c.status == "True" for c in (got.status.conditions or [])):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{cluster.name}: the ServiceMonitor CRD never became established")
+
+
+@pytest.fixture(scope="module")
+def fleet(engine_clusters: list[DevCluster], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    by_name = {c.name: c for c in engine_clusters}
     base = tmp_path_factory.mktemp("engine")
     chart = copy_test_chart(base)
     root = _build_fleet(base / "repo", by_name, chart)
@@ -115,7 +175,7 @@ def fleet(live_clusters: list[DevCluster], tmp_path_factory: pytest.TempPathFact
         "VFLEET_CACHE_DIR": str(base / "cache"),
         "VFLEET_STATE_DIR": str(base / "state"),
         "PULUMI_CONFIG_PASSPHRASE": "engine-tier",
-        "PULUMI_HOME": os.environ.get("PULUMI_HOME", str(Path.home() / ".pulumi")),
+        "PULUMI_HOME": str(base / "pulumi-home"),  # fresh: vfleet installs the pinned plugin into it
         "PATH": f"{Path(helm()).parent}{os.pathsep}{os.environ['PATH']}",
     }
     env.pop("PULUMI_BACKEND_URL", None)
@@ -150,7 +210,7 @@ def _release_revisions(fleet: Fleet, cluster: str) -> dict[str, int]:
 def test_apply_scenarios_against_the_real_engine(fleet: Fleet) -> None:
     # 1. the first apply creates everything; the objects are on the clusters
     code, report = fleet.apply_json()
-    assert code == 0, report
+    assert code == 0, why(report)
     assert {s["cluster"]: s["result"] for s in report["stacks"]} == {"live-a": "applied", "live-b": "applied"}
     for cluster, names in _desired_namespaces(fleet).items():
         assert names and names <= _namespaces(fleet.clusters[cluster])
@@ -167,7 +227,7 @@ def test_apply_scenarios_against_the_real_engine(fleet: Fleet) -> None:
     ledger = fleet.root / "fleet/projects/payments/tenants/ledger-dev.yaml"
     ledger.write_text(ledger.read_text().replace('cpu: "4"', 'cpu: "5"', 1))
     code, report = fleet.apply_json()
-    assert code == 0, report
+    assert code == 0, why(report)
     assert {s["cluster"]: s["result"] for s in report["stacks"]} == {"live-a": "applied", "live-b": "skipped"}
     live_a = next(s for s in report["stacks"] if s["cluster"] == "live-a")
     assert live_a["changes"].get("update", 0) >= 1 and not live_a["changes"].get("create")
@@ -203,7 +263,7 @@ def test_apply_scenarios_against_the_real_engine(fleet: Fleet) -> None:
         Path(fleet.env[ENV_VARS["live-b"]]).read_text().replace(fleet.clusters["live-b"].server, "https://127.0.0.1:9")
     )
     code, report = fleet.apply_json(env={**fleet.env, ENV_VARS["live-b"]: str(dead)})
-    assert code == 1, report
+    assert code == 1, why(report)
     assert {s["cluster"]: s["result"] for s in report["stacks"]} == {"live-a": "applied", "live-b": "failed"}
     assert report["summary"]["failed"] == ["live-b"]
     code, report = fleet.apply_json()  # reachable again: only the failed stack runs, and converges

@@ -35,6 +35,7 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if p and not (Path(p) / "pulumi").exists()),
     )
     monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE", raising=False)
+    monkeypatch.setenv("VFLEET_PULUMI_BIN", "")  # no engine, wherever one might be built or installed
     for name in ("VFLEET_OPA_URL", "PULUMI_BACKEND_URL"):
         monkeypatch.delenv(name, raising=False)
 
@@ -56,7 +57,7 @@ def test_without_pulumi_apply_exits_2_with_what_to_install(tmp_path: Path) -> No
     assert vfleet("stacks", "sync", str(root))[0] == 0
     code, out = vfleet("apply", str(root), "--yes")
     assert code == 2, out
-    assert "`pulumi` is not on PATH" in out and "3.259" in out
+    assert "pulumi is missing" in out and "vfleet.toolchain build" in out
     assert vfleet("history", str(root), "--output", "json") == (0, json.dumps({"records": []}, indent=2) + "\n")
 
 
@@ -123,7 +124,7 @@ def test_apply_json_then_no_change_then_history(tmp_path: Path, monkeypatch: pyt
     from vfleet.cli import apply_cmds
 
     engine = RecordingEngine()
-    monkeypatch.setattr(apply_cmds, "make_runner", lambda root, state, secrets: engine)
+    monkeypatch.setattr(apply_cmds, "make_runner", lambda root, state, secrets, full: engine)
     root = copy_fleet(REPO, tmp_path / "repo")
     assert vfleet("stacks", "sync", str(root))[0] == 0
     code, out = vfleet("apply", str(root), "--yes", "--output", "json")

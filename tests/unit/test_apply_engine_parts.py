@@ -12,40 +12,93 @@ from pathlib import Path
 import pytest
 from pulumi.automation import events
 
-from vfleet.apply import engine, kubeconfig, project
+from vfleet import toolchain
+from vfleet.apply import engine, kubeconfig, outcome, project
 from vfleet.apply.decide import Result
 from vfleet.specs import KubeconfigRef
 
 TOKEN = "tok-very-secret-123"
 
 
-def _bin(tmp: Path, *names: str) -> str:
+FAKE_PULUMI = """#!/bin/sh
+# A stand-in for the CLI (unit tier): `version`, and `plugin install ... --file F` copying F into PULUMI_HOME.
+case "$1" in
+  version) echo "${FAKE_PULUMI_VERSION:-v3.276.0}" ;;
+  plugin) dir="$PULUMI_HOME/plugins/resource-kubernetes-v$5"; mkdir -p "$dir" && cp "$7" "$dir/" ;;
+esac
+"""
+
+
+def _tools(tmp: Path, *, provider: bool = True) -> dict[str, str]:
+    """An environment whose pulumi (and provider) are the stand-ins above, in an empty toolchain cache."""
     folder = tmp / "bin"
     folder.mkdir(exist_ok=True)
-    for name in names:
-        path = folder / name
-        path.write_text("#!/bin/sh\nexit 0\n")
-        path.chmod(path.stat().st_mode | stat.S_IEXEC)
-    return str(folder)
+    cli = folder / "pulumi"
+    cli.write_text(FAKE_PULUMI)
+    cli.chmod(cli.stat().st_mode | stat.S_IEXEC)
+    env = {
+        "PATH": f"{folder}:/usr/bin:/bin",
+        "HOME": str(tmp),
+        "PULUMI_HOME": str(tmp / "pulumi-home"),
+        "VFLEET_TOOLCHAIN_DIR": str(tmp / "toolchain"),
+        "VFLEET_PULUMI_BIN": str(cli),
+        "PULUMI_CONFIG_PASSPHRASE": "pw",
+    }
+    if provider:
+        plugin = folder / "pulumi-resource-kubernetes"
+        plugin.write_text("#!/bin/sh\n")
+        plugin.chmod(plugin.stat().st_mode | stat.S_IEXEC)
+        env["VFLEET_PULUMI_RESOURCE_KUBERNETES_BIN"] = str(plugin)
+    else:
+        env["VFLEET_PULUMI_RESOURCE_KUBERNETES_BIN"] = ""  # the override that simulates a missing tool
+    return env
 
 
-def test_no_pulumi_on_path_is_one_clear_error(tmp_path: Path) -> None:
+def test_no_pulumi_is_one_clear_error_with_how_to_build_it(tmp_path: Path) -> None:
+    env = _tools(tmp_path) | {"VFLEET_PULUMI_BIN": ""}
     with pytest.raises(engine.EngineMissing) as exc:
-        engine.configure(tmp_path, tmp_path / "state", env={"PATH": _bin(tmp_path), "HOME": str(tmp_path)})
+        engine.configure(tmp_path, tmp_path / "state", env=env)
     assert exc.value.exit_code == 2
-    assert "`pulumi` is not on PATH" in str(exc.value) and "v3.259.0" in str(exc.value)
+    message = str(exc.value)
+    assert "pulumi is missing" in message and "python -m vfleet.toolchain build" in message
+    assert toolchain.PULUMI_VERSION in message and engine.PROVIDER_VERSION in message
 
 
-def test_no_kubernetes_plugin_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(engine.EngineMissing, match="kubernetes plugin"):
-        engine.configure(tmp_path, tmp_path / "s", env={"PATH": _bin(tmp_path, "pulumi"), "HOME": str(tmp_path)})
-    (tmp_path / ".pulumi" / "plugins" / "resource-kubernetes-v4.32.0").mkdir(parents=True)
-    env = {"PATH": _bin(tmp_path, "pulumi"), "HOME": str(tmp_path), "PULUMI_CONFIG_PASSPHRASE": "x"}
-    assert engine.configure(tmp_path, tmp_path / "s", env=env).pulumi_dir == str(tmp_path / "bin")
+def test_a_cli_older_than_the_sdk_is_refused(tmp_path: Path) -> None:
+    env = _tools(tmp_path) | {"FAKE_PULUMI_VERSION": "v3.200.0"}
+    with pytest.raises(engine.EngineMissing, match=r"older than 3\.272\.0"):
+        engine.configure(tmp_path, tmp_path / "state", env=env)
+
+
+def test_the_pinned_plugin_is_installed_once_from_the_toolchain_build(tmp_path: Path) -> None:
+    env = _tools(tmp_path)
+    config = engine.configure(tmp_path, tmp_path / "state", env=env)
+    installed = engine.plugin_path(env)
+    assert installed.is_file() and installed.parent.name == f"resource-kubernetes-v{engine.PROVIDER_VERSION}"
+    assert config.version == "3.276.0" and config.pulumi == Path(env["VFLEET_PULUMI_BIN"])
+    # installed: the toolchain's build is no longer needed
+    again = engine.configure(tmp_path, tmp_path / "state", env=env | {"VFLEET_PULUMI_RESOURCE_KUBERNETES_BIN": ""})
+    assert again.version == "3.276.0"
+
+
+def test_no_plugin_and_no_build_of_it_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(engine.EngineMissing, match="pulumi-resource-kubernetes is missing"):
+        engine.configure(tmp_path, tmp_path / "s", env=_tools(tmp_path, provider=False))
+
+
+def test_the_engine_sdk_and_provider_versions_agree() -> None:
+    """pyproject.toml pins the SDK that asks the engine for exactly the plugin version vfleet builds."""
+    import importlib.metadata
+
+    assert importlib.metadata.version("pulumi-kubernetes") == toolchain.KUBERNETES_PROVIDER_RELEASE
+    pins = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
+    assert f'"pulumi-kubernetes=={toolchain.KUBERNETES_PROVIDER_RELEASE}"' in pins
+    assert f'"pulumi=={engine.MIN_VERSION}"' in pins and importlib.metadata.version("pulumi") == engine.MIN_VERSION
 
 
 def test_passphrase_provider_without_passphrase_is_exit_2(tmp_path: Path) -> None:
-    env = {"PATH": _bin(tmp_path, "pulumi", "pulumi-resource-kubernetes"), "HOME": str(tmp_path)}
+    env = _tools(tmp_path)
+    env.pop("PULUMI_CONFIG_PASSPHRASE")
     with pytest.raises(engine.PassphraseMissing) as exc:
         engine.configure(tmp_path, tmp_path / "state", env=env)
     assert exc.value.exit_code == 2 and "PULUMI_CONFIG_PASSPHRASE" in str(exc.value)
@@ -61,16 +114,13 @@ def test_passphrase_provider_without_passphrase_is_exit_2(tmp_path: Path) -> Non
 
 
 def test_backend_is_the_state_dir_unless_pulumi_backend_url_is_set(tmp_path: Path) -> None:
-    env = {
-        "PATH": _bin(tmp_path, "pulumi", "pulumi-resource-kubernetes"),
-        "HOME": str(tmp_path),
-        "PULUMI_CONFIG_PASSPHRASE": "pw",
-    }
+    env = _tools(tmp_path)
     local = engine.configure(tmp_path, tmp_path / "state", env=env)
     assert local.backend_url == f"file://{tmp_path / 'state'}" and (tmp_path / "state").is_dir()
     assert local.env["PULUMI_BACKEND_URL"] == local.backend_url
     assert local.env["PULUMI_SKIP_UPDATE_CHECK"] == "true"
     assert local.env["PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"] == "true"
+    assert local.env["PULUMI_IGNORE_AMBIENT_PLUGINS"] == "true"
     assert "PULUMI_CONFIG_PASSPHRASE" not in local.env  # inherited by the engine, never copied around
     shared = engine.configure(tmp_path, tmp_path / "state", env=env | {"PULUMI_BACKEND_URL": "s3://b/vfleet"})
     assert shared.backend_url == "s3://b/vfleet" and shared.env["PULUMI_BACKEND_URL"] == "s3://b/vfleet"
@@ -84,7 +134,7 @@ def _meta(op: events.OpType, name: str) -> events.StepEventMetadata:
 
 def test_engine_events_become_progress_per_resource() -> None:
     seen: list[tuple[int, int, str]] = []
-    counter = engine.EventCounter(lambda d, t, w: seen.append((d, t, w)), total=3)
+    counter = outcome.EventCounter(lambda d, t, w: seen.append((d, t, w)), total=3)
     counter(events.EngineEvent(1, 0, resource_pre_event=events.ResourcePreEvent(_meta(events.OpType.CREATE, "a"))))
     counter(events.EngineEvent(2, 0, res_outputs_event=events.ResOutputsEvent(_meta(events.OpType.CREATE, "a"))))
     counter(
@@ -95,7 +145,7 @@ def test_engine_events_become_progress_per_resource() -> None:
 
 
 def test_change_counts_use_plain_operation_names() -> None:
-    assert engine.change_counts({events.OpType.CREATE: 2, events.OpType.SAME: 5, "update": 1, "delete": 0}) == {
+    assert outcome.change_counts({events.OpType.CREATE: 2, events.OpType.SAME: 5, "update": 1, "delete": 0}) == {
         "create": 2,
         "same": 5,
         "update": 1,
@@ -108,13 +158,13 @@ def test_failures_are_classified_and_protected_deletes_are_refusals() -> None:
         '    error: unable to delete resource "urn:..."\n    as it is currently marked for protection. '
         "To unprotect the resource, remove the `protect` flag from the resource in your Pulumi program"
     )
-    result, message = engine.classify(protected)
+    result, message = outcome.classify(protected)
     assert result is Result.REFUSED and "protected" in message
-    result, message = engine.classify("error: configured Kubernetes cluster is unreachable: dial tcp 127.0.0.1:1")
+    result, message = outcome.classify("error: configured Kubernetes cluster is unreachable: dial tcp 127.0.0.1:1")
     assert result is Result.FAILED and message.startswith("cluster unreachable")
-    result, message = engine.classify("error: the stack is currently locked by 1 lock(s).")
+    result, message = outcome.classify("error: the stack is currently locked by 1 lock(s).")
     assert result is Result.FAILED and "pulumi cancel" in message
-    result, message = engine.classify("stdout: ...\nstderr: error: helm: additional properties 'x' not allowed\n")
+    result, message = outcome.classify("stdout: ...\nstderr: error: helm: additional properties 'x' not allowed\n")
     assert result is Result.FAILED and "additional properties 'x' not allowed" in message
 
 
@@ -127,9 +177,9 @@ def test_pending_creates_of_a_killed_apply_are_found_and_dropped() -> None:
             {"resource": {"urn": urn + "x"}, "type": "updating"},
         ],
     }
-    assert engine.pending_creates(deployment) == [urn]
-    assert engine.without_pending(deployment)["pending_operations"] == [deployment["pending_operations"][1]]
-    assert engine.urn_name(urn) == "v1/Namespace/_/vc-a"
+    assert outcome.pending_creates(deployment) == [urn]
+    assert outcome.without_pending(deployment)["pending_operations"] == [deployment["pending_operations"][1]]
+    assert outcome.urn_name(urn) == "v1/Namespace/_/vc-a"
 
 
 def test_only_dead_local_locks_are_removed(tmp_path: Path) -> None:
@@ -141,9 +191,9 @@ def test_only_dead_local_locks_are_removed(tmp_path: Path) -> None:
     live.write_text(json.dumps({"pid": 222, "hostname": "me"}))
     other = locks / "other.json"
     other.write_text(json.dumps({"pid": 111, "hostname": "another-runner"}))
-    removed = engine.remove_stale_locks(f"file://{tmp_path}", "eu-dev", hostname="me", alive=lambda pid: pid == 222)
+    removed = outcome.remove_stale_locks(f"file://{tmp_path}", "eu-dev", hostname="me", alive=lambda pid: pid == 222)
     assert removed == [dead] and not dead.exists() and live.exists() and other.exists()
-    assert engine.remove_stale_locks("s3://bucket", "eu-dev", hostname="me", alive=lambda pid: False) == []
+    assert outcome.remove_stale_locks("s3://bucket", "eu-dev", hostname="me", alive=lambda pid: False) == []
 
 
 # ------------------------------------------------------------------------------------------- kubeconfig

@@ -237,7 +237,6 @@ def test_the_provider_gets_the_kubeconfig_as_a_secret_and_server_side_apply(
         rest = {k: v for k, v in item.inputs.items() if k != "kubeconfig"}
         assert TOKEN not in repr(rest)
     assert plain(provider.inputs)["enableServerSideApply"] == "true"
-    assert plain(provider.inputs)["upsertExistingObjects"] == "false"
     assert plain(provider.inputs)["clusterIdentifier"] == "eu-central"
 
 
@@ -362,19 +361,49 @@ def test_the_bare_program_refuses_deleting_a_protected_tenant(compiled: compiler
         run_program(cluster, body)
 
 
-def test_the_handoff_round_trips_and_is_bound_to_its_stack(compiled: compiler.Compiled, tmp_path: Path) -> None:
-    prepared = prepared_for(compiled, "eu-dev", ("x",))
-    path = tmp_path / "handoff.json"
-    program.write_handoff(path, prepared)
-    assert path.stat().st_mode & 0o777 == 0o600
-    back = program.read_handoff(path, "eu-dev", REPO)
-    assert back.state.hash == prepared.state.hash and back.adopt == ("x",) and back.kubeconfig == prepared.kubeconfig
-    with pytest.raises(program.ProgramError, match="not 'us-east'"):
-        program.read_handoff(path, "us-east", REPO)
-    tampered = path.read_bytes().replace(b'"vfleet-quota"', b'"vfleet-quotb"', 1)
-    path.write_bytes(tampered)
-    with pytest.raises(program.ProgramError, match="altered"):
-        program.read_handoff(path, "eu-dev", REPO)
+def registrations(monitor: _Monitor) -> list[tuple[Any, ...]]:
+    """Everything the engine would be told, comparable across runs (URNs of dependencies as names)."""
+    name_of = {r.urn: r.name for r in monitor.registered}
+    return sorted(
+        (
+            r.type,
+            r.name,
+            repr(plain(r.inputs)),
+            sorted(name_of.get(d, d) for d in r.dependencies),
+            r.provider.split("::")[-2] if r.provider else "",
+            r.protect,
+            repr(r.aliases),
+            r.import_id,
+        )
+        for r in monitor.registered
+    )
+
+
+@pytest.mark.parametrize("cluster", CLUSTERS)
+def test_pulumi_up_and_vfleet_apply_register_the_same_resources(
+    compiled: compiler.Compiled, cluster: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The two entry points of one program: stacks/__main__.py as a person's `pulumi up -s <cluster>` runs
+    it, and the inline program `vfleet apply` hands the engine (`runner.job_prepared` of the orchestration's
+    own `job_for`). The policy gate is a pass here (its real tier is tests/policy)."""
+    import runpy
+
+    from vfleet.apply import orchestrate, runner
+    from vfleet.apply.decide import Target
+
+    refs = {name: item.spec.spec.kubeconfig for name, item in compiled.fleet.clusters.items()}
+    for key, value in (kube_env(tmp_path, refs) | {"VFLEET_STATE_DIR": str(tmp_path / "state")}).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(gate, "policy_gate", lambda compiled_: Findings.of([]))
+    by_pulumi_up = run_program(cluster, lambda: runpy.run_path(str(REPO / "stacks" / "__main__.py")))
+    pulumi.runtime.settings.reset_options()
+
+    wave = compiled.fleet.clusters[cluster].spec.spec.rollout.wave
+    target = Target(cluster, wave, compiled.desired[cluster])
+    job = orchestrate.job_for(compiled, target, orchestrate.Options(), None, 0)
+    by_vfleet_apply = run_program(cluster, lambda: program.main(REPO, runner.job_prepared(job)))
+    assert registrations(by_pulumi_up) == registrations(by_vfleet_apply)
+    assert len(by_vfleet_apply.registered) == len(compiled.desired[cluster].resources) + 2  # + provider, stack
 
 
 @pytest.fixture(autouse=True)

@@ -37,7 +37,7 @@ def executable(path: Path) -> Path:
 # --- pins -------------------------------------------------------------------------------------------------
 
 
-def test_all_six_tools_are_pinned() -> None:
+def test_all_eight_tools_are_pinned() -> None:
     pins = {name: (tool.module, tool.version) for name, tool in TOOLS.items()}
     assert pins == {
         "opa": ("github.com/open-policy-agent/opa", "v1.22.2"),
@@ -46,6 +46,11 @@ def test_all_six_tools_are_pinned() -> None:
         "etcd": ("go.etcd.io/etcd/server/v3", "v3.7.3"),
         "kube-apiserver": ("k8s.io/kubernetes", "v1.35.4"),
         "kube-controller-manager": ("k8s.io/kubernetes", "v1.35.4"),
+        "pulumi": ("github.com/pulumi/pulumi/pkg/v3", "v3.276.0"),
+        "pulumi-resource-kubernetes": (
+            "github.com/pulumi/pulumi-kubernetes/provider/v4",
+            "v4.0.0-20260115033456-f47bc2d6f199",
+        ),
     }
 
 
@@ -62,7 +67,30 @@ def test_each_tool_builds_its_own_package_with_the_right_recipe() -> None:
         "etcd": Recipe.WRAPPER,
         "kube-apiserver": Recipe.KUBERNETES,
         "kube-controller-manager": Recipe.KUBERNETES,
+        "pulumi": Recipe.WRAPPER,
+        "pulumi-resource-kubernetes": Recipe.GENERATED,
     }
+
+
+def test_the_engine_binaries_report_the_versions_the_sdks_ask_for() -> None:
+    (cli,) = toolchain._ldflags_args(TOOLS["pulumi"], {})
+    assert cli == "-ldflags=-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v3.276.0"
+    (provider,) = toolchain._ldflags_args(TOOLS["pulumi-resource-kubernetes"], {})
+    assert provider.endswith("provider/v4/pkg/version.Version=4.25.0")
+
+
+def test_the_provider_embeds_are_written_by_its_generate_rule(tmp_path: Path) -> None:
+    """schema.json with `version` set, compact, Go's escaping; terraform-mapping.json compact."""
+    (tmp_path / "schema.json").write_text(
+        '{\n  "name": "kubernetes",\n  "displayName": "Kubernetes",\n  "description": "a <b> & c\u2028"\n}'
+    )
+    (tmp_path / "terraform-mapping.json").write_text('{\n  "k": [1, 2]\n}')
+    toolchain.write_kubernetes_provider_embeds(tmp_path, "4.25.0")
+    assert (tmp_path / "schema-embed.json").read_text() == (
+        '{"name":"kubernetes","displayName":"Kubernetes","version":"4.25.0",'
+        '"description":"a \\u003cb\\u003e \\u0026 c\\u2028"}'
+    )
+    assert (tmp_path / "terraform-mapping-embed.json").read_text() == '{"k":[1,2]}'
 
 
 def test_kubernetes_binaries_are_stamped_with_their_version() -> None:
@@ -194,11 +222,11 @@ def test_missing_tool_says_which_and_how_to_build_it(isolated: Path) -> None:
 
 def test_unpinned_tools_are_looked_up_on_path_only(tmp_path: Path) -> None:
     with pytest.raises(ToolMissing) as caught:
-        binary("pulumi")
-    assert "VFLEET_PULUMI_BIN" in str(caught.value)
+        binary("kubectl")
+    assert "VFLEET_KUBECTL_BIN" in str(caught.value)
     assert "vfleet.toolchain build" not in str(caught.value)
-    pulumi = executable(tmp_path / "path" / "pulumi")
-    assert binary("pulumi") == pulumi
+    kubectl = executable(tmp_path / "path" / "kubectl")
+    assert binary("kubectl") == kubectl
 
 
 # --- build without building --------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ import pulumi_kubernetes as k8s
 from vfleet import desired
 from vfleet.apply import aliases
 from vfleet.apply.kubeconfig import Kubeconfig
+from vfleet.apply.project import PROJECT_NAME
 from vfleet.desired import DesiredState, Resource
 from vfleet.errors import VfleetError
 
@@ -43,10 +44,19 @@ _TYPED: dict[tuple[str, str], Callable[..., pulumi.CustomResource]] = {
     ("networking.k8s.io/v1", "NetworkPolicy"): k8s.networking.v1.NetworkPolicy,
     ("rbac.authorization.k8s.io/v1", "Role"): k8s.rbac.v1.Role,
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): k8s.rbac.v1.RoleBinding,
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): k8s.rbac.v1.ClusterRole,
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): k8s.rbac.v1.ClusterRoleBinding,
     ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): k8s.apiextensions.v1.CustomResourceDefinition,
 }
 # Top-level fields of a Kubernetes body and the keyword the typed classes take them as.
-_FIELDS = {"metadata": "metadata", "spec": "spec", "rules": "rules", "roleRef": "role_ref", "subjects": "subjects"}
+_FIELDS = {
+    "metadata": "metadata",
+    "spec": "spec",
+    "rules": "rules",
+    "roleRef": "role_ref",
+    "subjects": "subjects",
+    "aggregationRule": "aggregation_rule",
+}
 
 
 class AdapterError(VfleetError):
@@ -74,6 +84,32 @@ def logical_name(resource_id: str) -> str:
     return resource_id.split("/", 1)[1]
 
 
+def pulumi_type(resource: Resource) -> str:
+    """The Pulumi type token `_register` gives `resource` (what its URN is made of)."""
+    if resource.kind == desired.HELM_RELEASE:
+        return RELEASE_TYPE
+    group_version = resource.api_version if "/" in resource.api_version else f"core/{resource.api_version}"
+    return f"kubernetes:{group_version}:{resource.kind}"
+
+
+def urn(stack: str, type_: str, name: str) -> str:
+    """The URN of a resource registered at the top of stack `stack` (the program has no components)."""
+    return f"urn:pulumi:{stack}::{PROJECT_NAME}::{type_}::{name}"
+
+
+def resource_urn(stack: str, resource: Resource) -> str:
+    return urn(stack, pulumi_type(resource), logical_name(resource.id))
+
+
+def provider_urn(stack: str) -> str:
+    return urn(stack, PROVIDER_TYPE, stack)  # the provider is named after the cluster = the stack
+
+
+def stack_urn(stack: str) -> str:
+    """The stack's root resource, which holds its outputs (`vfleetDesiredHash`)."""
+    return urn(stack, "pulumi:pulumi:Stack", f"{PROJECT_NAME}-{stack}")
+
+
 def import_id(resource: Resource) -> str:
     """The id pulumi-kubernetes imports an existing object (or Helm release) under."""
     if resource.kind == desired.HELM_RELEASE:
@@ -97,9 +133,10 @@ def declare(
         context=kubeconfig.context,
         cluster_identifier=cluster.name,
         enable_server_side_apply=True,
-        # An object that already exists is an error ("already exists"), never silently taken over: adopting
-        # is an explicit `--adopt` (a Pulumi import). pulumi-kubernetes >= 4.2x defaults to this; pinned here.
-        upsert_existing_objects=False,
+        # This provider (4.25) creates with a server-side apply patch, so it would take over an object that
+        # already exists without a word. vfleet never lets it: before an engine run, the objects the stack
+        # is about to create are looked up on the cluster (`adopt.probe_cluster`), and any that exist are
+        # refused, or imported when `--adopt` says so.
     )
     declared: dict[str, pulumi.CustomResource] = {}
     adopted: list[str] = []

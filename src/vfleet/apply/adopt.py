@@ -28,38 +28,37 @@ def candidates(state: DesiredState, base: DesiredState | None) -> list[str]:
 
 
 def probe_cluster(kubeconfig: Kubeconfig, resources: Sequence[Resource]) -> list[str]:
-    """The ids among `resources` whose object (or Helm release) exists on the cluster."""
+    """The ids among `resources` whose object (or Helm release) exists on the cluster.
+
+    One list call per kind (and one for every Helm release's record), never a request per object: a first
+    apply of a 100-tenant stack asks about ~700 objects.
+    """
     from kubernetes import client, config, dynamic
-    from kubernetes.client.exceptions import ApiException
-    from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
+    from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
     api = config.new_client_from_config_dict(  # type: ignore[no-untyped-call]
         yaml.safe_load(kubeconfig.content), context=kubeconfig.context
     )
     try:
+        by_kind: dict[tuple[str, str], list[Resource]] = {}
+        for resource in resources:
+            by_kind.setdefault((resource.api_version, resource.kind), []).append(resource)
         found: list[str] = []
         dyn = dynamic.DynamicClient(api)  # type: ignore[no-untyped-call]
-        core = client.CoreV1Api(api)
-        for resource in resources:
+        for (api_version, kind), wanted in sorted(by_kind.items()):
+            if kind == desired.HELM_RELEASE:
+                secrets = client.CoreV1Api(api).list_secret_for_all_namespaces(label_selector="owner=helm")
+                metas = [s.metadata for s in secrets.items if s.metadata is not None]
+                present = {(m.namespace, (m.labels or {}).get("name")) for m in metas}
+                spec = [(r, r.body["spec"]) for r in wanted]
+                found += [r.id for r, sp in spec if (sp["namespace"], sp["releaseName"]) in present]
+                continue
             try:
-                if resource.kind == desired.HELM_RELEASE:
-                    spec: dict[str, Any] = resource.body["spec"]
-                    secrets = core.list_namespaced_secret(
-                        spec["namespace"], label_selector=f"owner=helm,name={spec['releaseName']}"
-                    )
-                    exists = bool(secrets.items)
-                else:
-                    kind = dyn.resources.get(api_version=resource.api_version, kind=resource.kind)
-                    kind.get(name=resource.name, namespace=resource.namespace)
-                    exists = True
-            except (NotFoundError, ResourceNotFoundError):
-                exists = False  # no such object, or no such kind yet (a CRD not installed)
-            except ApiException as exc:
-                if exc.status != 404:
-                    raise
-                exists = False
-            if exists:
-                found.append(resource.id)
-        return found
+                listed: Any = dyn.resources.get(api_version=api_version, kind=kind).get()
+            except ResourceNotFoundError:
+                continue  # no such kind yet (a CRD not installed): none of its objects can exist
+            present = {(item.metadata.namespace, item.metadata.name) for item in listed.items}
+            found += [r.id for r in wanted if (r.namespace, r.name) in present]
+        return sorted(found)
     finally:
         api.close()

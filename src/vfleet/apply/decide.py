@@ -62,6 +62,7 @@ class StackResult:
     adopted: tuple[str, ...] = ()
     started: str = ""
     ended: str = ""
+    scope: str = ""  # how the engine ran: "targeted: ..." or "full: <why>" (empty when it did not run)
 
     @property
     def changed(self) -> int:

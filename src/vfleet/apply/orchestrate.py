@@ -287,19 +287,7 @@ class _Context:
         self.observer.started(target, total)
         if operation is not Operation.PREVIEW:
             self.records.invalidate(target.cluster)  # a run that dies half-way must not look applied
-        item = self.compiled.fleet.clusters.get(target.cluster)
-        spec = item.spec.spec if item is not None else None
-        job = Job(
-            target,
-            operation,
-            self.compiled.root,
-            self.bases.get(target.cluster),
-            self.options.adopt,
-            self.options.override,
-            spec.kubeconfig if spec else None,
-            spec.rollout.awaitTenants if spec else True,
-            total,
-        )
+        job = job_for(self.compiled, target, self.options, self.bases.get(target.cluster), total)
 
         def progress(done: int, total: int, what: str) -> None:
             self.observer.progress(target.cluster, done, total, what)
@@ -329,6 +317,7 @@ class _Context:
                 changes=dict(result.changes),
                 message=result.message,
                 adopted=result.adopted,
+                scope=result.scope,
                 override=self.options.override,
             )
         )
@@ -337,6 +326,25 @@ class _Context:
         if self._provenance is None:
             self._provenance = git_provenance(self.compiled.root)
         return self._provenance
+
+
+def job_for(
+    compiled: compiler.Compiled, target: Target, options: Options, base: DesiredState | None, total: int
+) -> Job:
+    """The engine's whole brief for one stack, from the compiled fleet and the decisions made here."""
+    item = compiled.fleet.clusters.get(target.cluster)
+    spec = item.spec.spec if item is not None else None
+    return Job(
+        target,
+        options.operation,
+        compiled.root,
+        base,
+        options.adopt,
+        options.override,
+        spec.kubeconfig if spec else None,
+        spec.rollout.awaitTenants if spec else True,
+        total,
+    )
 
 
 def now() -> str:

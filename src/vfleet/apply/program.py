@@ -1,44 +1,42 @@
-"""The Pulumi program of every stack: what `stacks/__main__.py` runs, for `pulumi up -s <cluster>` and for
-`vfleet apply` alike.
+"""The Pulumi program of every stack: what `stacks/__main__.py` runs for `pulumi up -s <cluster>`, and
+what `vfleet apply` runs as an Automation API inline program. One function, `main`, two ways in:
 
-Two ways in, one way out:
+- a person's `pulumi up -s <cluster>` (a local program: needs an installed Pulumi CLI with its Python
+  language host): `main(root)` compiles the fleet from the work tree, runs the policy gate (a deny, a
+  broken policy or an unreachable OPA raises here, before any resource is registered) and the deletion
+  guards against what the stack last applied (`VFLEET_OVERRIDE_GUARD` carries an operator's override
+  reason), then declares the cluster's resources;
+- `vfleet apply` / `preview` (an inline program, served by the SDK in vfleet's own process, so no language
+  host is needed): the orchestration has already compiled, gated and guarded the whole fleet once, and
+  calls `main(root, prepared)` with the stack's decided desired state.
 
-- a bare `pulumi up -s <cluster>`: the program compiles the fleet from the work tree, runs the policy
-  gate (a deny, a broken policy or an unreachable OPA raises here, before any resource is registered)
-  and the deletion guards against what the stack last applied (`VFLEET_OVERRIDE_GUARD` carries an
-  operator's override reason), then declares the cluster's resources;
-- `vfleet apply`: the orchestration has already compiled, gated and guarded the whole fleet once, so it
-  hands each stack its decided desired state in a private file (`VFLEET_HANDOFF`) instead of having
-  every stack's program compile the fleet and start an OPA again.
-
-Either way the resources come from `adapter.declare`, with a provider built from the Cluster's
-kubeconfig reference, resolved here, at run time.
+Either way the resources come from `declare` -> `adapter.declare`, with a provider built from the
+Cluster's kubeconfig reference, resolved at run time; same project, same stack config files, same backend.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import orjson
 import pulumi
 
 from vfleet import compile as compiler
-from vfleet.apply import adapter, gate, kubeconfig, records
+from vfleet.apply import adapter, aliases, gate, kubeconfig, records
 from vfleet.apply.adapter import ClusterSettings, Declared
 from vfleet.desired import DesiredState
 from vfleet.errors import VfleetError
 from vfleet.findings import Findings
 from vfleet.specs import KubeconfigRef
 
-HANDOFF_ENV = "VFLEET_HANDOFF"
+ADAPTER_REVISION = "1"  # bump when adapter.declare registers the same desired state differently
 
 
 class ProgramError(VfleetError):
-    """The stack cannot be declared (unknown cluster, unreadable handoff)."""
+    """The stack cannot be declared (no Cluster spec for it)."""
 
 
 @dataclass(frozen=True)
@@ -56,15 +54,12 @@ def prepare(
     stack: str,
     *,
     env: Mapping[str, str] = os.environ,
-    policy: gate.Gate = gate.policy_gate,
+    policy: gate.Gate | None = None,
     guard: gate.Guard | None = None,
 ) -> Prepared:
-    """The stack's desired state: from the orchestration's handoff, or compiled, gated and guarded here."""
-    handoff = env.get(HANDOFF_ENV)
-    if handoff:
-        return read_handoff(Path(handoff), stack, root)
+    """The stack's desired state, compiled, gated and guarded here (a bare `pulumi up`)."""
     compiled = compiler.compile_fleet(root, env=env)
-    gate.enforce(compiled, policy)  # raises Broken / Refused: nothing registered
+    gate.enforce(compiled, policy or gate.policy_gate)  # raises Broken / Refused: nothing registered
     item = compiled.fleet.clusters.get(stack)
     if item is None:
         raise ProgramError(
@@ -85,52 +80,46 @@ def prepare(
     return Prepared(state, ClusterSettings(stack, spec.rollout.awaitTenants, root), spec.kubeconfig)
 
 
-def write_handoff(path: Path, prepared: Prepared) -> None:
-    """The private file `prepare` reads back in the stack's program (0600: it names no secret, but is ours)."""
-    ref = prepared.kubeconfig
-    data: dict[str, Any] = {
-        "cluster": prepared.settings.name,
-        "awaitTenants": prepared.settings.await_tenants,
-        "kubeconfig": ref.model_dump(exclude_none=True),
-        "adopt": list(prepared.adopt),
-        "hash": prepared.state.hash,
-        "desired": prepared.state.to_data(),
-    }
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(orjson.dumps(data))
-
-
-def read_handoff(path: Path, stack: str, root: Path) -> Prepared:
-    try:
-        data = orjson.loads(path.read_bytes())
-        state = DesiredState.from_json(orjson.dumps(data["desired"]))
-        ref = KubeconfigRef(**data["kubeconfig"])
-        prepared = Prepared(
-            state, ClusterSettings(data["cluster"], bool(data["awaitTenants"]), root), ref, tuple(data.get("adopt", ()))
-        )
-    except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise ProgramError(f"{HANDOFF_ENV}={path}: not a readable vfleet handoff ({type(exc).__name__})") from None
-    if prepared.settings.name != stack or state.cluster != stack or state.hash != data.get("hash"):
-        raise ProgramError(
-            f"{HANDOFF_ENV}={path} is for stack {prepared.settings.name!r}, not {stack!r} "
-            "(or was altered after vfleet wrote it)"
-        )
-    return prepared
+DESIRED_HASH_OUTPUT = "vfleetDesiredHash"
+FINGERPRINT_OUTPUT = "vfleetEngineFingerprint"
 
 
 def declare(prepared: Prepared, env: Mapping[str, str] = os.environ) -> Declared:
     """Resolve the kubeconfig and register the provider and every resource of the stack."""
     resolved = kubeconfig.resolve(prepared.kubeconfig, prepared.settings.name, env)
     declared = adapter.declare(prepared.state, prepared.settings, resolved, adopt=prepared.adopt)
-    # Visible in the backend (`pulumi stack output`), so a runner without vfleet's records can tell what
-    # a stack last applied; never a secret.
-    pulumi.export("vfleetDesiredHash", prepared.state.hash)
+    # Visible in the backend (`pulumi stack output`), so a runner without vfleet's records can tell what a
+    # stack last applied, and whether a targeted run may trust it (`targets.scope`); never a secret.
+    pulumi.export(DESIRED_HASH_OUTPUT, prepared.state.hash)
+    pulumi.export(FINGERPRINT_OUTPUT, fingerprint(prepared.settings, resolved))
     pulumi.export("vfleetResources", len(prepared.state.resources))
     pulumi.export("vfleetAdopted", list(declared.adopted))
     return declared
 
 
-def main(root: Path) -> None:
-    """The body of stacks/__main__.py."""
-    declare(prepare(root, pulumi.get_stack()))
+def fingerprint(settings: ClusterSettings, resolved: kubeconfig.Kubeconfig) -> str:
+    """What, besides the desired state, decides the inputs the stack registers: provider and adapter.
+
+    A digest, so the credential it covers is never stored, only whether it changed.
+    """
+    parts = [
+        ADAPTER_REVISION,
+        pulumi_kubernetes_version(),
+        str(settings.await_tenants),
+        str(settings.root),
+        resolved.context or "",
+        hashlib.sha256(resolved.content.encode()).hexdigest(),
+        *(rename.since for rename in aliases.RENAMES),
+    ]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def pulumi_kubernetes_version() -> str:
+    from importlib.metadata import version
+
+    return version("pulumi-kubernetes")
+
+
+def main(root: Path, prepared: Prepared | None = None) -> None:
+    """The program: stacks/__main__.py calls `main(root)`, `vfleet apply` runs `main(root, prepared)` inline."""
+    declare(prepared if prepared is not None else prepare(root, pulumi.get_stack()))

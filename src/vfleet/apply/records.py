@@ -66,6 +66,7 @@ class Record:
     message: str = ""
     adopted: tuple[str, ...] = ()
     override: str | None = None  # the reason given with --override-guard
+    scope: str = ""  # how the engine ran: "targeted: ..." or "full: <why>"
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

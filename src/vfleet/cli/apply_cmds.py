@@ -38,6 +38,12 @@ SecretsOpt = Annotated[
     str | None, typer.Option("--secrets-provider", help="Pulumi secrets provider for new stacks (default: passphrase)")
 ]
 OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="table for people, json for machines")]
+FullOpt = Annotated[
+    bool,
+    typer.Option(
+        "--full", help="let the engine diff every resource of each stack, not only what changed since its last apply"
+    ),
+]
 
 _STYLE = {
     Result.APPLIED: "green",
@@ -48,18 +54,25 @@ _STYLE = {
 }
 
 
-def make_runner(root: Path, state: Path, secrets_provider: str | None) -> orchestrate.Runner:
+def make_runner(root: Path, state: Path, secrets_provider: str | None, full: bool = False) -> orchestrate.Runner:
     """The real engine; checked (pulumi, plugin, passphrase) only when some stack is about to run.
 
     Imported here, not at the top: the Pulumi SDK costs a second of start-up that every other command
     (validate, check, plan ...) would otherwise pay.
     """
-    from vfleet.apply import engine
+    from vfleet.apply import engine, runner
 
-    return engine.PulumiRunner(engine.configure(root, state, secrets_provider=secrets_provider))
+    return runner.PulumiRunner(engine.configure(root, state, secrets_provider=secrets_provider), full=full)
 
 
-def _execute(path: Path, options: orchestrate.Options, output: Output, secrets_provider: str | None, yes: bool) -> None:
+def _execute(
+    path: Path,
+    options: orchestrate.Options,
+    output: Output,
+    secrets_provider: str | None,
+    yes: bool,
+    full: bool = False,
+) -> None:
     root = compiler.find_root(path)
     compiled = compiler.compile_fleet(root, cache=compiler.parse_cache(root))
     state = records.state_dir(root)
@@ -70,7 +83,7 @@ def _execute(path: Path, options: orchestrate.Options, output: Output, secrets_p
             report = orchestrate.run(
                 compiled,
                 options,
-                runner=lambda: make_runner(root, state, secrets_provider),
+                runner=lambda: make_runner(root, state, secrets_provider, full),
                 records=records.Records(state),
                 observer=display,
                 confirm=None if yes or options.operation is Operation.PREVIEW else _confirm(options, display),
@@ -123,12 +136,13 @@ def apply(
         bool,
         typer.Option("--adopt", help="import desired objects that already exist on a cluster (listed in the output)"),
     ] = False,
+    full: FullOpt = False,
     secrets_provider: SecretsOpt = None,
     output: OutputOpt = Output.table,
 ) -> None:
     """Compile, gate (policy, deletion guards) and apply every changed stack with the Pulumi engine."""
     options = orchestrate.Options(Operation.UP, tuple(cluster or ()), wave, parallel, override_guard, adopt)
-    _execute(path, options, output, secrets_provider, yes)
+    _execute(path, options, output, secrets_provider, yes, full)
 
 
 def preview(
@@ -139,12 +153,13 @@ def preview(
     all_stacks: Annotated[
         bool, typer.Option("--all", help="preview unchanged stacks too (finds drift in the engine's state)")
     ] = False,
+    full: FullOpt = False,
     secrets_provider: SecretsOpt = None,
     output: OutputOpt = Output.table,
 ) -> None:
     """The engine's diff of every changed stack against its state (`vfleet plan` is the Git diff)."""
     options = orchestrate.Options(Operation.PREVIEW, tuple(cluster or ()), wave, parallel, force=all_stacks)
-    _execute(path, options, output, secrets_provider, True)
+    _execute(path, options, output, secrets_provider, True, full or all_stacks)
 
 
 def destroy(
@@ -252,6 +267,7 @@ def result_json(r: StackResult) -> dict[str, Any]:
         "changes": dict(r.changes),
         "message": r.message,
         "adopted": list(r.adopted),
+        "scope": r.scope or None,
         "started": r.started or None,
         "ended": r.ended or None,
     }
@@ -282,7 +298,7 @@ def _print_report(report: orchestrate.Report) -> None:
             f"[{_STYLE[r.result]}]{r.result.value}[/]",
             changes,
             str(len(r.adopted)) if r.adopted else "-",
-            escape(r.message[:300]),
+            escape((r.message or r.scope)[:300]),
         )
     out.print(table)
     for r in report.results:

@@ -1,0 +1,156 @@
+"""What the engine says, read by pure functions: progress events, change counts, failures, exported state.
+
+Everything here is a function of values the Automation API returns (events, summaries, an exported
+deployment, the text of a failure), so what an engine outcome *means* is tested without an engine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from vfleet.apply.decide import Result
+from vfleet.apply.orchestrate import Progress
+from vfleet.apply.project import PROJECT_NAME
+from vfleet.apply.targets import StackFacts
+
+STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+class EventCounter:
+    """Engine events -> (done, total) per stack: a resource is done when its outputs (or failure) arrive."""
+
+    def __init__(self, progress: Progress, total: int) -> None:
+        self.progress = progress
+        self.total = total
+        self.done = 0
+
+    def __call__(self, event: Any) -> None:
+        finished = event.res_outputs_event or event.res_op_failed_event
+        if finished is not None:
+            self.done += 1
+            meta = finished.metadata
+            self.total = max(self.total, self.done)
+            self.progress(self.done, self.total, f"{_op(meta.op)} {urn_name(meta.urn) or meta.type}")
+        elif event.summary_event is not None:
+            self.progress(self.total, self.total, "done")
+
+
+def _op(op: Any) -> str:
+    return str(getattr(op, "value", op))
+
+
+def change_counts(changes: Mapping[Any, Any]) -> dict[str, int]:
+    """Engine change counts keyed by plain operation names ('create', 'same', ...)."""
+    return {_op(k): int(v) for k, v in sorted(changes.items(), key=lambda kv: _op(kv[0])) if int(v)}
+
+
+_ERROR_LINE = re.compile(r"^\s*(error:.*|\S+ \(\S+\):\s*$|\s+error: .*)$", re.MULTILINE)
+_PROTECTED = re.compile(r"marked for protection|resource is protected|is protected")
+_UNREACHABLE = re.compile(
+    r"connection refused|no such host|i/o timeout|unable to load schema information|"
+    r"configured Kubernetes cluster is unreachable|dial tcp"
+)
+
+
+def classify(engine_output: str) -> tuple[Result, str]:
+    """A failed engine run -> (result, short message). Deleting a protected resource is a refusal."""
+    lines = [m.group(0).strip() for m in _ERROR_LINE.finditer(engine_output)]
+    detail = " | ".join(dict.fromkeys(line for line in lines if line))[:2000] or engine_output.strip()[-2000:]
+    if "the stack is currently locked" in engine_output or "Conflict: Another update" in engine_output:
+        return (
+            Result.FAILED,
+            f"the stack is locked by another update (wait for it, or `pulumi cancel` if it died): {detail}",
+        )
+    if (
+        _PROTECTED.search(engine_output) and "delete" in engine_output
+    ):  # pulumi: "unable to delete ... marked for protection"
+        return Result.REFUSED, f"refused by the engine: a protected resource would be deleted: {detail}"
+    if _UNREACHABLE.search(engine_output):
+        return Result.FAILED, f"cluster unreachable: {detail}"
+    return Result.FAILED, detail
+
+
+def pending_creates(deployment: Mapping[str, Any]) -> list[str]:
+    """URNs of the creates an interrupted update left pending in an exported stack."""
+    ops = deployment.get("pending_operations") or []
+    return sorted(
+        str(op["resource"]["urn"])
+        for op in ops
+        if isinstance(op, dict) and op.get("type") == "creating" and isinstance(op.get("resource"), dict)
+    )
+
+
+def without_pending(deployment: Mapping[str, Any]) -> dict[str, Any]:
+    ops = deployment.get("pending_operations") or []
+    kept = [op for op in ops if not (isinstance(op, dict) and op.get("type") == "creating")]
+    return {**deployment, "pending_operations": kept}
+
+
+def urn_name(urn: str) -> str:
+    """The logical name at the end of a URN (`urn:pulumi:<stack>::<project>::<type>::<name>`)."""
+    return urn.rsplit("::", 1)[-1] if urn.count("::") >= 3 else ""
+
+
+def remove_stale_locks(
+    backend_url: str, stack: str, *, hostname: str | None = None, alive: Callable[[int], bool] | None = None
+) -> list[Path]:
+    """Remove this stack's locks on a file:// backend held by a dead process of this host.
+
+    A lock of another host, or of a live process, is never touched; shared backends are left to
+    `pulumi cancel`, where a person can see who holds the lock.
+    """
+    if not backend_url.startswith("file://"):
+        return []
+    base = Path(backend_url[len("file://") :].split("?", 1)[0]) / ".pulumi" / "locks"
+    host = hostname or socket.gethostname()
+    is_alive = alive or _pid_alive
+    removed: list[Path] = []
+    for path in sorted(base.glob(f"**/{PROJECT_NAME}/{stack}/*.json")) + sorted(base.glob(f"{stack}/*.json")):
+        try:
+            lock = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if lock.get("hostname") == host and isinstance(lock.get("pid"), int) and not is_alive(lock["pid"]):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stack_facts(deployment: Mapping[str, Any], desired_hash_output: str, fingerprint_output: str) -> StackFacts:
+    """What an exported stack says about its last update: its vfleet outputs, pending operations, size."""
+    resources = [r for r in deployment.get("resources") or [] if isinstance(r, dict)]
+    outputs: Mapping[str, Any] = next(
+        (r.get("outputs") or {} for r in resources if r.get("type") == STACK_TYPE and not r.get("parent")), {}
+    )
+
+    def text(name: str) -> str | None:
+        value = outputs.get(name)
+        return value if isinstance(value, str) and value else None
+
+    return StackFacts(
+        desired_hash=text(desired_hash_output),
+        fingerprint=text(fingerprint_output),
+        pending=len(deployment.get("pending_operations") or []),
+        resources=len(resources),
+    )
+
+
+def state_urns(deployment: Mapping[str, Any]) -> set[str]:
+    """URNs of the resources an exported stack holds (not counting pending operations)."""
+    return {str(r["urn"]) for r in deployment.get("resources") or [] if isinstance(r, dict) and "urn" in r}
