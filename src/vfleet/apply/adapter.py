@@ -101,6 +101,13 @@ def resource_urn(stack: str, resource: Resource) -> str:
     return urn(stack, pulumi_type(resource), logical_name(resource.id))
 
 
+def urns_of(stack: str, resource: Resource) -> tuple[str, ...]:
+    """Its URN and every URN it had under an earlier derivation (its aliases): any of them in the state
+    means the stack already holds the object."""
+    former = aliases.former_names(resource, aliases.RENAMES)
+    return (resource_urn(stack, resource), *(urn(stack, f.type_ or pulumi_type(resource), f.name) for f in former))
+
+
 def provider_urn(stack: str) -> str:
     return urn(stack, PROVIDER_TYPE, stack)  # the provider is named after the cluster = the stack
 
@@ -124,7 +131,7 @@ def declare(
     kubeconfig: Kubeconfig,
     *,
     adopt: Collection[str] = (),
-    renames: Sequence[aliases.Rename] = aliases.RENAMES,
+    renames: Sequence[aliases.Rename] | None = None,
 ) -> Declared:
     """Register the provider and every resource of `state`, in its order."""
     provider = k8s.Provider(
@@ -150,7 +157,8 @@ def declare(
             provider=provider,
             depends_on=depends,
             protect=resource.protect,
-            aliases=[_alias(f) for f in aliases.former_names(resource, renames)] or None,
+            aliases=[_alias(f) for f in aliases.former_names(resource, aliases.RENAMES if renames is None else renames)]
+            or None,
             import_=import_id(resource) if imported else None,
         )
         declared[resource.id] = _register(resource, opts, cluster)

@@ -177,7 +177,7 @@ def run(
     bases = {t.cluster: records.applied_state(t.cluster) for t in schedule.to_run}
     if options.operation is Operation.DESTROY:  # unknown here: guard what the stack would hold at least
         bases = {c: b if b is not None else compiled.desired.get(c) for c, b in bases.items()}
-    refusals = guard_all(schedule, bases, guard, options)
+    refusals = guard_all(schedule, bases, guard, options, placement=compiled.placement.clusters)
     if schedule.to_run and confirm is not None and not confirm(schedule, refusals):
         raise Cancelled("not confirmed: nothing was run")
     engine = runner() if any(t.cluster not in refusals for t in schedule.to_run) else _no_engine
@@ -208,15 +208,36 @@ def _no_engine(job: Job, progress: Progress) -> StackResult:
 
 
 def guard_all(
-    schedule: Schedule, bases: Mapping[str, DesiredState | None], guard: gate.Guard, options: Options
+    schedule: Schedule,
+    bases: Mapping[str, DesiredState | None],
+    guard: gate.Guard,
+    options: Options,
+    *,
+    placement: Mapping[str, str] | None = None,
 ) -> dict[str, tuple[Finding, ...]]:
-    """Deletion-guard findings of every stack about to run (previews are guarded too: same answer)."""
-    out: dict[str, tuple[Finding, ...]] = {}
+    """Deletion-guard findings of every stack about to run (previews are guarded too: same answer).
+
+    Besides each stack's own guard, the one that needs the whole fleet (as `vfleet plan` has it): a tenant
+    that leaves a stack's base while `placement` (tenant -> cluster, the fleet being applied) puts it on
+    another cluster is a move, and its source namespace is refused unless overridden.
+    """
+    from vfleet.plan import guards
+
+    out: dict[str, list[Finding]] = {}
     for target in schedule.to_run:
-        found = tuple(guard(target.cluster, bases.get(target.cluster), target.state, override=options.override))
+        base = bases.get(target.cluster)
+        found = list(guard(target.cluster, base, target.state, override=options.override))
+        if base is not None and placement is not None:
+            staying = {r.tenant for r in target.state.resources} if target.state is not None else set()
+            moves = sorted(
+                (key, target.cluster, placement[key], False)
+                for key in {r.tenant for r in base.resources if r.tenant} - staying
+                if key is not None and placement.get(key) not in (None, target.cluster)
+            )
+            found += [hit.finding() for hit in guards.check_moves(moves, options.override) if hit.blocking]
         if found:
             out[target.cluster] = found
-    return out
+    return {cluster: tuple(found) for cluster, found in out.items()}
 
 
 def run_waves(schedule: Schedule, execute: Callable[[Target], StackResult], parallel: int) -> list[StackResult]:

@@ -105,7 +105,7 @@ class PulumiRunner:
                 changes=outcome.change_counts(destroyed.summary.resource_changes or {}),
             )
         in_state = outcome.state_urns(deployment)
-        new = [r for r in state.resources if adapter.resource_urn(cluster, r) not in in_state]
+        new = [r for r in state.resources if not in_state.intersection(adapter.urns_of(cluster, r))]
         existing = sorted(self.probe(resolved, new)) if new else []
         own = {f"{cluster}/{outcome.urn_name(u)}" for u in pending}
         imported = tuple(rid for rid in existing if job.adopt or rid in own)
