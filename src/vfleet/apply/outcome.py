@@ -129,7 +129,13 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    # A killed process stays a zombie until its parent (or init) reaps it; it holds nothing any more. Where
+    # init reaps lazily (containers), a killed engine's lock would otherwise look held for a while.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[:1] != ["Z"]
 
 
 def stack_facts(deployment: Mapping[str, Any], desired_hash_output: str, fingerprint_output: str) -> StackFacts:
