@@ -99,6 +99,7 @@ def test_4_renaming_a_tenant_file_keeps_every_live_object(fleet: Fleet) -> None:
     code, report = fleet.apply_json()
     assert code == 0, why(report)
     changes = stacks(report)["live-a"]["changes"]
+    assert stacks(report)["live-a"]["scope"].startswith("targeted:"), why(report)  # outputs carried the hash
     assert not {"create", "delete", "replace", "create-replacement"} & set(changes), why(report)
     assert namespaces(fleet.clusters["live-a"]) == uids
     (fleet.root / LEDGER.replace("ledger-dev.yaml", "ledger-development.yaml")).rename(fleet.root / LEDGER)
@@ -156,6 +157,7 @@ def test_6_sleep_and_wake_change_the_release_values_and_nothing_else(fleet: Flee
         code, report = fleet.apply_json()
         assert code == 0, why(report)
         live_a = stacks(report)["live-a"]
+        assert live_a["scope"].startswith("targeted: 1 changed resource"), why(report)
         assert live_a["changes"].get("update") == 1 and set(live_a["changes"]) <= {"update", "same"}, why(report)
         after = release_revisions(fleet, "live-a")
         assert [r for r in after if after[r] != before.get(r)] == [LEDGER_RELEASE]

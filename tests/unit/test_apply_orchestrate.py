@@ -299,14 +299,19 @@ def test_the_engine_is_checked_only_when_a_stack_runs(fleet: Path) -> None:
 
 
 def test_selection_by_cluster_and_wave(fleet: Path) -> None:
+    # a cluster of a later wave waits for the earlier waves at this revision, unless told why not to
+    with pytest.raises(gate.Refused, match="later rollout wave") as refused:
+        run(fleet, no_engine, Options(clusters=("us-east",)))
+    assert {"eu-dev", "eu-central"} <= {w for f in refused.value.findings for w in f.message.replace(",", " ").split()}
     engine = FakeEngine()
-    run(fleet, lambda: engine, Options(clusters=("us-east",)))
+    run(fleet, lambda: engine, Options(clusters=("us-east",), wave_override="hotfix, reviewed in #12"))
     assert engine.clusters == ["us-east"]
     with pytest.raises(decide.SelectionError, match="no connected cluster named nope"):
         run(fleet, no_engine, Options(clusters=("nope",)))
     # wave 1 waits until wave 0 is applied at this revision
-    with pytest.raises(gate.Refused, match="eu-dev"):
+    with pytest.raises(gate.Refused) as refused:
         run(fleet, no_engine, Options(wave=1))
+    assert "eu-dev" in " ".join(f.message for f in refused.value.findings)
     run(fleet, FakeEngine, Options(wave=0))
     engine = FakeEngine()
     report = run(fleet, lambda: engine, Options(wave=1))
@@ -419,3 +424,24 @@ def test_progress_per_stack_reaches_the_observer(fleet: Path) -> None:
     observer = RecordingObserver()
     run(fleet, no_engine, Options(clusters=("eu-dev",)), observer=observer)
     assert observer.events == [("finished:skipped", "eu-dev", 0, 0)]
+
+
+def test_a_move_between_stacks_is_refused_on_its_source_unless_overridden(fleet: Path) -> None:
+    """The plan's cross-cluster guard, in apply: the source stack alone cannot tell a move from a delete."""
+    run(fleet, FakeEngine)
+    set_cpu(fleet, "fleet/projects/payments/tenants/ledger-dev.yaml", "cluster: eu-dev", "cluster: eu-central")
+    set_cpu(fleet, "fleet/placement.lock", "payments/ledger-dev: eu-dev", "payments/ledger-dev: eu-central")
+    report = run(fleet, FakeEngine)
+    assert results(report)["eu-dev"] is Result.REFUSED
+    assert "would move from cluster eu-dev to eu-central" in report.refusals["eu-dev"][0].message
+    engine = FakeEngine()
+    report = run(fleet, lambda: engine, Options(override="moving ledger-dev, volumes copied"))
+    assert sorted(engine.clusters) == ["eu-central", "eu-dev"]
+    (record,) = Records(fleet / ".vfleet" / "state").history("eu-dev", limit=1)
+    assert record.override == "moving ledger-dev, volumes copied"
+
+
+def test_the_wave_order_override_is_recorded(fleet: Path) -> None:
+    run(fleet, FakeEngine, Options(clusters=("us-east",), wave_override="hotfix"))
+    (record,) = Records(fleet / ".vfleet" / "state").history("us-east")
+    assert record.wave_override == "hotfix"

@@ -86,6 +86,7 @@ class Options:
     override: str | None = None
     adopt: bool = False
     force: bool = False  # run stacks whose desired state is unchanged too (`preview --all`)
+    wave_override: str | None = None  # --override-wave-order reason: run ahead of an earlier wave, recorded
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,7 @@ def run(
     observer: Observer | None = None,
     confirm: Confirm | None = None,
     user: str | None = None,
+    backend_hashes: BackendHashes | None = None,
 ) -> Report:
     """Compile result -> gated, guarded, wave-by-wave engine runs -> one result per selected stack.
 
@@ -135,7 +137,8 @@ def run(
     Raises `gate.Broken` (exit 2) for a fleet that does not compile, stack files that are missing or
     wrong, or a policy gate without a verdict; `gate.Refused` (exit 1) for a policy deny or a `--wave`
     whose earlier waves are not applied yet; `decide.SelectionError` (exit 2) for an unknown selection;
-    `Cancelled` (exit 1) when `confirm` says no.
+    `Cancelled` (exit 1) when `confirm` says no. `backend_hashes` reads what stacks last applied from the
+    shared backend, for earlier-wave clusters this runner's records do not know (see `wave_order`).
     """
     observer = observer or QuietObserver()
     guard = guard or gate.deletion_guard(compiled.tree)
@@ -159,16 +162,10 @@ def run(
     targets = decide.select(states, waves, options.clusters, options.wave)
     if options.operation is Operation.DESTROY:
         targets = [replace(t, state=None) for t in targets]
-    applied = records.applied_hashes([t.cluster for t in targets] if options.wave is None else sorted(waves))
-    if options.wave is not None and options.operation is Operation.UP:
-        waiting = decide.pending_earlier(states, waves, applied, options.wave)
-        if waiting:
-            raise gate.Refused(
-                f"wave {options.wave} starts only after every earlier wave is applied; not yet "
-                f"applied at this revision: {', '.join(waiting)}",
-                Findings.of([]),
-            )
+    applied = records.applied_hashes([t.cluster for t in targets])
     schedule = decide.plan(targets, applied, force=options.force or options.operation is Operation.DESTROY)
+    if options.operation is Operation.UP and schedule.to_run:
+        warnings += wave_order(compiled, schedule, states, waves, applied, records, options, backend_hashes)
     if schedule.to_run:
         # Fail closed before anything reaches an engine: raises on policy errors and denies. When every
         # stack is unchanged nothing would be applied, so there is nothing for the gate to stop (the pull
@@ -201,6 +198,53 @@ def run(
         refusals,
         orphans,
     )
+
+
+BackendHashes = Callable[[Sequence[str]], Mapping[str, str | None]]
+
+
+def wave_order(
+    compiled: compiler.Compiled,
+    schedule: Schedule,
+    states: Mapping[str, DesiredState],
+    waves: Mapping[str, int],
+    applied: Mapping[str, str | None],
+    records: Records,
+    options: Options,
+    backend_hashes: BackendHashes | None,
+) -> list[Finding]:
+    """Refuse (gate.Refused) stacks that would run before an earlier wave applied this commit.
+
+    Earlier clusters this run does not include are looked up in the records, then (for a CI runner whose
+    records never saw them) in the backend's stack outputs. Unknown counts as not applied: fail closed,
+    unless `--override-wave-order` gives a reason, which is recorded with the run.
+    """
+    from vfleet import waves as rollout
+
+    earlier = sorted(
+        c for c, w in waves.items() if c in states and c not in applied and any(w < t.wave for t in schedule.to_run)
+    )
+    known: dict[str, str | None] = {**applied, **records.applied_hashes(earlier)}
+    unknown = [c for c in earlier if known.get(c) != states[c].hash]
+    if unknown and backend_hashes is not None:
+        known |= {c: h for c, h in backend_hashes(unknown).items() if h is not None}
+    decided = rollout.order(
+        [(t.cluster, t.wave) for t in schedule.to_run],
+        {c: s.hash for c, s in states.items()},
+        waves,
+        known,
+        override=options.wave_override,
+        sources={
+            c: compiled.fleet.location(i.doc, ("spec", "rollout", "wave")) for c, i in compiled.fleet.clusters.items()
+        },
+    )
+    if decided.refused:
+        raise gate.Refused(
+            "a later rollout wave would run before an earlier one applied this commit "
+            "(--override-wave-order REASON runs it anyway, recorded)",
+            decided.findings,
+        )
+    return list(decided.findings.warnings)
 
 
 def _no_engine(job: Job, progress: Progress) -> StackResult:
@@ -339,6 +383,7 @@ class _Context:
                 message=result.message,
                 adopted=result.adopted,
                 scope=result.scope,
+                wave_override=self.options.wave_override,
                 override=self.options.override,
             )
         )

@@ -67,6 +67,7 @@ class Record:
     adopted: tuple[str, ...] = ()
     override: str | None = None  # the reason given with --override-guard
     scope: str = ""  # how the engine ran: "targeted: ..." or "full: <why>"
+    wave_override: str | None = None  # the reason given with --override-wave-order
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -21,7 +21,8 @@ Never raises for a stack's failure: the outcome is classified (`outcome.classify
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from vfleet.apply import adapter, adopt, kubeconfig, outcome, program, targets
@@ -140,6 +141,31 @@ class PulumiRunner:
             cleared = outcome.without_pending(found)
             stack.import_stack(Deployment(version=exported.version, deployment=cleared))
         return found, cleared, urns
+
+
+def backend_hashes(config: EngineConfig, root: Path) -> Callable[[Sequence[str]], dict[str, str | None]]:
+    """What each named stack last applied, from its `vfleetDesiredHash` output in the backend (None: no
+    such stack, or no such output): how a CI runner whose records never saw an earlier wave's clusters
+    learns whether they applied this commit."""
+
+    def lookup(clusters: Sequence[str]) -> dict[str, str | None]:
+        from pulumi import automation as auto
+
+        command = pulumi_command(config)
+        found: dict[str, str | None] = {}
+        for cluster in clusters:
+            opts = auto.LocalWorkspaceOptions(work_dir=str(root), env_vars=dict(config.env), pulumi_command=command)
+            try:
+                stack = auto.select_stack(
+                    stack_name=cluster, project_name=PROJECT_NAME, program=lambda: None, opts=opts
+                )
+                output = stack.outputs().get(program.DESIRED_HASH_OUTPUT)
+            except auto.errors.CommandError:
+                output = None
+            found[cluster] = output.value if output is not None and isinstance(output.value, str) else None
+        return found
+
+    return lookup
 
 
 def job_prepared(job: Job, adopted: tuple[str, ...] = ()) -> program.Prepared | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -65,6 +65,18 @@ def make_runner(root: Path, state: Path, secrets_provider: str | None, full: boo
     return runner.PulumiRunner(engine.configure(root, state, secrets_provider=secrets_provider), full=full)
 
 
+def backend_hashes(root: Path, state: Path, secrets_provider: str | None) -> orchestrate.BackendHashes:
+    """Earlier waves' applied hashes from the backend, asked only when the records do not know them."""
+
+    def lookup(clusters: Sequence[str]) -> Mapping[str, str | None]:
+        from vfleet.apply import engine, runner
+
+        config = engine.configure(root, state, secrets_provider=secrets_provider)
+        return runner.backend_hashes(config, root)(clusters)
+
+    return lookup
+
+
 def _execute(
     path: Path,
     options: orchestrate.Options,
@@ -84,6 +96,7 @@ def _execute(
                 compiled,
                 options,
                 runner=lambda: make_runner(root, state, secrets_provider, full),
+                backend_hashes=backend_hashes(root, state, secrets_provider),
                 records=records.Records(state),
                 observer=display,
                 confirm=None if yes or options.operation is Operation.PREVIEW else _confirm(options, display),
@@ -137,11 +150,29 @@ def apply(
         typer.Option("--adopt", help="import desired objects that already exist on a cluster (listed in the output)"),
     ] = False,
     full: FullOpt = False,
+    override_wave_order: Annotated[
+        str | None,
+        typer.Option(
+            "--override-wave-order",
+            metavar="REASON",
+            help="run a cluster before an earlier rollout wave has applied this commit; recorded",
+        ),
+    ] = None,
     secrets_provider: SecretsOpt = None,
     output: OutputOpt = Output.table,
 ) -> None:
-    """Compile, gate (policy, deletion guards) and apply every changed stack with the Pulumi engine."""
-    options = orchestrate.Options(Operation.UP, tuple(cluster or ()), wave, parallel, override_guard, adopt)
+    """Compile, gate (policy, deletion guards, wave order) and apply every changed stack with the Pulumi engine."""
+    if override_wave_order is not None and not override_wave_order.strip():
+        _fail(VfleetError("--override-wave-order needs a reason (nothing was run)"), Findings.of([]), output)
+    options = orchestrate.Options(
+        Operation.UP,
+        tuple(cluster or ()),
+        wave,
+        parallel,
+        override_guard,
+        adopt,
+        wave_override=override_wave_order,
+    )
     _execute(path, options, output, secrets_provider, yes, full)
 
 
