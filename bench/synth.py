@@ -51,6 +51,8 @@ VALUES = """controlPlane:
       requests:
         cpu: {{ cpu }}
         memory: {{ memory }}
+      limits:
+        memory: {{ memory }}
     persistence:
       volumeClaim:
         size: {{ storage }}

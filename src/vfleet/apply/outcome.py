@@ -50,7 +50,7 @@ def change_counts(changes: Mapping[Any, Any]) -> dict[str, int]:
     return {_op(k): int(v) for k, v in sorted(changes.items(), key=lambda kv: _op(kv[0])) if int(v)}
 
 
-_ERROR_LINE = re.compile(r"^\s*(error:.*|\S+ \(\S+\):\s*$|\s+error: .*)$", re.MULTILINE)
+_ERROR_LINE = re.compile(r"^\s*(error:.*|\S+ \(\S+\):\s*$|\s+error: .*|\* .*)$", re.MULTILINE)
 _PROTECTED = re.compile(r"marked for protection|resource is protected|is protected")
 _UNREACHABLE = re.compile(
     r"connection refused|no such host|i/o timeout|unable to load schema information|"
