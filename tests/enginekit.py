@@ -109,7 +109,9 @@ class Fleet:
         self.said += [done.stdout, done.stderr]
         return done
 
-    def apply_json(self, *args: str, env: dict[str, str] | None = None, op: str = "apply") -> tuple[int, dict[str, Any]]:
+    def apply_json(
+        self, *args: str, env: dict[str, str] | None = None, op: str = "apply"
+    ) -> tuple[int, dict[str, Any]]:
         extra = ("--yes",) if op == "apply" else ()
         done = self.vfleet(op, ".", *extra, "--output", "json", *args, env=env)
         return done.returncode, json.loads(done.stdout) if done.stdout.strip() else {"stderr": done.stderr}
