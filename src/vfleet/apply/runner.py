@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -78,12 +79,7 @@ class PulumiRunner:
 
         cluster = job.target.cluster
         state = job.target.state
-        settings = ClusterSettings(cluster, job.await_tenants, job.root)
         prepared = job_prepared(job)
-        holder: dict[str, program.Prepared | None] = {"prepared": prepared}
-
-        def inline() -> None:  # the same function stacks/__main__.py runs, handed the decided state
-            program.main(job.root, holder["prepared"])
 
         opts = auto.LocalWorkspaceOptions(
             work_dir=str(job.root),
@@ -91,7 +87,11 @@ class PulumiRunner:
             secrets_provider=self.config.secrets_provider,
             pulumi_command=self.command,
         )
-        stack = auto.create_or_select_stack(stack_name=cluster, project_name=PROJECT_NAME, program=inline, opts=opts)
+        # The program is given with each `up` / `preview` below, once the imports are known; opening the
+        # stack only needs one to exist.
+        stack = auto.create_or_select_stack(
+            stack_name=cluster, project_name=PROJECT_NAME, program=lambda: None, opts=opts
+        )
         outcome.remove_stale_locks(self.config.backend_url, cluster)
         exported, deployment, pending = self._clear_pending_creates(stack)
         counter = outcome.EventCounter(progress, job.total)
@@ -113,10 +113,12 @@ class PulumiRunner:
         foreign = [rid for rid in existing if rid not in imported]
         if foreign:
             return StackResult(cluster, job.target.wave, Result.REFUSED, message=_foreign_message(foreign))
-        holder["prepared"] = job_prepared(job, imported)
+        decided = replace(prepared, adopt=imported)
+        # The same function stacks/__main__.py runs, handed the decided state.
+        common["program"] = lambda: program.main(job.root, decided)
         # Facts of the state as the last run left it, pending operations included: those force a full run.
         facts = outcome.stack_facts(exported, program.DESIRED_HASH_OUTPUT, program.FINGERPRINT_OUTPUT)
-        chosen = targets.scope(job.base, state, facts, program.fingerprint(settings, resolved), full=self.full)
+        chosen = targets.scope(job.base, state, facts, program.fingerprint(prepared.settings, resolved), full=self.full)
         if not chosen.full:
             common["target"] = target_urns(cluster, chosen.ids, state, job.base)
         if job.operation is Operation.UP:
