@@ -126,3 +126,16 @@ def _ignored(root: Path, paths: list[str]) -> list[tuple[str, str]]:
         (fields[i + 3], f"{fields[i]}:{fields[i + 1]}: {fields[i + 2]}")
         for i in range(0, len(fields) - 3, 4)
     ]
+
+
+def index_blobs(root: Path, prefix: str) -> dict[str, str] | None:
+    """path -> blob id of every index entry under `prefix`; None outside a Git work tree or when Git fails
+    (the compile has reported that already: `layout.git`)."""
+    if not in_git_work_tree(root):
+        return None
+    try:
+        entries = _parse_index(_git(root, "ls-files", "-z", "-s", "--", prefix))
+    except (_GitFailed, OSError):
+        return None
+    # "<mode> <blob> <stage>" (no tag without -t)
+    return {path: meta.split(" ")[1] for path, meta in entries.items() if not meta.startswith(_GITLINK)}

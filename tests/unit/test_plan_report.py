@@ -81,7 +81,7 @@ def test_json_report_follows_the_documented_schema(small: History) -> None:
     data = json.loads(json.dumps(report_json.to_json(small.plan(small.base, small.commit("cpu")))))  # type: ignore[attr-defined]
     assert set(data) == {"apiVersion", "kind", "schema", "status", "exitCode", "base", "head", "method",
                          "fullCompileReason", "override", "guardLimits", "summary", "clusters", "fleetGuards",
-                         "policy", "findings", "approvals", "matrix", "timings"}
+                         "vanished", "policy", "findings", "approvals", "matrix", "timings"}
     assert (data["kind"], data["schema"], data["status"], data["exitCode"]) == ("Plan", 1, "changes", 3)
     [cluster] = data["clusters"]
     assert set(cluster) == {"cluster", "status", "creates", "updates", "deletes", "policyDenies", "guards",

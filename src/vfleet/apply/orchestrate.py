@@ -24,10 +24,12 @@ from typing import Protocol
 from vfleet import compile as compiler
 from vfleet.apply import decide, gate, project
 from vfleet.apply.decide import Operation, Result, Schedule, StackResult, Target
-from vfleet.apply.records import Record, Records
+from vfleet.apply.records import Record, Records, Sources
 from vfleet.desired import DesiredState
 from vfleet.errors import VfleetError
 from vfleet.findings import Finding, Findings
+from vfleet.plan import vanished
+from vfleet.plan.vanished import Vanished
 from vfleet.specs import KubeconfigRef
 
 
@@ -65,6 +67,9 @@ class Observer(Protocol):
 
     def finished(self, result: StackResult) -> None: ...
 
+    def notice(self, findings: Sequence[Finding]) -> None:
+        """Said before any engine starts (tenants leaving a stack's applied state)."""
+
 
 class QuietObserver:
     def started(self, target: Target, total: int) -> None:
@@ -74,6 +79,9 @@ class QuietObserver:
         pass
 
     def finished(self, result: StackResult) -> None:
+        pass
+
+    def notice(self, findings: Sequence[Finding]) -> None:
         pass
 
 
@@ -96,6 +104,7 @@ class Report:
     warnings: Findings = field(default_factory=lambda: Findings.of([]))
     refusals: Mapping[str, tuple[Finding, ...]] = field(default_factory=dict)
     orphans: tuple[str, ...] = ()  # stacks (files or applied records) without a Cluster spec
+    vanished: tuple[Vanished, ...] = ()  # tenants leaving a stack's last applied state, with the reason
 
     @property
     def exit_code(self) -> int:
@@ -175,6 +184,13 @@ def run(
     if options.operation is Operation.DESTROY:  # unknown here: guard what the stack would hold at least
         bases = {c: b if b is not None else compiled.desired.get(c) for c, b in bases.items()}
     refusals = guard_all(schedule, bases, guard, options, placement=compiled.placement.clusters)
+    leaving = vanishing(compiled, schedule, bases, records, options) if options.operation is not Operation.DESTROY \
+        else []
+    for leaver in leaving:
+        if leaver.blocking:
+            refusals[leaver.cluster] = (*refusals.get(leaver.cluster, ()), leaver.finding())
+    if leaving:
+        observer.notice([leaver.finding() for leaver in leaving])
     if schedule.to_run and confirm is not None and not confirm(schedule, refusals):
         raise Cancelled("not confirmed: nothing was run")
     engine = runner() if any(t.cluster not in refusals for t in schedule.to_run) else _no_engine
@@ -197,7 +213,42 @@ def run(
         Findings.of(warnings),
         refusals,
         orphans,
+        tuple(leaving),
     )
+
+
+def vanishing(
+    compiled: compiler.Compiled,
+    schedule: Schedule,
+    bases: Mapping[str, DesiredState | None],
+    records: Records,
+    options: Options,
+) -> list[Vanished]:
+    """Tenants of each stack's last applied state that its new desired state lacks, with the reason."""
+    out: list[Vanished] = []
+    side: vanished.Side | None = None
+    for target in schedule.to_run:
+        base = bases.get(target.cluster)
+        if base is None or target.state is None:
+            continue
+        applied, wanted = vanished.tenants_of(base), vanished.tenants_of(target.state)
+        if applied <= wanted:
+            continue
+        side = side or vanished.work_tree_side(compiled.root, compiled.fleet.loaded.documents)
+        sources = records.applied_sources(target.cluster)
+        out += vanished.find(target.cluster, applied, sources.tenants if sources else None, wanted,
+                             compiled.placement.clusters, side, override=options.override,
+                             untracked=sources.untracked if sources else frozenset())
+    return out
+
+
+def tenant_sources(compiled: compiler.Compiled, state: DesiredState) -> Sources:
+    """Where each tenant of `state` was read ("file:line"), kept with the applied state, and which of those
+    files Git does not track (their later removal is no deletion Git knows about)."""
+    tenants = compiled.fleet.tenants
+    where = {key: tenants[key].doc for key in sorted(vanished.tenants_of(state)) if key in tenants}
+    untracked = vanished.untracked_of(compiled.root, {doc.file for doc in where.values()})
+    return Sources({key: f"{doc.file}:{doc.line}" for key, doc in where.items()}, untracked)
 
 
 BackendHashes = Callable[[Sequence[str]], Mapping[str, str | None]]
@@ -360,7 +411,7 @@ class _Context:
         result = self.runner(job, progress)
         result = replace(result, wave=target.wave, started=result.started or started, ended=result.ended or now())
         if result.result is Result.APPLIED and operation is Operation.UP and target.state is not None:
-            self.records.save_applied(target.state)
+            self.records.save_applied(target.state, tenant_sources(self.compiled, target.state))
         elif result.result is Result.APPLIED and operation is Operation.DESTROY:
             self.records.forget(target.cluster)
         return result

@@ -7,6 +7,7 @@ keeps between runs)::
     runs/<cluster>/<start>-<op>.json one record per stack run: commit, user, start/end, result, changes
     applied/<cluster>.hash           the desired-state hash of the last successful apply (skip-unchanged)
     applied/<cluster>.json           that desired state (the base the deletion guards compare against)
+    applied/<cluster>.sources.json   tenant -> "file:line" it was read from (why a tenant later vanished)
 
 Records never hold a credential: messages from the engine are redacted before they get here, and a
 desired state holds none by construction.
@@ -77,6 +78,14 @@ class Record:
     @staticmethod
     def from_json(data: Mapping[str, Any]) -> Record:
         return Record(**{**data, "adopted": tuple(data.get("adopted", ())), "changes": dict(data.get("changes", {}))})
+
+
+@dataclass(frozen=True)
+class Sources:
+    """Where an apply read each tenant: key -> "file:line"; and which of those files Git did not track."""
+
+    tenants: Mapping[str, str]
+    untracked: frozenset[str] = frozenset()
 
 
 class Records:
@@ -160,6 +169,15 @@ class Records:
         except OSError as exc:
             raise RecordsError(f"cannot list {folder}: {exc.strerror or exc}") from exc
 
+    def applied_stacks(self) -> list[str]:
+        """Clusters with a recorded applied state (also those whose hash a run in progress invalidated)."""
+        folder = self._folder("applied")
+        try:
+            names = [p.name for p in folder.glob("*.json")]
+            return sorted(n[: -len(".json")] for n in names if not n.endswith(".sources.json"))
+        except OSError as exc:
+            raise RecordsError(f"cannot list {folder}: {exc.strerror or exc}") from exc
+
     def _folder(self, name: str) -> Path:
         """root/name, refused when it (or the state directory) is there but not a folder."""
         for path in (self.root, self.root / name):
@@ -168,14 +186,39 @@ class Records:
                                    f"move it away (and check {STATE_DIR_ENV} points at the state directory)")
         return self.root / name
 
-    def save_applied(self, state: DesiredState) -> None:
-        """After a successful apply: the state (first) and its hash (last, so a crash never skips)."""
-        _atomic(self.root / "applied" / f"{_safe(state.cluster)}.json", state.to_json())
-        _atomic(self.root / "applied" / f"{_safe(state.cluster)}.hash", state.hash.encode())
+    def applied_sources(self, cluster: str) -> Sources | None:
+        """Where the last successful apply read each tenant; None when not recorded (older records)."""
+        path = self._folder("applied") / f"{_safe(cluster)}.sources.json"
+        data = _read(path)
+        if data is None:
+            return None
+        try:
+            parsed = orjson.loads(data)
+            tenants, untracked = parsed["tenants"], parsed["untracked"]
+            if not isinstance(tenants, dict) or not all(isinstance(v, str) for v in tenants.values()) \
+                    or not isinstance(untracked, list) or not all(isinstance(v, str) for v in untracked):
+                raise TypeError("not a map of tenant sources")
+        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            raise RecordsError(f"{path} is not vfleet's record of tenant sources (truncated or corrupted: {exc}). "
+                               "Delete it: vfleet then compares a vanished tenant's whole project folder with "
+                               "Git") from exc
+        return Sources(tenants, frozenset(untracked))
+
+    def save_applied(self, state: DesiredState, sources: Sources | None = None) -> None:
+        """After a successful apply: the state and its sources (first), its hash (last: a crash never skips)."""
+        folder = self.root / "applied"
+        _atomic(folder / f"{_safe(state.cluster)}.json", state.to_json())
+        where = folder / f"{_safe(state.cluster)}.sources.json"
+        if sources is None:
+            _unlink(where)  # an earlier apply's sources would name files this state did not come from
+        else:
+            _atomic(where, orjson.dumps({"tenants": dict(sources.tenants), "untracked": sorted(sources.untracked)},
+                                        option=orjson.OPT_SORT_KEYS))
+        _atomic(folder / f"{_safe(state.cluster)}.hash", state.hash.encode())
 
     def forget(self, cluster: str) -> None:
         """After a destroy, or before a run that may change the stack: nothing is known to be applied."""
-        for suffix in (".hash", ".json"):
+        for suffix in (".hash", ".json", ".sources.json"):
             _unlink(self._folder("applied") / f"{_safe(cluster)}{suffix}")
 
     def invalidate(self, cluster: str) -> None:

@@ -25,6 +25,7 @@ from vfleet.apply.decide import Operation, Result, Schedule, StackResult, Target
 from vfleet.cli.output import Output, console, emit_json, print_findings
 from vfleet.errors import VfleetError
 from vfleet.findings import Finding, Findings
+from vfleet.terminal import print_finding
 
 PathArg = Annotated[Path, typer.Argument(help="the fleet repository (or its fleet/ folder)")]
 ClusterOpt = Annotated[list[str] | None, typer.Option("--cluster", "-c", help="only these stacks (repeatable)")]
@@ -89,7 +90,7 @@ def _execute(
     compiled = compiler.compile_fleet(root, cache=compiler.parse_cache(root))
     state = records.state_dir(root)
     show = output is Output.table
-    display = _Display(enabled=show and sys.stderr.isatty())
+    display = _Display(enabled=show and sys.stderr.isatty(), show=show)
     try:
         with display:
             report = orchestrate.run(
@@ -312,6 +313,11 @@ def report_json(report: orchestrate.Report) -> dict[str, Any]:
         "summary": decide.summary(report.results),
         "refusals": {c: [f.to_json() for f in found] for c, found in sorted(report.refusals.items())},
         "orphans": list(report.orphans),
+        "vanished": [
+            {"cluster": v.cluster, "tenant": v.tenant, "reason": v.reason.value, "detail": v.detail,
+             "source": v.source, "blocking": v.blocking}
+            for v in report.vanished
+        ],
         "findings": [f.to_json() for f in report.warnings],
     }
 
@@ -344,8 +350,9 @@ def _print_report(report: orchestrate.Report) -> None:
 class _Display:
     """Progress per stack (resources done / total) on stderr while the engine runs; thread-safe."""
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, enabled: bool, show: bool = True) -> None:
         self.enabled = enabled
+        self.show = show  # say notices (on stderr) even without a progress display; not for --output json
         self.lock = threading.Lock()
         self.tasks: dict[str, TaskID] = {}
         self.bar = Progress(
@@ -384,6 +391,13 @@ class _Display:
             task = self.tasks.get(result.cluster)
         if task is not None:
             self.bar.update(task, what=f"[{_STYLE[result.result]}]{result.result.value}[/]")
+
+    def notice(self, findings: Sequence[Finding]) -> None:
+        if self.show:
+            with self.paused():
+                out = console(stderr=True)
+                for finding in findings:
+                    print_finding(out, finding)
 
 
 class _Paused:

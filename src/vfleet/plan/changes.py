@@ -13,6 +13,7 @@ from typing import Any
 
 from vfleet.findings import Finding, Findings, Severity
 from vfleet.owners import Approval
+from vfleet.plan.vanished import Vanished
 
 
 class Op(StrEnum):
@@ -174,6 +175,7 @@ class Plan:
     reason: str = ""  # why the full compile was needed (empty for an incremental plan)
     waves: dict[str, int] = field(default_factory=dict)  # every cluster's rollout wave (head, else base)
     approvals: tuple[Approval, ...] = ()  # per touched project, whose approval the change needs (base's owners)
+    vanished: tuple[Vanished, ...] = ()  # tenants of the stacks' last applied states the head lacks, and why
 
     @property
     def guards(self) -> tuple[GuardHit, ...]:

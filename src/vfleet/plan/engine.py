@@ -16,10 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from vfleet import owners
+from vfleet import owners, subjects
 from vfleet.findings import Finding, Findings, Location, Severity
 from vfleet.plan import aspects as aspect_views
-from vfleet.plan import guards, policy
+from vfleet.plan import guards, policy, vanished
 from vfleet.plan.changes import (
     Aspect,
     ClusterPlan,
@@ -46,6 +46,7 @@ class Options:
     opa_url: str | None = None
     incremental: bool = True  # compile only what the change can affect (exactness: compare.py)
     cache: bool = True  # keep indexes and verdicts under vfleet.compile.cache_dir()
+    applied: Mapping[str, vanished.Applied] | None = None  # each stack's last applied tenants (the records)
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
 
@@ -82,6 +83,12 @@ def plan(root: Path, base: str, head: str | None = None, options: Options | None
                 denies[f.cluster] = denies.get(f.cluster, 0) + 1
         clusters = _with_denies(clusters, denies, compared)
 
+    leaving: list[vanished.Vanished] = []
+    if options.applied and not compared.findings.errors:
+        leaving = _vanished(root, head_src, compared, options.applied, options.override)
+        fleet_guards += [GuardHit(v.code, v.cluster, v.message, subjects.tenant(v.tenant), v.overridable,
+                                  v.overridden) for v in leaving if v.reason not in vanished.ALLOWED]
+
     findings = [*compared.findings, *config_findings]
     if compared.base_errors:
         findings.append(Finding(
@@ -92,7 +99,21 @@ def plan(root: Path, base: str, head: str | None = None, options: Options | None
     timings["total"] = sum(v for k, v in timings.items() if k != "total")
     return Plan(_side(base_src), _side(head_src), clusters, Findings.of(findings), judged, options.override,
                 compared.method, tuple(fleet_guards), timings, config.to_json(), compared.reason,
-                _waves(compared), _approvals(compared, base_src, head_src))
+                _waves(compared), _approvals(compared, base_src, head_src), tuple(leaving))
+
+
+def _vanished(root: Path, head: Source, compared: Compared, applied: Mapping[str, vanished.Applied],
+              override: str | None) -> list[vanished.Vanished]:
+    """Tenants of the stacks' last applied states that the head lacks, and why (before anything applies)."""
+    if head.rev is None:
+        from vfleet import gitindex
+        from vfleet.load import FLEET_DIR
+
+        side = vanished.listing_side(head.entries, "Git's index", gitindex.index_blobs(root, FLEET_DIR))
+    else:
+        side = vanished.revision_side(head.entries, head.label)
+    wanted = {key: t.cluster for key, t in compared.head_index.tenants.items()}
+    return vanished.in_plan(applied, wanted, side, override=override)
 
 
 def _approvals(compared: Compared, base: Source, head: Source) -> tuple[owners.Approval, ...]:

@@ -42,6 +42,8 @@ def to_json(plan: Plan) -> dict[str, Any]:
         "summary": summary(plan),
         "clusters": [_cluster(c) for c in plan.clusters],
         "fleetGuards": [_guard(g) for g in plan.fleet_guards],
+        "vanished": [{"cluster": v.cluster, "tenant": v.tenant, "reason": v.reason.value, "detail": v.detail,
+                      "source": v.source, "blocking": v.blocking} for v in plan.vanished],
         "policy": {
             "evaluated": plan.policy.evaluated,
             "note": plan.policy.note or None,

@@ -28,6 +28,7 @@ from vfleet.plan.changes import (
     TenantOp,
 )
 from vfleet.plan.report_json import summary
+from vfleet.plan.vanished import ALLOWED
 
 LIMIT = 65_000
 _DETAIL, _COMPACT, _BRIEF = 0, 1, 2  # levels of detail of a cluster section
@@ -111,6 +112,14 @@ def _header(plan: Plan) -> str:
         lines += [f"- {_guard(g)}" for g in blocking[:20]]
         if len(blocking) > 20:
             lines.append(f"- … and {len(blocking) - 20} more (every one is in its cluster's section)")
+    going = [v for v in plan.vanished if v.reason in ALLOWED]
+    if going:
+        lines += ["", f"**Leaving the last applied state ({len(going)} tenant(s), the next apply deletes or moves "
+                  "them):**", ""]
+        lines += [f"- {_escape(v.tenant)} from {_escape(v.cluster)}: {v.reason.value}, {_escape(v.detail)}"
+                  for v in going[:20]]
+        if len(going) > 20:
+            lines.append(f"- … and {len(going) - 20} more (all of them are in the JSON report)")
     overridden = [g for g in plan.guards if g.overridden]
     if plan.override is not None:
         lines += ["", f"**Override given:** {_escape(plan.override)} ({len(overridden)} guard(s) overridden)"]

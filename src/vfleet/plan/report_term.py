@@ -13,6 +13,7 @@ from rich.table import Table
 
 from vfleet.plan.changes import ClusterPlan, GuardHit, Op, Plan, PolicyStatus, ResourceChange
 from vfleet.plan.report_json import summary
+from vfleet.plan.vanished import ALLOWED
 from vfleet.terminal import print_finding
 
 _OP_STYLE = {Op.DELETE: "bold red", Op.CREATE: "green", Op.UPDATE: "yellow"}
@@ -39,6 +40,10 @@ def render(plan: Plan, out: Console, detail: int = 50) -> None:
         out.print(f"tenants: {tenants}")
     for g in plan.guards:
         _guard(out, g)
+    for v in plan.vanished:  # the blocking ones are guards above; these go ahead (deleted or moved in Git)
+        if v.reason in ALLOWED:
+            out.print(f"leaves the applied state of {escape(v.cluster)}: {escape(v.tenant)} ({v.reason.value}: "
+                      f"{escape(v.detail)})")
     if plan.override is not None:
         out.print(f"override: {escape(plan.override)}")
     for f in [*plan.findings, *plan.policy.errors]:
