@@ -17,6 +17,7 @@ from typing import Any
 from vfleet.apply.decide import Result
 from vfleet.apply.orchestrate import Progress
 from vfleet.apply.project import PROJECT_NAME
+from vfleet.apply.store import Store
 from vfleet.apply.targets import StackFacts
 
 STACK_TYPE = "pulumi:pulumi:Stack"
@@ -120,6 +121,36 @@ def remove_stale_locks(
             path.unlink(missing_ok=True)
             removed.append(path)
     return removed
+
+
+def stack_locks(store: Store, stack: str) -> list[tuple[str, dict[str, Any]]]:
+    """This stack's locks in the backend (project-scoped and legacy layout): (where, what it says)."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    for prefix in (f".pulumi/locks/organization/{PROJECT_NAME}/{stack}/", f".pulumi/locks/{stack}/"):
+        for key in store.keys(prefix):
+            if not key.endswith(".json"):
+                continue
+            try:
+                raw = store.read(key)
+                lock = json.loads(raw) if raw is not None else None
+            except ValueError:
+                lock = {}
+            if lock is not None:
+                found.append((store.where(key), lock if isinstance(lock, dict) else {}))
+    return found
+
+
+def lock_message(stack: str, locks: list[tuple[str, dict[str, Any]]]) -> str:
+    """Who holds the stack, since when, where the lock is, and what to do."""
+    holders = "; ".join(
+        f"{lock.get('username', '?')}@{lock.get('hostname', '?')} (pid {lock.get('pid', '?')}) since "
+        f"{lock.get('timestamp', '?')}: {where}"
+        for where, lock in locks
+    )
+    return (
+        f"the stack {stack} is locked by another update, nothing ran here: {holders}. Wait for it to end and run "
+        f"again; if that runner died, `pulumi cancel --stack {stack} --yes` (PULUMI_BACKEND_URL set) removes the lock"
+    )
 
 
 def _pid_alive(pid: int) -> bool:

@@ -69,7 +69,7 @@ def prepare(
             f"`vfleet destroy --cluster {stack}` if the cluster was removed"
         )
     state = compiled.desired[stack]
-    store = records.Records(records.state_dir(root, env))
+    store = records.open_records(root, env)
     base = store.applied_state(stack)
     override = env.get(gate.OVERRIDE_ENV) or None
     tripped = list((guard or gate.deletion_guard(compiled.tree))(stack, base, state, override=override))

@@ -23,16 +23,16 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Mapping
-from contextlib import suppress
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from vfleet.apply.store import DirStore, RecordsError, Store, open_store
 from vfleet.desired import DesiredState
-from vfleet.errors import VfleetError
 
 STATE_DIR_ENV = "VFLEET_STATE_DIR"
 DEFAULT_STATE_DIR = ".vfleet/state"
@@ -40,13 +40,18 @@ _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 _HASH = re.compile(r"[0-9a-f]{64}")  # DesiredState.hash: sha256 hex
 
 
-class RecordsError(VfleetError):
-    """A file of the state directory cannot be read or written as vfleet wrote it; the message names it."""
-
-
 def state_dir(root: Path, env: Mapping[str, str] = os.environ) -> Path:
     value = env.get(STATE_DIR_ENV)
     return Path(value).expanduser().resolve() if value else (root / DEFAULT_STATE_DIR).resolve()
+
+
+def open_records(root: Path, env: Mapping[str, str] = os.environ) -> Records:
+    """The records every runner of this backend shares (`store.for_backend`: the state directory, the
+    file:// backend's folder, or the s3:// backend's bucket)."""
+    return Records(open_store(state_dir(root, env), env))
+
+
+__all__ = ["Record", "Records", "RecordsError", "Sources", "open_records", "state_dir"]
 
 
 @dataclass(frozen=True)
@@ -89,63 +94,69 @@ class Sources:
 
 
 class Records:
-    """Reads and writes the state directory; every write is atomic (temp file + rename)."""
+    """Reads and writes the records in a `store.Store` (a folder, or the backend's bucket); every write is
+    whole or not at all. `Records(path)` is the folder at `path`."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self, where: Path | Store) -> None:
+        self.store: Store = DirStore(where) if isinstance(where, Path) else where
 
-    def write(self, record: Record) -> Path:
+    @property
+    def description(self) -> str:
+        return self.store.description
+
+    def write(self, record: Record) -> str:
         stamp = record.started.replace(":", "").replace("-", "").replace("+0000", "Z")
-        path = self._folder("runs") / _safe(record.cluster) / f"{_safe(stamp)}-{record.operation}.json"
-        _atomic(path, orjson.dumps(record.to_json(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
-        return path
+        key = f"runs/{_safe(record.cluster)}/{_safe(stamp)}-{record.operation}.json"
+        self.store.write(key, orjson.dumps(record.to_json(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+        return self.store.where(key)
 
     def history(self, cluster: str | None = None, limit: int | None = None) -> list[Record]:
         """Records, newest first; of one cluster or of all. Raises `RecordsError` naming every bad record."""
-        base = self._folder("runs")
-        try:
-            folders = [base / _safe(cluster)] if cluster else sorted(p for p in base.glob("*") if p.is_dir())
-            found: list[Record] = []
-            bad: list[str] = []
-            for folder in folders:
-                for path in sorted(folder.glob("*.json")):
-                    record = _read_record(path)
-                    if isinstance(record, Record):
-                        found.append(record)
-                    else:
-                        bad.append(f"{path}: {record}")
-        except OSError as exc:
-            raise RecordsError(f"cannot list the run records in {base}: {exc.strerror or exc}") from exc
+        keys = self.store.keys(f"runs/{_safe(cluster)}/" if cluster else "runs/")
+        found: list[Record] = []
+        bad: list[str] = []
+        for key in keys:
+            if not key.endswith(".json") or key.count("/") != 2:
+                continue  # not where vfleet writes a record (a note someone left): not a record to read
+            record = _parse_record(self.store, key)
+            if isinstance(record, Record):
+                found.append(record)
+            else:
+                bad.append(f"{self.store.where(key)}: {record}")
         if bad:
             # Not skipped: a history that quietly lacks a run misleads whoever audits it.
             raise RecordsError(f"{len(bad)} run record(s) cannot be read (truncated or corrupted?): "
                                + "; ".join(bad) + ". Restore them from a backup, or move them out of "
-                               f"{base} (they are not needed to apply)")
+                               f"{self.store.where('runs')} (they are not needed to apply)")
         found.sort(key=lambda r: (r.started, r.cluster), reverse=True)
         return found[:limit] if limit is not None else found
 
     def applied_hash(self, cluster: str) -> str | None:
         """The desired-state hash of the last successful apply; None when nothing is known to be applied."""
-        path = self._folder("applied") / f"{_safe(cluster)}.hash"
-        data = _read(path)
+        key = f"applied/{_safe(cluster)}.hash"
+        data = self.store.read(key)
         if data is None:
             return None
         value = data.decode("utf-8", "replace").strip()
         if not _HASH.fullmatch(value):
             raise RecordsError(
-                f"{path} is not a desired-state hash (truncated or corrupted: {value[:20]!r}). Delete it and "
-                f"cluster {cluster}'s stack is applied again on the next run (the engine then finds what is "
-                "really there)")
+                f"{self.store.where(key)} is not a desired-state hash (truncated or corrupted: {value[:20]!r}). "
+                f"Delete it and cluster {cluster}'s stack is applied again on the next run (the engine then "
+                "finds what is really there)")
         return value
 
-    def applied_hashes(self, clusters: list[str]) -> dict[str, str | None]:
-        return {c: self.applied_hash(c) for c in clusters}
+    def applied_hashes(self, clusters: Sequence[str]) -> dict[str, str | None]:
+        """Each cluster's applied hash; read concurrently (a fresh CI runner asks a bucket for every stack)."""
+        if len(clusters) < 4 or isinstance(self.store, DirStore):
+            return {c: self.applied_hash(c) for c in clusters}
+        with ThreadPoolExecutor(max_workers=16, thread_name_prefix="records") as pool:
+            return dict(zip(clusters, pool.map(self.applied_hash, clusters), strict=True))
 
     def applied_state(self, cluster: str) -> DesiredState | None:
         """What the last successful apply applied (the deletion guards' base); None when nothing was."""
-        folder = self._folder("applied")
-        path, hash_path = folder / f"{_safe(cluster)}.json", folder / f"{_safe(cluster)}.hash"
-        data = _read(path)
+        key, hash_key = f"applied/{_safe(cluster)}.json", f"applied/{_safe(cluster)}.hash"
+        path, hash_path = self.store.where(key), self.store.where(hash_key)
+        data = self.store.read(key)
         recorded = self.applied_hash(cluster)
         lost = (f"vfleet cannot tell what cluster {cluster}'s stack last applied, so the deletion guards "
                 f"have no base. Restore it from a backup; or see the engine's diff (`vfleet preview --cluster "
@@ -161,35 +172,10 @@ class Records:
         except (ValueError, KeyError, TypeError, AttributeError) as exc:  # orjson.JSONDecodeError is a ValueError
             raise RecordsError(f"{path} is not a desired state (truncated or corrupted: {exc}). {lost}") from exc
 
-    def known_stacks(self) -> list[str]:
-        """Clusters something was ever applied to from this state directory."""
-        folder = self._folder("applied")
-        try:
-            return sorted(p.name[: -len(".hash")] for p in folder.glob("*.hash"))
-        except OSError as exc:
-            raise RecordsError(f"cannot list {folder}: {exc.strerror or exc}") from exc
-
-    def applied_stacks(self) -> list[str]:
-        """Clusters with a recorded applied state (also those whose hash a run in progress invalidated)."""
-        folder = self._folder("applied")
-        try:
-            names = [p.name for p in folder.glob("*.json")]
-            return sorted(n[: -len(".json")] for n in names if not n.endswith(".sources.json"))
-        except OSError as exc:
-            raise RecordsError(f"cannot list {folder}: {exc.strerror or exc}") from exc
-
-    def _folder(self, name: str) -> Path:
-        """root/name, refused when it (or the state directory) is there but not a folder."""
-        for path in (self.root, self.root / name):
-            if path.exists() and not path.is_dir():
-                raise RecordsError(f"{path} should be a folder of vfleet's state directory, but is a file; "
-                                   f"move it away (and check {STATE_DIR_ENV} points at the state directory)")
-        return self.root / name
-
     def applied_sources(self, cluster: str) -> Sources | None:
         """Where the last successful apply read each tenant; None when not recorded (older records)."""
-        path = self._folder("applied") / f"{_safe(cluster)}.sources.json"
-        data = _read(path)
+        key = f"applied/{_safe(cluster)}.sources.json"
+        data = self.store.read(key)
         if data is None:
             return None
         try:
@@ -199,53 +185,57 @@ class Records:
                     or not isinstance(untracked, list) or not all(isinstance(v, str) for v in untracked):
                 raise TypeError("not a map of tenant sources")
         except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
-            raise RecordsError(f"{path} is not vfleet's record of tenant sources (truncated or corrupted: {exc}). "
-                               "Delete it: vfleet then compares a vanished tenant's whole project folder with "
-                               "Git") from exc
+            raise RecordsError(f"{self.store.where(key)} is not vfleet's record of tenant sources (truncated or "
+                               f"corrupted: {exc}). Delete it: vfleet then compares a vanished tenant's whole "
+                               "project folder with Git") from exc
         return Sources(tenants, frozenset(untracked))
+
+    def known_stacks(self) -> list[str]:
+        """Clusters something was ever applied to (as these records know)."""
+        return sorted(k[len("applied/") : -len(".hash")] for k in self.store.keys("applied/") if k.endswith(".hash"))
+
+    def applied_stacks(self) -> list[str]:
+        """Clusters with a recorded applied state (also those whose hash a run in progress invalidated)."""
+        keys = self.store.keys("applied/")
+        return sorted(k[len("applied/") : -len(".json")] for k in keys
+                      if k.endswith(".json") and not k.endswith(".sources.json"))
 
     def save_applied(self, state: DesiredState, sources: Sources | None = None) -> None:
         """After a successful apply: the state and its sources (first), its hash (last: a crash never skips)."""
-        folder = self.root / "applied"
-        _atomic(folder / f"{_safe(state.cluster)}.json", state.to_json())
-        where = folder / f"{_safe(state.cluster)}.sources.json"
+        name = _safe(state.cluster)
+        self.store.write(f"applied/{name}.json", state.to_json())
         if sources is None:
-            _unlink(where)  # an earlier apply's sources would name files this state did not come from
+            self.store.delete(f"applied/{name}.sources.json")  # an earlier apply's would name other files
         else:
-            _atomic(where, orjson.dumps({"tenants": dict(sources.tenants), "untracked": sorted(sources.untracked)},
-                                        option=orjson.OPT_SORT_KEYS))
-        _atomic(folder / f"{_safe(state.cluster)}.hash", state.hash.encode())
+            self.store.write(f"applied/{name}.sources.json", orjson.dumps(
+                {"tenants": dict(sources.tenants), "untracked": sorted(sources.untracked)},
+                option=orjson.OPT_SORT_KEYS))
+        self.store.write(f"applied/{name}.hash", state.hash.encode())
 
     def forget(self, cluster: str) -> None:
-        """After a destroy, or before a run that may change the stack: nothing is known to be applied."""
+        """After a destroy: nothing is known to be applied."""
         for suffix in (".hash", ".json", ".sources.json"):
-            _unlink(self._folder("applied") / f"{_safe(cluster)}{suffix}")
+            self.store.delete(f"applied/{_safe(cluster)}{suffix}")
 
     def invalidate(self, cluster: str) -> None:
         """Before an engine run: a run that dies half-way must not leave the old hash looking current."""
-        _unlink(self._folder("applied") / f"{_safe(cluster)}.hash")
+        self.store.delete(f"applied/{_safe(cluster)}.hash")
 
 
 def _safe(name: str) -> str:
     return _SAFE.sub("_", name)
 
 
-def _read(path: Path) -> bytes | None:
-    """The file's bytes; None when it does not exist; `RecordsError` when it cannot be read."""
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:  # a folder where the file belongs, permissions, I/O errors
-        raise RecordsError(f"cannot read {path}: {exc.strerror or exc}") from exc
-
-
-def _read_record(path: Path) -> Record | str:
+def _parse_record(store: Store, key: str) -> Record | str:
     """One run record, or why it is not one."""
     try:
-        data = orjson.loads(path.read_bytes())
-    except OSError as exc:
-        return exc.strerror or str(exc)
+        raw = store.read(key)
+    except RecordsError as exc:
+        return str(exc)
+    if raw is None:
+        return "gone while it was read"
+    try:
+        data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         return f"not JSON ({exc})"
     if not isinstance(data, dict) or not isinstance(data.get("started"), str):
@@ -254,27 +244,3 @@ def _read_record(path: Path) -> Record | str:
         return Record.from_json(data)
     except (TypeError, ValueError, AttributeError) as exc:
         return f"not a run record ({exc})"
-
-
-def _unlink(path: Path) -> None:
-    try:
-        path.unlink(missing_ok=True)
-    except OSError as exc:
-        raise RecordsError(f"cannot remove {path}: {exc.strerror or exc}") from exc
-
-
-def _atomic(path: Path, data: bytes) -> None:
-    """Write `path` whole or not at all: a temporary file, synced, renamed over it."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tmp.open("wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())  # renamed only once the bytes are on disk: a crash never leaves it empty
-        tmp.replace(path)
-    except OSError as exc:
-        with suppress(OSError):
-            tmp.unlink(missing_ok=True)  # a full disk must not also keep the half-written copy
-        raise RecordsError(f"cannot write {path}: {exc.strerror or exc}; the previous version (if any) is "
-                           "unchanged") from exc

@@ -26,7 +26,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from vfleet.apply import adapter, adopt, kubeconfig, outcome, program, targets
+from vfleet.apply import adapter, adopt, kubeconfig, outcome, program, store, targets
 from vfleet.apply.adapter import ClusterSettings
 from vfleet.apply.decide import Operation, Result, StackResult
 from vfleet.apply.engine import EngineConfig, pulumi_command
@@ -54,6 +54,7 @@ class PulumiRunner:
         self.env = env
         self.full = full  # --full: never target
         self.command = pulumi_command(config)
+        self.store = store.for_backend(config.backend_url, config.state_dir)  # where the backend keeps its locks
 
     def __call__(self, job: Job, progress: Progress) -> StackResult:
         cluster = job.target.cluster
@@ -93,6 +94,11 @@ class PulumiRunner:
             stack_name=cluster, project_name=PROJECT_NAME, program=lambda: None, opts=opts
         )
         outcome.remove_stale_locks(self.config.backend_url, cluster)
+        # Another runner's update of this stack: stop before reading its half-written state (whose pending
+        # operations are that run's, not a dead one's) or touching the cluster.
+        held = outcome.stack_locks(self.store, cluster)
+        if held:
+            return StackResult(cluster, job.target.wave, Result.FAILED, message=outcome.lock_message(cluster, held))
         exported, deployment, pending = self._clear_pending_creates(stack)
         counter = outcome.EventCounter(progress, job.total)
         message = f"vfleet {job.operation.value} {cluster} ({(job.target.hash or 'destroy')[:12]})"

@@ -98,7 +98,7 @@ def _execute(
                 options,
                 runner=lambda: make_runner(root, state, secrets_provider, full),
                 backend_hashes=backend_hashes(root, state, secrets_provider),
-                records=records.Records(state),
+                records=records.open_records(root),
                 observer=display,
                 confirm=None if yes or options.operation is Operation.PREVIEW else _confirm(options, display),
             )
@@ -228,7 +228,7 @@ def history(
 ) -> None:
     """The per-stack run records kept in the state directory, newest first."""
     root = compiler.find_root(path)
-    found = records.Records(records.state_dir(root)).history(cluster, limit)
+    found = records.open_records(root).history(cluster, limit)
     if output is Output.json:
         emit_json({"records": [r.to_json() for r in found]})
         raise typer.Exit(0)

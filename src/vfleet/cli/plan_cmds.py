@@ -28,7 +28,7 @@ class PlanOutput(StrEnum):
 
 def applied_tenants(root: Path) -> dict[str, vanished.Applied]:
     """Each stack's last applied tenants, from the records (none when nothing was applied from here)."""
-    store = records.Records(records.state_dir(root))
+    store = records.open_records(root)
     out: dict[str, vanished.Applied] = {}
     for cluster in store.applied_stacks():
         sources = store.applied_sources(cluster)

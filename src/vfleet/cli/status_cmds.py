@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from vfleet import compile as compiler
-from vfleet.apply.records import state_dir
+from vfleet.apply.records import open_records
 from vfleet.cli.output import Output, console, emit_json, print_findings
 from vfleet.live import dashboard
 from vfleet.live.connect import DEFAULT_TIMEOUT_S
@@ -54,7 +54,7 @@ def status_cmd(
             summary = "status: the fleet does not compile, nothing was read"
             print_findings(compiled.findings, console(), summary)
         raise typer.Exit(2)
-    records = last_apply_from(state_dir(root))
+    records = last_apply_from(open_records(root).store)
     status = fleet_status(compiled, cluster or None, last_apply=records, timeout_s=timeout,
                           cache_dir=compiler.cache_dir() / "status")
     if html is not None:

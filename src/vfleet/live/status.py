@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vfleet import naming, subjects
 from vfleet.compile import Compiled
@@ -36,6 +36,9 @@ from vfleet.live.observe import Observation, observe
 from vfleet.live.phases import PHASES, SLEEP_ANNOTATIONS, Live, Phase, join_reasons, phase
 from vfleet.model import ResolvedTenant
 from vfleet.specs import AutoDelete, Sleep
+
+if TYPE_CHECKING:
+    from vfleet.apply.store import Store
 
 LastApply = Callable[[str], Mapping[str, Any] | None]  # cluster -> its stack's last apply record
 
@@ -392,11 +395,11 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
-def last_apply_from(state_dir: Path) -> LastApply:
-    """The newest apply (or destroy) record of each cluster's stack in an apply state directory."""
+def last_apply_from(where: Path | Store) -> LastApply:
+    """The newest apply (or destroy) record of each cluster's stack in an apply state directory or store."""
     from vfleet.apply.records import Records  # the apply stage owns the format; read through it
 
-    records = Records(state_dir)
+    records = Records(where)
 
     def newest(cluster: str) -> Mapping[str, Any] | None:
         for run in records.history(cluster):
