@@ -6,9 +6,11 @@
    stacks/Pulumi.<cluster>.yaml's config are the ones a person's `pulumi up -s <cluster>` uses; same
    backend, same secrets provider), with `program.main(root, prepared)` as its inline program: the SDK
    serves that program from this process, so no language host is needed;
-2. reads the exported state once: a lock left by a dead process of this host on a file:// backend is
-   removed, creates an interrupted run left pending are dropped from the state (their objects, if they
-   exist, are imported below), and the stack's own outputs say what it last applied (`targets.StackFacts`);
+2. removes a lock left by a dead process of this host on a file:// backend, and fails the stack, naming
+   the lock, when another runner's update holds it (its state is half-written, its pending operations
+   are its own); then reads the exported state once: creates an interrupted run left pending are
+   dropped from the state (their objects, if they exist, are imported below), and the stack's own
+   outputs say what it last applied (`targets.StackFacts`);
 3. looks up on the cluster the objects this run would create (those whose URN the state lacks): the
    provider would take an existing one over silently (server-side apply), so each that exists is imported
    when it is an interrupted run's own or `--adopt` was given, and refuses the stack otherwise;
