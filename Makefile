@@ -2,8 +2,9 @@
 #   make example   run the main job on the example fleet
 #   make test      run every test tier
 # Everything they need is installed here: the virtualenv from PyPI, the Go tools (OPA, conftest,
-# helm, etcd, kube-apiserver, kube-controller-manager) built from their Go modules into a cache
-# outside the repository (~/.cache/vfleet/toolchain), skipping what is already built.
+# helm, etcd, kube-apiserver, kube-controller-manager, the Pulumi CLI and its Kubernetes provider,
+# the versitygw S3 server) built from their Go modules into a cache outside the repository
+# (~/.cache/vfleet/toolchain), skipping what is already built.
 
 PYTHON ?= python3
 VENV   := .venv

@@ -197,6 +197,17 @@ TOOLS: dict[str, Tool] = {
                 + KUBERNETES_PROVIDER_RELEASE,
             ),
         ),
+        Tool(
+            # Versity S3 Gateway: a real S3-compatible object store (its `posix` backend keeps objects
+            # as files in a directory); the tests point Pulumi's `s3://` backend at it on loopback.
+            name="versitygw",
+            module="github.com/versity/versitygw",
+            version="v1.8.0",
+            package="github.com/versity/versitygw/cmd/versitygw",
+            recipe=Recipe.GO_INSTALL,
+            # As its Makefile stamps a release (unstamped, `versitygw --version` says "git").
+            ldflags=("-X main.Version={version}",),
+        ),
     )
 }
 

@@ -37,7 +37,7 @@ def executable(path: Path) -> Path:
 # --- pins -------------------------------------------------------------------------------------------------
 
 
-def test_all_eight_tools_are_pinned() -> None:
+def test_all_nine_tools_are_pinned() -> None:
     pins = {name: (tool.module, tool.version) for name, tool in TOOLS.items()}
     assert pins == {
         "opa": ("github.com/open-policy-agent/opa", "v1.22.2"),
@@ -51,6 +51,7 @@ def test_all_eight_tools_are_pinned() -> None:
             "github.com/pulumi/pulumi-kubernetes/provider/v4",
             "v4.0.0-20260115033456-f47bc2d6f199",
         ),
+        "versitygw": ("github.com/versity/versitygw", "v1.8.0"),
     }
 
 
@@ -69,7 +70,13 @@ def test_each_tool_builds_its_own_package_with_the_right_recipe() -> None:
         "kube-controller-manager": Recipe.KUBERNETES,
         "pulumi": Recipe.WRAPPER,
         "pulumi-resource-kubernetes": Recipe.GENERATED,
+        "versitygw": Recipe.GO_INSTALL,
     }
+
+
+def test_the_s3_server_is_built_from_its_command_package_and_stamped_with_its_release() -> None:
+    assert TOOLS["versitygw"].package == "github.com/versity/versitygw/cmd/versitygw"
+    assert toolchain._ldflags_args(TOOLS["versitygw"], {}) == ["-ldflags=-X main.Version=v1.8.0"]
 
 
 def test_the_engine_binaries_report_the_versions_the_sdks_ask_for() -> None:
