@@ -133,6 +133,17 @@ def _write(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
+PLATFORM = """apiVersion: vfleet.dev/v1alpha1
+kind: Platform
+metadata:
+  name: platform
+spec:
+  members:
+    - group: eng-platform
+      role: admin
+"""
+
+
 def generate(root: Path, projects: int, tenants: int, clusters: int, schemas: Path = DEFAULT_SCHEMAS) -> None:
     """Write the fleet (without placement.lock: `place_lock` computes it with vfleet itself)."""
     regions = ["eu", "us", "ap"]
@@ -142,6 +153,7 @@ def generate(root: Path, projects: int, tenants: int, clusters: int, schemas: Pa
     for v in ("1.0.0", "1.1.0"):
         _write(root / "templates" / "shared" / f"values-{v}.yaml.j2", VALUES)
     _write(root / "fleet" / "teams" / "platform.yaml", TEAM)
+    _write(root / "fleet" / "platform.yaml", PLATFORM)  # production clusters need a platform admin group
     for c in range(clusters):
         name = f"{regions[c % len(regions)]}-{c:03d}"
         _write(root / "fleet" / "clusters" / f"{name}.yaml",
