@@ -167,6 +167,14 @@ def test_example_workflow_plans_prs_and_applies_wave_by_wave() -> None:
     assert apply["strategy"]["fail-fast"] is False
     assert 'vfleet apply --cluster "${{ matrix.cluster }}" --yes' in " ".join(
         str(s.get("run", "")) for s in apply["steps"])
+    # The engine the jobs install is one vfleet accepts: the CLI no older than the SDK, the pinned provider.
+    from vfleet.apply import engine
+
+    cli = next(s["with"]["pulumi-version"] for s in apply["steps"] if str(s.get("uses", "")).startswith("pulumi/"))
+    assert tuple(map(int, cli.split("."))) >= tuple(map(int, engine.MIN_VERSION.split(".")))
+    runs = [s.get("run") for s in apply["steps"]]
+    assert f"pulumi plugin install resource kubernetes v{engine.PROVIDER_VERSION}" in runs
+    assert not any("actions/cache" in str(s.get("uses", "")) for s in apply["steps"])  # the records are in the backend
 
 
 # ------------------------------------------------------------------------------------------ golden files
