@@ -18,7 +18,7 @@ from vfleet import compile as compiler
 from vfleet.apply import decide, gate, orchestrate, project
 from vfleet.apply.decide import Operation, Result, StackResult, Target
 from vfleet.apply.orchestrate import Job, Options, Progress
-from vfleet.apply.records import Records
+from vfleet.apply.records import Records, RecordsError
 from vfleet.desired import DesiredState
 from vfleet.findings import Finding, Findings, Location, Severity
 
@@ -446,3 +446,18 @@ def test_the_wave_order_override_is_recorded(fleet: Path) -> None:
     run(fleet, FakeEngine, Options(clusters=("us-east",), wave_override="hotfix"))
     (record,) = Records(fleet / ".vfleet" / "state").history("us-east")
     assert record.wave_override == "hotfix"
+
+
+def test_a_record_that_cannot_be_written_after_the_engine_succeeded_says_so(fleet: Path) -> None:
+    class FullDisk(Records):
+        def save_applied(self, state: DesiredState, sources: object = None) -> None:
+            raise RecordsError(f"cannot write {self.description}/applied/{state.cluster}.json: No space left on device")
+
+    compiled = compiled_at(fleet)
+    report = orchestrate.run(compiled, Options(clusters=("eu-dev",)), runner=FakeEngine,
+                             records=FullDisk(fleet / ".vfleet" / "state"), policy=allow, user="tester")
+    (result,) = report.results
+    assert result.result is Result.FAILED and report.exit_code == 1
+    assert result.message.startswith("the engine's up succeeded, but its record could not be written: cannot write")
+    assert "No space left on device" in result.message and "repeats it through the engine" in result.message
+    assert Records(fleet / ".vfleet" / "state").applied_hash("eu-dev") is None  # never taken as applied

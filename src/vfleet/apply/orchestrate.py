@@ -24,7 +24,7 @@ from typing import Protocol
 from vfleet import compile as compiler
 from vfleet.apply import decide, gate, project
 from vfleet.apply.decide import Operation, Result, Schedule, StackResult, Target
-from vfleet.apply.records import Record, Records, Sources
+from vfleet.apply.records import Record, Records, RecordsError, Sources
 from vfleet.desired import DesiredState
 from vfleet.errors import VfleetError
 from vfleet.findings import Finding, Findings
@@ -410,10 +410,16 @@ class _Context:
 
         result = self.runner(job, progress)
         result = replace(result, wave=target.wave, started=result.started or started, ended=result.ended or now())
-        if result.result is Result.APPLIED and operation is Operation.UP and target.state is not None:
-            self.records.save_applied(target.state, tenant_sources(self.compiled, target.state))
-        elif result.result is Result.APPLIED and operation is Operation.DESTROY:
-            self.records.forget(target.cluster)
+        try:
+            if result.result is Result.APPLIED and operation is Operation.UP and target.state is not None:
+                self.records.save_applied(target.state, tenant_sources(self.compiled, target.state))
+            elif result.result is Result.APPLIED and operation is Operation.DESTROY:
+                self.records.forget(target.cluster)
+        except RecordsError as exc:
+            # The cluster has what the engine did; only the record is missing. Failed, so that nobody takes
+            # the stack as skippable: the next run goes through the engine again and finds nothing to do.
+            return replace(result, result=Result.FAILED, message=f"the engine's {operation.value} succeeded, but "
+                           f"its record could not be written: {exc}; the next run repeats it through the engine")
         return result
 
     def _record(self, target: Target, result: StackResult) -> None:
