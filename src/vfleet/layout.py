@@ -143,6 +143,12 @@ def _template_file(path: str, name: str) -> tuple[str, str] | None:
     return None  # the spec, or material a template version names (values:, schema:)
 
 
+def unread(odd: Iterable[Unlisted]) -> list[tuple[str, str, str]]:
+    """(path, code, message) of each entry a tree did not list that no rule ignores: for folders other
+    than fleet/ and templates/ (policies/), whose files are read by their own rules."""
+    return [(u.path, *_unlisted_problem(u)) for u in odd if not _ignored_unlisted(u)]
+
+
 def _ignored_unlisted(odd: Unlisted) -> bool:
     name = odd.path.rsplit("/", 1)[-1]
     if odd.kind in (Kind.FILE, Kind.SYMLINK, Kind.GIT_IGNORED):

@@ -126,6 +126,18 @@ def test_without_policies_nothing_passes(fleet: Path) -> None:
     assert "no Rego policies" in message
 
 
+@pytest.mark.parametrize("make", [
+    lambda p: (p / ".strict.rego").write_text((p / "main.rego").read_text()),  # hidden
+    lambda p: (p / "linked.rego").symlink_to(p / "main.rego"),  # a link (never followed)
+    lambda p: (p / "extra.REGO").write_text((p / "main.rego").read_text()),  # another spelling
+    lambda p: ((p / ".rules").mkdir(), (p / ".rules" / "x.rego").write_text("package x\n")),  # a hidden folder
+])
+def test_a_policy_file_the_gate_would_not_load_is_refused_not_skipped(fleet: Path, make: object) -> None:
+    make(fleet / "policies")  # type: ignore[operator]
+    message = _error(vfleet("check", str(fleet), "--output", "json").stdout, "policy.layout")
+    assert "policies/ of " in message and "would not load" in message
+
+
 def test_the_local_server_is_stopped_also_on_errors(fleet: Path) -> None:
     from vfleet.tree import open_tree
 

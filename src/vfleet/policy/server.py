@@ -35,7 +35,7 @@ import orjson
 import requests
 import yaml
 
-from vfleet import toolchain
+from vfleet import layout, toolchain
 from vfleet.errors import VfleetError
 from vfleet.load import POLICIES_DIR
 from vfleet.tree import Tree, TreeError
@@ -116,8 +116,15 @@ class PolicySet:
         prefix = POLICIES_DIR + "/"
         try:
             files = {e.path.removeprefix(prefix): tree.read(e.path) for e in tree.files(POLICIES_DIR)}
+            odd = layout.unread(tree.unlisted(POLICIES_DIR))
         except (TreeError, OSError) as exc:
             raise PolicyError("policy.load", f"cannot read {POLICIES_DIR}/ of {tree.label}: {exc}") from exc
+        # A policy file the server would not load is a rule nobody enforces: refused, never skipped.
+        odd += [(prefix + path, "layout.extension", "a Rego module is loaded only as *.rego (lowercase); rename it")
+                for path in files if path.lower().endswith(".rego") and not path.endswith(".rego")]
+        if odd:
+            raise PolicyError("policy.layout", f"{POLICIES_DIR}/ of {tree.label} has files the policy gate would not "
+                              "load: " + "; ".join(f"{path} ({code}): {message}" for path, code, message in odd))
         policies = PolicySet(files, f"{POLICIES_DIR}/ of {tree.label}")
         if not policies.modules:
             raise PolicyError(
