@@ -42,8 +42,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from contextlib import contextmanager, suppress
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +166,72 @@ def stop_cluster(cluster: DevCluster) -> None:
     shutil.rmtree(cluster.dir, ignore_errors=True)
     with _children_lock:
         _attached.pop(cluster.dir, None)
+
+
+def restart_apiserver(
+    cluster: DevCluster,
+    *,
+    kill_signal: signal.Signals = signal.SIGTERM,
+    grace_s: float = 5.0,
+    down_for: float = 2.0,
+    timeout_s: float = START_TIMEOUT_S,
+) -> DevCluster:
+    """Stop the cluster's kube-apiserver with `kill_signal`, wait `down_for` seconds, start it again.
+
+    Why: the engine tier's fault "a kube-apiserver restarted during an apply" needs the apiserver gone
+    and back in place while etcd keeps the data. The new process runs the old one's exact command line
+    (read from /proc before stopping it), so it serves on the same port with the same etcd, serving
+    certificate (kept in --cert-dir), tokens and service-account key: kubeconfigs written before keep
+    working. After SIGTERM the apiserver refuses new connections at once but drains for up to 60 s (it
+    waits for its long-running watches); like a kubelet after a pod's grace period, it gets SIGKILL once
+    `grace_s` has passed. Returns once /readyz passes again; the returned DevCluster (new pid) replaces
+    the given one: stop that one, not the old record. kube-controller-manager keeps running across the
+    restart (it retries its watches); should it have exited, it is started again. Raises
+    `DevClusterError` when the apiserver cannot be stopped or does not become ready within `timeout_s`.
+    """
+    (old,) = [p for p in cluster.processes if p.role == APISERVER]
+    try:
+        argv = [a.decode() for a in Path(f"/proc/{old.pid}/cmdline").read_bytes().split(b"\0") if a]
+    except OSError as error:
+        raise DevClusterError(f"cluster {cluster.name}: kube-apiserver is not running: {error}") from None
+    if not _alive(old):
+        raise DevClusterError(f"cluster {cluster.name}: kube-apiserver (pid {old.pid}) is not running")
+    for sig, wait_s in ((kill_signal, grace_s), (signal.SIGKILL, 5.0)):
+        if _alive(old):
+            with suppress(ProcessLookupError):
+                os.kill(old.pid, sig)
+            deadline = time.monotonic() + wait_s
+            while _alive(old) and time.monotonic() < deadline:
+                time.sleep(0.05)
+    if _alive(old):
+        raise DevClusterError(f"cluster {cluster.name}: could not stop kube-apiserver (pid {old.pid})")
+    with _children_lock:
+        _children.pop(old.pid, None)
+    time.sleep(down_for)
+    processes = list(cluster.processes)
+    by_role = {p.role: i for i, p in enumerate(processes)}
+    fresh = _spawn(APISERVER, argv, old.log)
+    processes[by_role[APISERVER]] = fresh
+    token = cluster.admin_token
+    ready = f"{cluster.server}/readyz"
+    never = threading.Event()
+    deadline = time.monotonic() + timeout_s
+    try:
+        watch = [processes[by_role[ETCD]], fresh]
+        _wait_until(lambda: _https_ok(ready, cluster.ca_file, token), "kube-apiserver /readyz", watch, deadline, never)
+        kcm = processes[by_role[CONTROLLER_MANAGER]]
+        if not _alive(kcm):
+            binary = toolchain.binary(CONTROLLER_MANAGER)
+            args = _controller_manager_args(cluster.dir, cluster.admin_kubeconfig)
+            processes[by_role[CONTROLLER_MANAGER]] = _spawn(CONTROLLER_MANAGER, [str(binary), *args], kcm.log)
+    except _Failed as failure:
+        _stop(fresh)  # the given record stays the one to stop: its apiserver is gone, etcd and the rest are not
+        raise DevClusterError(f"cluster {cluster.name}: restarted, {failure}; last lines:\n{failure.tail}") from None
+    restarted = replace(cluster, processes=tuple(processes))
+    with _children_lock:
+        if cluster.dir in _attached:
+            _attached[cluster.dir] = restarted  # the atexit safety net stops the new processes
+    return restarted
 
 
 @atexit.register

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -302,3 +303,38 @@ def client_from_kubeconfig(path: str, context: str) -> k8s.ApiClient:
         config_file=path, context=context
     )
     return client
+
+
+# --- a kube-apiserver restarted in place (the engine tier's fault) -----------------------------------------
+
+
+def test_an_apiserver_restarted_in_place_keeps_its_port_data_and_credentials(tmp_path: Path) -> None:
+    with devclusters.running(["restart"], root=tmp_path / "root") as clusters:
+        (cluster,) = clusters
+        api = k8s.CoreV1Api(kube_client(cluster))
+        uid = api.create_namespace({"metadata": {"name": "kept"}}).metadata.uid
+        pids = {p.role: p.pid for p in cluster.processes}
+        for number, sig in enumerate((signal.SIGTERM, signal.SIGKILL)):
+            restarted = devclusters.restart_apiserver(cluster, kill_signal=sig, down_for=1.0)
+            clusters[0] = cluster = restarted  # the new record is the one `running` stops
+            now = {p.role: p.pid for p in cluster.processes}
+            assert now["kube-apiserver"] != pids["kube-apiserver"]
+            assert {r: now[r] for r in ("etcd", "kube-controller-manager")} == {
+                r: pids[r] for r in ("etcd", "kube-controller-manager")
+            }  # survived
+            pids = now
+            assert set(devclusters.rss_kib(cluster)) == set(devclusters.ROLES)
+            assert api.read_namespace("kept").metadata.uid == uid  # same etcd, same CA, same token
+            # the controllers reconnected: the service-account controller serves a new namespace
+            api.create_namespace({"metadata": {"name": f"after-{number}"}})
+            eventually(lambda n=f"after-{number}": _has_default_sa(api, n), timeout_s=90)
+    assert devclusters.leftovers(clusters) == []
+    assert processes_mentioning(str(tmp_path / "root")) == []
+
+
+def _has_default_sa(api: k8s.CoreV1Api, namespace: str) -> bool:
+    try:
+        api.read_namespaced_service_account("default", namespace)
+    except ApiException:
+        return False
+    return True
