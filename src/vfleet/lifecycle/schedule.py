@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 # Wall-clock shifts are at most a few hours (DST is 1 h, 30 min on Lord Howe, 2 h in rare historic
 # cases): starting the wall-clock walk this far beyond `now` finds every fire near it.
@@ -57,7 +57,10 @@ def previous(expr: str, now: datetime, tz_name: str | None = None) -> datetime |
     wall = (now.astimezone(tz) + _SLACK).replace(tzinfo=None)
     it = croniter(expr, wall)
     for _ in range(_MAX_STEPS):
-        candidate = instant(it.get_prev(datetime), tz)
+        try:
+            candidate = instant(it.get_prev(datetime), tz)
+        except CroniterBadDateError:  # matches no date at all ("0 0 30 2 *")
+            return None
         if candidate <= now:
             return candidate
     return None
@@ -69,7 +72,10 @@ def following(expr: str, now: datetime, tz_name: str | None = None) -> datetime 
     wall = (now.astimezone(tz) - _SLACK).replace(tzinfo=None)
     it = croniter(expr, wall)
     for _ in range(_MAX_STEPS):
-        candidate = instant(it.get_next(datetime), tz)
+        try:
+            candidate = instant(it.get_next(datetime), tz)
+        except CroniterBadDateError:  # matches no date at all ("0 0 30 2 *")
+            return None
         if candidate > now:
             return candidate
     return None
