@@ -287,3 +287,14 @@ def test_the_repository_project_files_are_what_vfleet_writes() -> None:
     )
     result = project.verify(repo, {n: i.doc.file for n, i in compiled.fleet.clusters.items()})
     assert not result.findings, [str(f.message) for f in result.findings]
+
+
+def test_the_adapter_loads_the_sdk_modules_it_uses_before_any_thread_does() -> None:
+    """pulumi_kubernetes's lazy submodules are not thread-safe to load; two stacks of a wave declare at once."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, vfleet.apply.adapter as a; print(sorted(n for n in a.EAGER_MODULES "
+             "if type(sys.modules['pulumi_kubernetes.' + n]).__name__ != 'module'))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]", done.stdout

@@ -17,6 +17,7 @@ Every choice about *what* to apply was made by the compiler (the desired state) 
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,13 +27,23 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from vfleet import desired
+from vfleet.apply import adopt as adopt_marks
 from vfleet.apply import aliases
 from vfleet.apply.kubeconfig import Kubeconfig
 from vfleet.apply.project import PROJECT_NAME
 from vfleet.desired import DesiredState, Resource
 from vfleet.errors import VfleetError
 
-FIELD_MANAGER = "vfleet"
+# pulumi_kubernetes loads its submodules lazily (importlib.util.LazyLoader), which is not thread-safe: two
+# stacks of one wave declaring at once saw "module 'pulumi_kubernetes.helm' has no attribute 'v3'". So
+# every submodule the adapter (and the SDK's own typed args) uses is loaded here, once, at import.
+EAGER_MODULES = ("core.v1", "networking.v1", "rbac.v1", "apiextensions", "apiextensions.v1", "helm", "helm.v3",
+                 "meta", "meta.v1")
+for _name in EAGER_MODULES:
+    # An attribute lookup (not __dict__ or __file__, which the lazy module answers itself) runs the module.
+    getattr(importlib.import_module(f"pulumi_kubernetes.{_name}"), "_loaded_by_vfleet", None)
+
+FIELD_MANAGER = adopt_marks.FIELD_MANAGER
 FIELD_MANAGER_ANNOTATION = "pulumi.com/patchFieldManager"
 PROVIDER_TYPE = "pulumi:providers:kubernetes"
 RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"

@@ -9,7 +9,7 @@ reaches a cluster, injected wherever it is used).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import yaml
@@ -18,7 +18,9 @@ from vfleet import desired
 from vfleet.apply.kubeconfig import Kubeconfig
 from vfleet.desired import DesiredState, Resource
 
-Probe = Callable[[Kubeconfig, Sequence[Resource]], Iterable[str]]
+# id -> whether the object carries vfleet's own mark (it was applied by a vfleet run: see `probe_cluster`)
+Probe = Callable[[Kubeconfig, Sequence[Resource]], Mapping[str, bool]]
+FIELD_MANAGER = "vfleet"  # the server-side-apply field manager of every object vfleet's stacks apply
 
 
 def candidates(state: DesiredState, base: DesiredState | None) -> list[str]:
@@ -27,8 +29,12 @@ def candidates(state: DesiredState, base: DesiredState | None) -> list[str]:
     return [r.id for r in state.resources if r.id not in known]
 
 
-def probe_cluster(kubeconfig: Kubeconfig, resources: Sequence[Resource]) -> list[str]:
-    """The ids among `resources` whose object (or Helm release) exists on the cluster.
+def probe_cluster(kubeconfig: Kubeconfig, resources: Sequence[Resource]) -> dict[str, bool]:
+    """The ids among `resources` whose object (or Helm release) exists on the cluster, each with whether it
+    carries vfleet's mark: field manager `vfleet` in its managedFields (for a Helm release: in its
+    namespace's). An object with the mark that the stack's state lacks was applied by a vfleet run whose
+    answer was lost (the provider died mid-call): the runner imports it when that stack's last run did not
+    finish, and refuses it otherwise.
 
     One list call per kind (and one for every Helm release's record), never a request per object: a first
     apply of a 100-tenant stack asks about ~700 objects.
@@ -43,22 +49,35 @@ def probe_cluster(kubeconfig: Kubeconfig, resources: Sequence[Resource]) -> list
         by_kind: dict[tuple[str, str], list[Resource]] = {}
         for resource in resources:
             by_kind.setdefault((resource.api_version, resource.kind), []).append(resource)
-        found: list[str] = []
+        found: dict[str, bool] = {}
         dyn = dynamic.DynamicClient(api)  # type: ignore[no-untyped-call]
         for (api_version, kind), wanted in sorted(by_kind.items()):
             if kind == desired.HELM_RELEASE:
-                secrets = client.CoreV1Api(api).list_secret_for_all_namespaces(label_selector="owner=helm")
+                core = client.CoreV1Api(api)
+                secrets = core.list_secret_for_all_namespaces(label_selector="owner=helm")
                 metas = [s.metadata for s in secrets.items if s.metadata is not None]
                 present = {(m.namespace, (m.labels or {}).get("name")) for m in metas}
-                spec = [(r, r.body["spec"]) for r in wanted]
-                found += [r.id for r, sp in spec if (sp["namespace"], sp["releaseName"]) in present]
+                marked = {n.metadata.name for n in core.list_namespace().items if n.metadata and _marked(n.metadata)}
+                for r in wanted:
+                    spec = r.body["spec"]
+                    if (spec["namespace"], spec["releaseName"]) in present:
+                        found[r.id] = spec["namespace"] in marked
                 continue
             try:
                 listed: Any = dyn.resources.get(api_version=api_version, kind=kind).get()
             except ResourceNotFoundError:
                 continue  # no such kind yet (a CRD not installed): none of its objects can exist
-            present = {(item.metadata.namespace, item.metadata.name) for item in listed.items}
-            found += [r.id for r in wanted if (r.namespace, r.name) in present]
-        return sorted(found)
+            items = {(item.metadata.namespace, item.metadata.name): item.metadata for item in listed.items}
+            for r in wanted:
+                if (r.namespace, r.name) in items:
+                    found[r.id] = _marked(items[(r.namespace, r.name)])
+        return dict(sorted(found.items()))
     finally:
         api.close()
+
+
+def _marked(metadata: Any) -> bool:
+    """Whether server-side apply records field manager `vfleet` for the object (dynamic or typed client)."""
+    entries = getattr(metadata, "managedFields", None) or getattr(metadata, "managed_fields", None) or []
+    return any((e.get("manager") if isinstance(e, dict) else getattr(e, "manager", None)) == FIELD_MANAGER
+               for e in entries)

@@ -46,6 +46,7 @@ class Job:
     kubeconfig: KubeconfigRef | None  # the Cluster spec's reference (None: the spec is gone)
     await_tenants: bool
     total: int  # engine steps expected, for progress
+    resume: bool = False  # the stack's last engine run did not succeed: its own objects may lack a state entry
 
 
 class Progress(Protocol):
@@ -401,9 +402,11 @@ class _Context:
         operation = self.options.operation
         total = engine_total(target.state if operation is not Operation.DESTROY else self.bases.get(target.cluster))
         self.observer.started(target, total)
+        resume = self.records.unfinished(target.cluster)
         if operation is not Operation.PREVIEW:
             self.records.invalidate(target.cluster)  # a run that dies half-way must not look applied
-        job = job_for(self.compiled, target, self.options, self.bases.get(target.cluster), total)
+        job = replace(job_for(self.compiled, target, self.options, self.bases.get(target.cluster), total),
+                      resume=resume)
 
         def progress(done: int, total: int, what: str) -> None:
             self.observer.progress(target.cluster, done, total, what)

@@ -100,8 +100,12 @@ def declare(prepared: Prepared, env: Mapping[str, str] = os.environ) -> Declared
     declared = adapter.declare(prepared.state, prepared.settings, resolved, adopt=prepared.adopt)
     # Visible in the backend (`pulumi stack output`), so a runner without vfleet's records can tell what a
     # stack last applied, and whether a targeted run may trust it (`targets.scope`); never a secret.
-    pulumi.export(DESIRED_HASH_OUTPUT, prepared.state.hash)
-    pulumi.export(FINGERPRINT_OUTPUT, fingerprint(prepared.settings, resolved))
+    # Resolved only once every resource of the stack is: a failed update (one resource failing) must not
+    # leave the new hash in the backend, where a runner without these records would take it as applied.
+    settled = pulumi.Output.all(*(r.id for r in declared.resources.values()))
+    state_hash, engine = prepared.state.hash, fingerprint(prepared.settings, resolved)
+    pulumi.export(DESIRED_HASH_OUTPUT, settled.apply(lambda _: state_hash))
+    pulumi.export(FINGERPRINT_OUTPUT, settled.apply(lambda _: engine))
     pulumi.export("vfleetResources", len(prepared.state.resources))
     pulumi.export("vfleetAdopted", list(declared.adopted))
     return declared

@@ -8,6 +8,7 @@ keeps between runs)::
     applied/<cluster>.hash           the desired-state hash of the last successful apply (skip-unchanged)
     applied/<cluster>.json           that desired state (the base the deletion guards compare against)
     applied/<cluster>.sources.json   tenant -> "file:line" it was read from (why a tenant later vanished)
+    applied/<cluster>.unfinished     an engine run started and has not succeeded since
 
 Records never hold a credential: messages from the engine are redacted before they get here, and a
 desired state holds none by construction.
@@ -211,15 +212,22 @@ class Records:
                 {"tenants": dict(sources.tenants), "untracked": sorted(sources.untracked)},
                 option=orjson.OPT_SORT_KEYS))
         self.store.write(f"applied/{name}.hash", state.hash.encode())
+        self.store.delete(f"applied/{name}.unfinished")
 
     def forget(self, cluster: str) -> None:
         """After a destroy: nothing is known to be applied."""
-        for suffix in (".hash", ".json", ".sources.json"):
+        for suffix in (".hash", ".json", ".sources.json", ".unfinished"):
             self.store.delete(f"applied/{_safe(cluster)}{suffix}")
 
     def invalidate(self, cluster: str) -> None:
-        """Before an engine run: a run that dies half-way must not leave the old hash looking current."""
+        """Before an engine run: a run that dies half-way must not leave the old hash looking current, and
+        the next run must know this one did not finish (`unfinished`)."""
+        self.store.write(f"applied/{_safe(cluster)}.unfinished", b"an engine run started and has not succeeded\n")
         self.store.delete(f"applied/{_safe(cluster)}.hash")
+
+    def unfinished(self, cluster: str) -> bool:
+        """An engine run of this stack started and did not succeed (failed, killed, its answers lost)."""
+        return self.store.read(f"applied/{_safe(cluster)}.unfinished") is not None
 
 
 def _safe(name: str) -> str:

@@ -13,7 +13,8 @@
    outputs say what it last applied (`targets.StackFacts`);
 3. looks up on the cluster the objects this run would create (those whose URN the state lacks): the
    provider would take an existing one over silently (server-side apply), so each that exists is imported
-   when it is an interrupted run's own or `--adopt` was given, and refuses the stack otherwise;
+   when it is an interrupted run's own (a pending create; or, after a run of this stack that did not
+   succeed, one carrying vfleet's field manager) or `--adopt` was given, and refuses the stack otherwise;
 4. runs `up` / `preview` targeted at what changed (`targets.scope`), or untargeted when that cannot be
    proven; `destroy` needs no program.
 
@@ -115,8 +116,11 @@ class PulumiRunner:
             )
         in_state = outcome.state_urns(deployment)
         new = [r for r in state.resources if not in_state.intersection(adapter.urns_of(cluster, r))]
-        existing = sorted(self.probe(resolved, new)) if new else []
+        probed = self.probe(resolved, new) if new else {}
+        existing = sorted(probed)
         own = {f"{cluster}/{outcome.urn_name(u)}" for u in pending}
+        if job.resume:  # applied by this stack's last run, whose answer the engine never got
+            own |= {rid for rid, marked in probed.items() if marked}
         imported = tuple(rid for rid in existing if job.adopt or rid in own)
         foreign = [rid for rid in existing if rid not in imported]
         if foreign:
