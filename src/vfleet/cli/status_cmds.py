@@ -42,6 +42,9 @@ def status_cmd(
     output: OutputOpt = Output.table,
     html: HtmlOpt = None,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT_S,
+    activity: Annotated[bool, typer.Option("--activity/--no-activity", help="also read each tenant's last "
+                                           "activity (docs/lifecycle.md; seven list calls more per cluster)")
+                        ] = True,
 ) -> None:
     """Per tenant: phase, template, chart and values desired vs deployed; per cluster: reachable, version,
     tenants against capacity. One list call per kind per cluster."""
@@ -56,7 +59,7 @@ def status_cmd(
         raise typer.Exit(2)
     records = last_apply_from(open_records(root).store)
     status = fleet_status(compiled, cluster or None, last_apply=records, timeout_s=timeout,
-                          cache_dir=compiler.cache_dir() / "status")
+                          cache_dir=compiler.cache_dir() / "status", activity=activity)
     if html is not None:
         html.parent.mkdir(parents=True, exist_ok=True)
         html.write_text(dashboard.render(status), encoding="utf-8")
@@ -99,7 +102,7 @@ def _print(status: FleetStatus, html: Path | None) -> None:
             out.print(f"    [dim]{escape(_short(t.reason))}[/]", soft_wrap=True)
         details = [f"owner {t.owner}" if t.owner else "", "protected" if t.protect else "",
                    f"sleep: {t.sleep}" if t.sleep else "", f"auto-delete: {t.auto_delete}" if t.auto_delete else "",
-                   _last_apply(t)]
+                   _sleep_views(t), f"last activity {t.last_activity}" if t.last_activity else "", _last_apply(t)]
         if any(details):
             out.print(f"    {escape(' · '.join(d for d in details if d))}", soft_wrap=True)
     counts = ", ".join(f"{n} {phase}" for phase, n in status.counts().items() if n)
@@ -122,6 +125,16 @@ def _last_apply(t: TenantStatus) -> str:
         return ""
     commit = str(record.get("commit") or "")[:12]
     return "last apply: " + " ".join(str(x) for x in (record.get("result"), record.get("ended"), commit) if x)
+
+
+def _sleep_views(t: TenantStatus) -> str:
+    """The spec's view of sleep next to the cluster's, when they differ."""
+    asleep = t.phase is Phase.SLEEPING
+    if t.spec_sleeping and not asleep:
+        return "asleep by spec, not on the cluster"
+    if asleep and not t.spec_sleeping:
+        return "asleep on the cluster (vfleet lifecycle), awake by spec"
+    return ""
 
 
 def _chart(t: TenantStatus) -> str:

@@ -181,4 +181,37 @@ def _workload(kind: str, item: Mapping[str, Any]) -> Workload:
     return Workload(kind, str(meta["name"]), int(spec.get("replicas", 1)), count, version)
 
 
-__all__ = ["ACTIVITY_KINDS", "REACTIVE_MANAGERS", "ClusterFacts", "activity_of", "list_pages", "read"]
+
+
+@dataclass(frozen=True)
+class Activity:
+    """The last activity per tenant namespace of one cluster, for `status` (metadata-only lists)."""
+
+    by_namespace: dict[str, tuple[datetime, str]]
+    problems: tuple[str, ...]
+    requests: int
+
+
+def read_activity(conn: Connection, wanted: frozenset[str], namespaces: Iterable[Mapping[str, Any]] = ()
+                  ) -> Activity:
+    """The activity of the `wanted` namespaces (the `namespaces` objects already read count too): seven
+    metadata-only list calls, whatever the number of tenants."""
+    before = conn.requests
+    activity: dict[str, tuple[datetime, str]] = {}
+    problems: list[str] = []
+    for ns in namespaces:
+        _note(activity, wanted, "Namespace", ns, ns["metadata"].get("name"))
+    kinds = (*ACTIVITY_KINDS, *((path, resource, kind) for path, resource, kind in _WORKLOADS))
+    for path, resource, kind in kinds:
+        try:
+            items = list_pages(conn, path, metadata=True)
+        except (ApiError, Unreachable) as exc:
+            problems.append(describe(conn, exc, "list", resource, group="apps" if "/apis/" in path else ""))
+            continue
+        for item in items:
+            _note(activity, wanted, kind, item)
+    return Activity(activity, tuple(problems), conn.requests - before)
+
+
+__all__ = ["ACTIVITY_KINDS", "REACTIVE_MANAGERS", "Activity", "ClusterFacts", "activity_of", "list_pages", "read",
+           "read_activity"]

@@ -39,6 +39,7 @@ from vfleet.specs import AutoDelete, Sleep
 
 if TYPE_CHECKING:
     from vfleet.apply.store import Store
+    from vfleet.lifecycle.observe import Activity
 
 LastApply = Callable[[str], Mapping[str, Any] | None]  # cluster -> its stack's last apply record
 
@@ -77,6 +78,9 @@ class TenantStatus:
     ready: int | None
     last_apply: Mapping[str, Any] | None
     values_match: bool | None = None  # deployed values equal to desired (None: nothing to compare)
+    spec_sleeping: bool = False  # the spec's view: `sleep.sleeping: true` (the phase is the cluster's view)
+    last_activity: str | None = None  # RFC 3339, as vfleet.lifecycle.observe defines activity; None: not read
+    activity_source: str = ""  # the object and manager of that activity, or why it could not be read
 
     @property
     def in_sync(self) -> bool | None:
@@ -147,9 +151,10 @@ def derive(
     last_apply: LastApply | None = None,
     *,
     seconds: float = 0.0,
+    activity: Mapping[str, Activity] | None = None,
 ) -> FleetStatus:
     """The fleet's status from what was read; pure (no I/O). Clusters neither observed nor unreachable
-    were not asked for and are left out."""
+    were not asked for and are left out. `activity` (by cluster) adds each tenant's last activity."""
     fleet = compiled.fleet
     # A name that is no Cluster of the fleet (`--cluster typo`) is only its finding.
     clusters = sorted(name for name in set(observed) | set(unreachable) if name in fleet.clusters)
@@ -175,6 +180,8 @@ def derive(
                 error("live.forbidden" if "forbidden" in p else "live.read", p, where, subjects.cluster(name))
                 for p in obs.problems
             ]
+        if activity is not None and name in activity:
+            rows = [_with_activity(row, activity[name]) for row in rows]
         tenants += rows
         capacity = fleet.clusters[name].spec.spec.capacity.maxTenants
         in_fleet = [row for row in rows if row.in_fleet]
@@ -187,7 +194,8 @@ def derive(
                 deployed=sum(row.phase not in (Phase.NOT_DEPLOYED, Phase.UNKNOWN) for row in in_fleet),
                 max_tenants=capacity,
                 problems=obs.problems if obs else (unreachable[name].message,),
-                requests=obs.requests if obs else 1,
+                requests=(obs.requests if obs else 1) + (activity[name].requests if activity and name in activity
+                                                          else 0),
                 seconds=obs.seconds if obs else 0.0,
                 last_apply=record,
             )
@@ -200,6 +208,17 @@ def derive(
         findings=Findings.of(findings),
         seconds=seconds,
     )
+
+
+def _with_activity(row: TenantStatus, read: Activity) -> TenantStatus:
+    from dataclasses import replace
+
+    found = read.by_namespace.get(row.namespace)
+    if found is None:
+        why = "cannot read: " + "; ".join(read.problems) if read.problems else ""
+        return replace(row, activity_source=why)
+    moment = found[0].astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return replace(row, last_activity=moment, activity_source=found[1])
 
 
 def _blind(obs: Observation | None, unreachable: Finding | None) -> str | None:
@@ -253,6 +272,7 @@ def _tenant(
         values_match=_values_match(
             found.record, rendered.values if rendered else None, rendered.hash if rendered else None
         ),
+        spec_sleeping=t.sleep is not None and t.sleep.sleeping,
     )
 
 
@@ -354,11 +374,13 @@ def fleet_status(
     env: Mapping[str, str] | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     cache_dir: Path | None = None,
+    activity: bool = False,
 ) -> FleetStatus:
     """Connect to `clusters` (default: all) in parallel, read each once, derive the fleet's status.
 
     `cache_dir` keeps decoded Helm release records between runs (one file per cluster), so a run
-    after the first decodes only the releases that changed.
+    after the first decodes only the releases that changed. `activity` also reads each tenant's last
+    activity (vfleet.lifecycle.observe: seven metadata-only list calls more per cluster).
     """
     began = time.monotonic()
     fleet = compiled.fleet
@@ -369,13 +391,21 @@ def fleet_status(
         if cluster in namespaces and key in fleet.tenants:
             namespaces[cluster].add(fleet.tenants[key].namespace)
 
+    read_activity: dict[str, Activity] = {}
+
     def read(conn: Connection) -> Observation:
         if cache_dir is None:
-            return observe(conn, frozenset(namespaces[conn.cluster]))
-        cache = releases.RecordCache(cache_dir / f"releases-{_safe(conn.cluster)}.json")
-        observed = observe(conn, frozenset(namespaces[conn.cluster]), cache)
-        with contextlib.suppress(OSError):  # a cache that cannot be written costs time next run, nothing else
-            cache.save()
+            observed = observe(conn, frozenset(namespaces[conn.cluster]))
+        else:
+            cache = releases.RecordCache(cache_dir / f"releases-{_safe(conn.cluster)}.json")
+            observed = observe(conn, frozenset(namespaces[conn.cluster]), cache)
+            with contextlib.suppress(OSError):  # a cache that cannot be written costs time next run, nothing else
+                cache.save()
+        if activity:
+            from vfleet.lifecycle.observe import read_activity as activity_of
+
+            wanted = frozenset(namespaces[conn.cluster]) | frozenset(observed.namespaces or ())
+            read_activity[conn.cluster] = activity_of(conn, wanted, (observed.namespaces or {}).values())
         return observed
 
     with connect(fleet, names, **kwargs) as conns:
@@ -388,7 +418,8 @@ def fleet_status(
         else:  # a bug while reading, not a cluster problem: still report the rest
             unreachable[name] = error("live.read", f"cluster {name}: reading failed: {result!r}",
                                       subject=subjects.cluster(name))
-    return derive(compiled, observed, unreachable, last_apply, seconds=round(time.monotonic() - began, 3))
+    return derive(compiled, observed, unreachable, last_apply, seconds=round(time.monotonic() - began, 3),
+                  activity=read_activity if activity else None)
 
 
 def _safe(name: str) -> str:
@@ -475,6 +506,9 @@ def _tenant_json(t: TenantStatus) -> dict[str, Any]:
         },
         "inSync": t.in_sync,
         "lastApply": t.last_apply,
+        "specSleeping": t.spec_sleeping,
+        "lastActivity": t.last_activity,
+        "activitySource": t.activity_source or None,
     }
 
 
