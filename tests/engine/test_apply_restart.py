@@ -323,3 +323,28 @@ def test_4_an_object_vfleet_applied_whose_answer_was_lost_is_imported_only_after
     assert "already exist on the cluster" in stacks(report)[A]["message"] and "--adopt" in stacks(report)[A]["message"]
     code, report = fleet.apply_json("--adopt")
     assert code == 0 and stacks(report)[A]["adopted"] == lost, why(report)
+
+
+def test_5_a_corrupted_stack_state_is_an_error_naming_it_and_nothing_is_recreated(rig: Rig) -> None:
+    fleet = rig.fleet
+    kept = records.Records(fleet.state_dir)
+    (path,) = (fleet.state_dir / ".pulumi" / "stacks").glob(f"**/{A}.json")
+    saved = path.read_bytes()
+    before = namespaces(fleet.clusters[A])
+    path.write_bytes(saved[: len(saved) // 2])  # truncated, as a full disk or a killed copy leaves it
+    kept.store.delete(f"applied/{A}.hash")  # so that the stack runs
+    try:
+        code, report = fleet.apply_json()
+        print(f"corrupted state: exit {code}\n{why(report)}")
+        assert code == 1, why(report)
+        a = stacks(report)[A]
+        assert a["result"] == "failed" and str(path) in a["message"], why(report)
+        assert "cannot be read" in a["message"] and "nothing ran" in a["message"], why(report)
+        assert stacks(report)[B]["result"] == "skipped"
+        assert path.read_bytes() == saved[: len(saved) // 2]  # not replaced by an empty state
+        assert namespaces(fleet.clusters[A]) == before  # nothing deleted or re-created
+    finally:
+        path.write_bytes(saved)
+    code, report = fleet.apply_json()
+    assert code == 0 and stacks(report)[A]["result"] == "applied", why(report)
+    assert not {"create", "delete", "replace"} & set(stacks(report)[A]["changes"]), why(report)

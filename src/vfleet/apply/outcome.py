@@ -59,10 +59,18 @@ _UNREACHABLE = re.compile(
 )
 
 
-def classify(engine_output: str) -> tuple[Result, str]:
+def classify(engine_output: str, state_location: str = "the stack's state in the backend") -> tuple[Result, str]:
     """A failed engine run -> (result, short message). Deleting a protected resource is a refusal."""
     lines = [m.group(0).strip() for m in _ERROR_LINE.finditer(engine_output)]
     detail = " | ".join(dict.fromkeys(line for line in lines if line))[:2000] or engine_output.strip()[-2000:]
+    if "failed to load checkpoint" in engine_output or "could not deserialize deployment" in engine_output:
+        # The engine cannot start from a state it cannot read: nothing ran, and nothing may be re-created.
+        return (
+            Result.FAILED,
+            f"{state_location} cannot be read (truncated or corrupted?), nothing ran: {detail}. Restore it from "
+            "a backup (the backend keeps the previous version beside it, `.bak`), or `pulumi stack import` a "
+            "good export; vfleet never starts the stack over from an empty state",
+        )
     if "the stack is currently locked" in engine_output or "Conflict: Another update" in engine_output:
         return (
             Result.FAILED,

@@ -75,7 +75,8 @@ class PulumiRunner:
         except VfleetError as exc:
             return StackResult(cluster, job.target.wave, Result.FAILED, message=kubeconfig.redact(str(exc), secrets))
         except Exception as exc:
-            result, message = outcome.classify(str(exc))
+            checkpoint = self.store.where(f".pulumi/stacks/{PROJECT_NAME}/{cluster}.json")
+            result, message = outcome.classify(str(exc), checkpoint)
             return StackResult(cluster, job.target.wave, result, message=kubeconfig.redact(message, secrets))
 
     def _run(self, job: Job, resolved: kubeconfig.Kubeconfig | None, progress: Progress) -> StackResult:
