@@ -11,10 +11,15 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_apply_orchestrate import REPO, WAVES, FakeEngine, allow, results
+from test_apply_orchestrate import (
+    FakeEngine,
+    allow,
+    fleet,  # noqa: F401  (the fixture `repo` builds on)
+    results,
+)
 
 from vfleet import compile as compiler
-from vfleet.apply import gate, orchestrate, project
+from vfleet.apply import gate, orchestrate
 from vfleet.apply.decide import Result
 from vfleet.apply.orchestrate import Options
 from vfleet.apply.records import Records, RecordsError
@@ -24,7 +29,6 @@ from vfleet.plan import Options as PlanOptions
 from vfleet.plan import Plan, plan, report_json, report_md, vanished
 from vfleet.plan.vanished import Reason
 
-CONTRACTS = (REPO.parent / "shared" / "contracts").resolve()
 LEDGER = "fleet/projects/payments/tenants/ledger-dev.yaml"  # one tenant, payments/ledger-dev, on eu-dev
 PREVIEWS = "fleet/projects/web/tenants/previews.yaml"  # web/preview-pr-4812 (eu-dev) and -4827 (eu-central)
 
@@ -34,20 +38,13 @@ def git(root: Path, *args: str) -> str:
 
 
 @pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "repo"
-    root.mkdir()
-    for name in ("fleet", "templates", "policies"):
-        shutil.copytree(REPO / name, root / name)
-    shutil.copyfile(REPO / "vfleet.yaml", root / "vfleet.yaml")
-    (root / ".gitignore").write_text(".vfleet/\n")
-    monkeypatch.setenv("VFLEET_CHART_SCHEMAS", str(CONTRACTS))
-    monkeypatch.setenv("VFLEET_CACHE_DIR", str(tmp_path / "cache"))
-    project.sync(root, {c: f"fleet/clusters/{c}.yaml" for c in WAVES})
-    git(root, "init", "-q", "-b", "main")
-    git(root, "-c", "user.name=t", "-c", "user.email=t@example.com", "add", "-A")
-    commit(root, "fleet")
-    return root
+def repo(fleet: Path) -> Path:  # noqa: F811
+    """test_apply_orchestrate's copy of the example fleet, committed to a Git repository of its own."""
+    (fleet / ".gitignore").write_text(".vfleet/\n")
+    git(fleet, "init", "-q", "-b", "main")
+    git(fleet, "-c", "user.name=t", "-c", "user.email=t@example.com", "add", "-A")
+    commit(fleet, "fleet")
+    return fleet
 
 
 def commit(root: Path, message: str) -> None:
