@@ -112,6 +112,7 @@ def _compile(
     # sticky tenant -> cluster
     placement = _timed(timings, "place", lambda: place.place(fleet, resolved, lock))
     registry = schemas.SchemaRegistry.from_repo(root, env, tree)
+    settings = schemas.read_settings(tree)  # identity (kubeconfigs): checked with the rest of the fleet
     rendered = _timed(timings, "render",  # vcluster.yaml per tenant, checked against the chart's schema
                       lambda: render.render(fleet, resolved, placement.clusters, registry))
     if on_rendered is not None:
@@ -124,6 +125,7 @@ def _compile(
         *lock.findings,
         *placement.findings,
         *rendered.findings,
+        *settings.findings,
     ]
     if check_lock and placement.stale:
         found.append(_stale_lock(placement.stale))

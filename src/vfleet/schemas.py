@@ -27,7 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
+from pydantic import ValidationError
 
+from vfleet import specs
 from vfleet.errors import VfleetError
 from vfleet.findings import Finding, Location, error
 from vfleet.tree import Tree, TreeError
@@ -248,3 +250,54 @@ def _read_config(text: str) -> tuple[list[str], list[Finding]]:
         return [], [error("config.invalid", "chartSchemas must be a list of directory paths (relative to the "
                           "repository root, or absolute)", where)]
     return list(entries), []
+
+
+# ------------------------------------------------------------------ vfleet.yaml: identity (and argocd)
+
+
+@dataclass(frozen=True)
+class FleetSettings:
+    """The fleet-wide settings of vfleet.yaml beyond chart schemas, validated (None: not configured)."""
+
+    identity: specs.Identity | None = None
+    findings: tuple[Finding, ...] = ()
+
+
+# key in vfleet.yaml -> the spec model that validates it
+_SECTIONS: dict[str, type[specs.Strict]] = {"identity": specs.Identity}
+
+
+def read_settings(tree: Tree) -> FleetSettings:
+    """`identity:` of the tree's vfleet.yaml, each section validated like a spec: every problem a finding
+    at its file:line (a broken file is reported by the chart schema reader, not twice)."""
+    try:
+        text = tree.read(CONFIG_FILE).decode("utf-8-sig", errors="replace")
+        documents = list(parse_documents(text))
+    except (FileNotFoundError, IsADirectoryError, TreeError, YamlError, OSError):
+        return FleetSettings()
+    data = documents[0][2] if documents else None
+    if not isinstance(data, dict):
+        return FleetSettings()
+    found: dict[str, Any] = {}
+    findings: list[Finding] = []
+    for key, model in _SECTIONS.items():
+        if key not in data:
+            continue
+        try:
+            found[key] = model.model_validate(data[key])
+        except ValidationError as exc:
+            for err in exc.errors(include_url=False):
+                loc = (key, *(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))))
+                if err["type"] == "extra_forbidden":
+                    message = f"unknown field {loc[-1]!r}"
+                    if "secret" in str(loc[-1]).lower():
+                        message += " (vfleet.yaml holds no secret: kubeconfigs get their token from the exec plugin)"
+                elif err["type"] == "missing":
+                    message = f"required field {loc[-1]!r} is missing"
+                else:
+                    message = str(err["msg"]).removeprefix("Value error, ")
+                index, first, _ = documents[0]
+                where = Location(CONFIG_FILE, locate(text, first, index, loc), json_path(loc))
+                findings.append(error("config.invalid", f"{key}: {message}", where))
+    identity = found.get("identity")
+    return FleetSettings(identity if isinstance(identity, specs.Identity) else None, tuple(findings))

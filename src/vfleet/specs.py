@@ -177,6 +177,16 @@ class ClusterSpec(Strict):
     nodeProviders: list[Name] = Field(default_factory=list)
     rollout: Rollout = Field(default_factory=Rollout)
     chart: ChartSource | None = None
+    apiServer: str | None = Field(
+        None, description="the https:// URL people reach this cluster's API server at (serviceProxy exposure)"
+    )
+
+    @field_validator("apiServer")
+    @classmethod
+    def _api_server(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https://[^/\s]+(/[^\s]*)?$", value):
+            raise ValueError(f"{value!r}: apiServer is an https:// URL (https://api.eu-1.example.com:6443)")
+        return value.rstrip("/") if value is not None else None
 
 
 # ---------------------------------------------------------------------------------------- access / teams
@@ -393,6 +403,88 @@ class ProjectSpec(Strict):
     hostAccess: HostAccess = Field(default_factory=HostAccess)
 
 
+# ----------------------------------------------------------------------- reaching a tenant cluster
+
+# What an endpoint host may name, filled in per tenant: `{tenant}.{project}.vc.example.com`.
+ENDPOINT_PLACEHOLDERS = ("cluster", "namespace", "project", "release", "tenant")
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_HOST = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+
+
+def _host_pattern(value: str) -> str:
+    for name in _PLACEHOLDER.findall(value):
+        if name not in ENDPOINT_PLACEHOLDERS:
+            known = ", ".join("{" + p + "}" for p in ENDPOINT_PLACEHOLDERS)
+            raise ValueError(f"{value!r}: unknown placeholder {{{name}}}; use {known}")
+    if not _HOST.match(_PLACEHOLDER.sub("x", value)):
+        raise ValueError(f"{value!r} is not a host name (no scheme, port or path; placeholders such as "
+                         f"{{tenant}} allowed)")
+    return value
+
+
+HostPattern = Annotated[str, Field(min_length=1, max_length=253)]
+
+
+class HostExpose(Strict):
+    """The tenant's API server behind a DNS name: an ingress host, or a load balancer's name."""
+
+    host: HostPattern
+    port: int = Field(443, ge=1, le=65535)
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        return _host_pattern(value)
+
+
+class NodePortExpose(Strict):
+    """The tenant's API server on a node port of the connected cluster: a node address and the port."""
+
+    host: HostPattern = Field(description="a node's address (pattern, e.g. nodes.{cluster}.example.com)")
+    port: int | str = Field(description="the node port, or the name of an 'int' parameter holding it")
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        return _host_pattern(value)
+
+    @field_validator("port")
+    @classmethod
+    def _port(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and not 30000 <= value <= 32767:
+            raise ValueError(f"{value} is not in the node port range 30000-32767")
+        return value
+
+
+class ServiceProxyExpose(Strict):
+    """Through the connected cluster's API server service proxy (its URL: the Cluster's `apiServer`)."""
+
+    port: int = Field(443, ge=1, le=65535, description="the port of the tenant's Service")
+
+
+class Expose(Strict):
+    """How a template version exposes its tenants' API servers: exactly one way."""
+
+    ingress: HostExpose | None = None
+    loadBalancer: HostExpose | None = None
+    nodePort: NodePortExpose | None = None
+    serviceProxy: ServiceProxyExpose | None = None
+    caFile: str | None = Field(None, description="PEM of the CA that signs the endpoint's certificate "
+                               "(a file in the template's folder; a CA certificate is public)")
+
+    @model_validator(mode="after")
+    def _one(self) -> Expose:
+        given = [k for k in ("ingress", "loadBalancer", "nodePort", "serviceProxy") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of 'ingress', 'loadBalancer', 'nodePort' or 'serviceProxy'"
+                             + (f" (got {', '.join(given)})" if given else ""))
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in ("ingress", "loadBalancer", "nodePort", "serviceProxy") if getattr(self, k))
+
+
 # --------------------------------------------------------------------------------------------- Template
 
 ParameterType = Literal["string", "int", "number", "bool", "enum", "quantity", "duration"]
@@ -466,6 +558,7 @@ class TemplateVersion(Strict):
         description="path of the chart's values.schema.json; default: the one registered for chartVersion",
     )
     deprecated: bool = False
+    expose: Expose | None = Field(None, description="how the tenant's API server is reached (docs/access.md)")
 
     @field_validator("version", "chartVersion")
     @classmethod
@@ -481,6 +574,12 @@ class TemplateVersion(Strict):
             if p.name in seen:
                 raise ValueError(f"parameter {p.name!r} is declared twice")
             seen.add(p.name)
+        port = self.expose.nodePort.port if self.expose and self.expose.nodePort else None
+        if isinstance(port, str):
+            param = next((p for p in self.parameters if p.name == port), None)
+            if param is None or param.type != "int":
+                raise ValueError(f"expose.nodePort.port {port!r} names no 'int' parameter of this version; "
+                                 f"declare one or give the port number")
         return self
 
 
@@ -564,6 +663,34 @@ class TenantSpec(Strict):
         if dup:
             raise ValueError(f"private node pool name(s) used twice: {sorted(dup)}")
         return self
+
+
+# ------------------------------------------------------------------------- vfleet.yaml: identity
+
+
+class OidcIdentity(Strict):
+    """The fleet's OIDC provider, as kubeconfigs name it. No client secret: kubeconfigs hold no secret."""
+
+    issuer: str = Field(description="the issuer URL tenant API servers trust")
+    clientID: str = Field(min_length=1)
+    extraScopes: list[str] = Field(default_factory=lambda: ["groups"])
+    command: str = Field("kubectl", description="the exec credential plugin's command (kubelogin: kubectl "
+                         "oidc-login, or kubelogin itself)")
+    args: list[str] = Field(default_factory=lambda: ["oidc-login", "get-token"],
+                            description="its first arguments; issuer, client and scopes are appended")
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer(cls, value: str) -> str:
+        if not re.match(r"^https://[^/\s]+(/[^\s]*)?$", value):
+            raise ValueError(f"{value!r}: an OIDC issuer is an https:// URL")
+        return value
+
+
+class Identity(Strict):
+    """How people authenticate to tenant clusters (`identity:` in vfleet.yaml)."""
+
+    oidc: OidcIdentity
 
 
 # ------------------------------------------------------------------------------------------- documents

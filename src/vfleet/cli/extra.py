@@ -20,3 +20,4 @@ def register(app: typer.Typer) -> None:
     from vfleet.cli import plan_cmds; plan_cmds.register(app)  # noqa: E702, I001
     from vfleet.cli import access_cmds; access_cmds.register(app)  # noqa: E702, I001
     from vfleet.cli import lifecycle_cmds; lifecycle_cmds.register(app)  # noqa: E702, I001
+    from vfleet.cli import reach_cmds; reach_cmds.register(app)  # noqa: E702, I001
