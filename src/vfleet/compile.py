@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from vfleet import argocd, model, params, place, render, schemas
 from vfleet import desired as desired_stage
 from vfleet import load as load_stage
-from vfleet import model, params, place, render, schemas
 from vfleet.errors import VfleetError
 from vfleet.findings import Finding, Findings, Location, error
 from vfleet.gcpause import gc_paused
@@ -118,7 +118,7 @@ def _compile(
     if on_rendered is not None:
         on_rendered(fleet, resolved, placement, rendered)
     states = _timed(timings, "desired",  # resources per connected cluster
-                    lambda: desired_stage.build(fleet, resolved, placement, rendered))
+                    lambda: desired_stage.build(fleet, resolved, placement, rendered, settings.argocd))
     found: list[Finding] = [
         *fleet.findings,
         *resolved.findings,
@@ -126,6 +126,7 @@ def _compile(
         *placement.findings,
         *rendered.findings,
         *settings.findings,
+        *argocd.check(fleet, settings, resolved, placement.clusters),  # registrations (vfleet.yaml)
     ]
     if check_lock and placement.stale:
         found.append(_stale_lock(placement.stale))

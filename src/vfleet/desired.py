@@ -27,12 +27,12 @@ from typing import Any, Protocol
 
 import orjson
 
-from vfleet import access, naming
+from vfleet import access, argocd, naming
 from vfleet.gcpause import gc_paused
 from vfleet.model import Fleet, ResolvedTenant
 from vfleet.params import ResolvedParams, Resources
 from vfleet.place import Placement
-from vfleet.specs import API_VERSION
+from vfleet.specs import API_VERSION, ArgoCDSettings
 from vfleet.units import Quantity, parse_quantity
 
 CHART = "vcluster"
@@ -163,8 +163,12 @@ def build(
     params: ResolvedParams,
     placement: Placement,
     rendered: RenderedFleet | Mapping[str, RenderedValues],
+    argocd_settings: ArgoCDSettings | None = None,
 ) -> dict[str, DesiredState]:
     """A DesiredState for every cluster of the fleet (empty for a cluster without tenants).
+
+    `argocd_settings` (vfleet.yaml `argocd:`): the Argo CD instances; the cluster each runs on also gets
+    the cluster Secrets of the tenants registered in it, after every tenant (vfleet.argocd).
 
     Tenants missing from any earlier stage's output (unplaced, bad parameters, failed render) are left
     out; those stages have reported why, and a compile with errors is never applied.
@@ -189,6 +193,14 @@ def build(
                 if tenant.spec.spec.privateNodes:  # every pool claims at least one node
                     claims = True
                     protect_crd = protect_crd or tenant.spec.spec.protect
+            releases = {t.key: naming.resource_id(cluster, API_VERSION, HELM_RELEASE, t.namespace,
+                                                  naming.release_name(t.name)) for t in tenants}
+            for tenant, body, depends in argocd.registrations(fleet, cluster, argocd_settings, params,
+                                                               placement.clusters, releases):
+                meta = body["metadata"]
+                rid = naming.resource_id(cluster, "v1", "Secret", meta["namespace"], meta["name"])
+                out.append(_make(rid, "v1", "Secret", meta["namespace"], meta["name"], body, tenant.key, depends,
+                                 False))
             if claims:  # the CRD goes only where NodeClaims do, protected if a protected tenant claims nodes
                 out.insert(0, _crd(cluster, protect_crd))
             states[cluster] = DesiredState(cluster, tuple(out))

@@ -22,17 +22,19 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from vfleet import access, naming
-from vfleet.compile import Compiled
 from vfleet.errors import VfleetError
 from vfleet.load import TEMPLATES_DIR
 from vfleet.model import Fleet, ResolvedTenant
 from vfleet.specs import Expose, Identity
 from vfleet.tree import TreeError, safe_relpath
+
+if TYPE_CHECKING:
+    from vfleet.compile import Compiled
 
 Subject = access.Subject
 EXEC_API_VERSION = "client.authentication.k8s.io/v1beta1"
@@ -103,7 +105,7 @@ def target(compiled: Compiled, key: str) -> Target:
                          f"{tenant.version} ({_version_where(fleet, tenant)}) has no 'expose:'; set one there "
                          f"(ingress: {{host: ...}}, loadBalancer: {{host: ...}}, nodePort: {{host, port}} or "
                          f"serviceProxy: {{}}; docs/access.md)")
-    server = _server(compiled, tenant, cluster, expose, where)
+    server = server_of(compiled.fleet, compiled.params.tenants[key].values, tenant, cluster, expose, where)
     ca = _ca_data(compiled, tenant, expose) if expose.caFile else None
     return Target(key, where, cluster, expose.kind, server, ca, grants(rendered.values))
 
@@ -114,7 +116,9 @@ def _why(compiled: Compiled, key: str) -> str:
     return f" ({'; '.join(mine)})" if mine else ""
 
 
-def _server(compiled: Compiled, tenant: ResolvedTenant, cluster: str, expose: Expose, where: str) -> str:
+def server_of(fleet: Fleet, params: Mapping[str, Any], tenant: ResolvedTenant, cluster: str, expose: Expose,
+              where: str) -> str:
+    """The tenant's API server URL as `expose` publishes it (`params`: the tenant's parameter values)."""
     if expose.ingress is not None or expose.loadBalancer is not None:
         host = expose.ingress or expose.loadBalancer
         assert host is not None
@@ -123,15 +127,15 @@ def _server(compiled: Compiled, tenant: ResolvedTenant, cluster: str, expose: Ex
     if expose.nodePort is not None:
         given = expose.nodePort.port
         # a port number, or an int parameter (specs checked that it is one)
-        number = given if isinstance(given, int) else int(compiled.params.tenants[tenant.key].values[given])
+        number = given if isinstance(given, int) else int(params[given])
         return f"https://{fill(expose.nodePort.host, tenant, cluster)}:{number}"
     assert expose.serviceProxy is not None
-    item = compiled.fleet.clusters[cluster]
+    item = fleet.clusters[cluster]
     api = item.spec.spec.apiServer
     if api is None:
         raise ReachError(f"{where}: tenant {tenant.key} is exposed through the service proxy of cluster {cluster}, "
                          f"which declares no API server URL; set spec.apiServer (https://...) in "
-                         f"{compiled.fleet.location(item.doc, ('spec',))}")
+                         f"{fleet.location(item.doc, ('spec',))}")
     release = naming.release_name(tenant.name)
     return f"{api}/api/v1/namespaces/{tenant.namespace}/services/https:{release}:{expose.serviceProxy.port}/proxy"
 

@@ -22,7 +22,7 @@ import json
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -260,15 +260,23 @@ class FleetSettings:
     """The fleet-wide settings of vfleet.yaml beyond chart schemas, validated (None: not configured)."""
 
     identity: specs.Identity | None = None
+    argocd: specs.ArgoCDSettings | None = None
     findings: tuple[Finding, ...] = ()
+    text: str = field(default="", repr=False)  # vfleet.yaml, to point later findings at a line
+    first_line: int = 1
+
+    def where(self, path: Sequence[str | int]) -> Location:
+        """The file:line (and field) of `path` in vfleet.yaml."""
+        return Location(CONFIG_FILE, locate(self.text, self.first_line, 0, path) if self.text else None,
+                        json_path(path))
 
 
 # key in vfleet.yaml -> the spec model that validates it
-_SECTIONS: dict[str, type[specs.Strict]] = {"identity": specs.Identity}
+_SECTIONS: dict[str, type[specs.Strict]] = {"identity": specs.Identity, "argocd": specs.ArgoCDSettings}
 
 
 def read_settings(tree: Tree) -> FleetSettings:
-    """`identity:` of the tree's vfleet.yaml, each section validated like a spec: every problem a finding
+    """`identity:` and `argocd:` of the tree's vfleet.yaml, each section validated like a spec: every problem a finding
     at its file:line (a broken file is reported by the chart schema reader, not twice)."""
     try:
         text = tree.read(CONFIG_FILE).decode("utf-8-sig", errors="replace")
@@ -299,5 +307,7 @@ def read_settings(tree: Tree) -> FleetSettings:
                 index, first, _ = documents[0]
                 where = Location(CONFIG_FILE, locate(text, first, index, loc), json_path(loc))
                 findings.append(error("config.invalid", f"{key}: {message}", where))
-    identity = found.get("identity")
-    return FleetSettings(identity if isinstance(identity, specs.Identity) else None, tuple(findings))
+    identity, argocd = found.get("identity"), found.get("argocd")
+    return FleetSettings(identity if isinstance(identity, specs.Identity) else None,
+                         argocd if isinstance(argocd, specs.ArgoCDSettings) else None, tuple(findings), text,
+                         documents[0][1])

@@ -341,6 +341,30 @@ class AutoDelete(Strict):
         return self
 
 
+class ArgoCDRegistration(Strict):
+    """Register the tenant cluster in an Argo CD instance (declared in vfleet.yaml `argocd.instances`).
+    A tenant's block replaces the project default as a whole; `never: true` opts a tenant out."""
+
+    instance: Name | None = Field(None, description="the Argo CD instance, by its name in vfleet.yaml")
+    project: str = Field("default", min_length=1, description="the Argo CD project the cluster belongs to")
+    labels: dict[str, str] = Field(default_factory=dict, description="labels of the cluster Secret (for "
+                                   "ApplicationSet cluster generators)")
+    never: bool = False
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_labels(value)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> ArgoCDRegistration:
+        if self.never and (self.instance is not None or self.labels):
+            raise ValueError("'never: true' cannot be combined with 'instance' or 'labels'")
+        if not self.never and self.instance is None:
+            raise ValueError("give the Argo CD 'instance' to register in, or 'never: true'")
+        return self
+
+
 # ---------------------------------------------------------------------------------------------- Project
 
 
@@ -389,6 +413,7 @@ class ProjectDefaults(Strict):
     sleep: Sleep | None = None
     autoDelete: AutoDelete | None = None
     podSecurity: Literal["privileged", "baseline", "restricted"] | None = None
+    argocd: ArgoCDRegistration | None = None
 
 
 class ProjectSpec(Strict):
@@ -653,6 +678,7 @@ class TenantSpec(Strict):
     podSecurity: Literal["privileged", "baseline", "restricted"] | None = None
     privateNodes: list[PrivateNodePool] = Field(default_factory=list)
     access: list[AccessRule] = Field(default_factory=list)
+    argocd: ArgoCDRegistration | None = Field(None, description="register in Argo CD; default: the project's")
 
     @model_validator(mode="after")
     def _placement(self) -> TenantSpec:
@@ -685,6 +711,24 @@ class OidcIdentity(Strict):
         if not re.match(r"^https://[^/\s]+(/[^\s]*)?$", value):
             raise ValueError(f"{value!r}: an OIDC issuer is an https:// URL")
         return value
+
+
+class ArgoCDInstance(Strict):
+    """One Argo CD the fleet registers tenant clusters in: which connected cluster and namespace run it."""
+
+    cluster: Name
+    namespace: Name = "argocd"
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, value: str) -> str:
+        return _dns_label(value, "namespace")
+
+
+class ArgoCDSettings(Strict):
+    """`argocd:` in vfleet.yaml: the fleet's Argo CD instances, by name."""
+
+    instances: dict[Name, ArgoCDInstance] = Field(default_factory=dict)
 
 
 class Identity(Strict):

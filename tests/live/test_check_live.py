@@ -79,8 +79,9 @@ def test_the_applied_fleet_passes(applied: Applied) -> None:
     assert result.exit_code == 0
     assert result.clusters == (CLUSTER,)
     assert result.releases == 2
-    # every desired object (2 tenants x 7) and every object the two releases render (4 + 4)
-    assert result.objects == len(applied.base.desired[CLUSTER].resources) - 2 + 8
+    # every desired object (2 tenants x 7) and every object the two releases render (5 + 5, the tenant's
+    # kubeconfig Secret included)
+    assert result.objects == len(applied.base.desired[CLUSTER].resources) - 2 + 10
 
 
 def test_rejections_become_findings_at_the_tenant(applied: Applied, tmp_path: Path) -> None:
@@ -105,10 +106,10 @@ def test_rejections_become_findings_at_the_tenant(applied: Applied, tmp_path: Pa
     assert "quantities must match" in invalid.message
     assert "default/" not in invalid.message  # the real namespace is named, not the stand-in
     assert result.exit_code == 1
-    # Only what the change touches: the 3 changed releases rendered (4 objects each, the ServiceMonitor
+    # Only what the change touches: the 3 changed releases rendered (5 objects each, the ServiceMonitor
     # is not served), the 2 new tenants' 7 objects; web's and db's own objects are in sync and unchanged.
     assert result.releases == 3
-    assert result.objects == 3 * 4 + 2 * 7
+    assert result.objects == 3 * 5 + 2 * 7
 
 
 def vfleet(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:

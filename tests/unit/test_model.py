@@ -43,7 +43,7 @@ def test_unknown_field_names_expected_ones(tmp_path: Path) -> None:
         """
     (found,) = _findings(tmp_path, {TENANT: text})
     assert found[:4] == (TENANT, 6, "spec.clustr", "schema.unknown-field")
-    assert found[4].startswith("unknown field 'clustr'; expected one of: access, autoDelete, cluster,")
+    assert found[4].startswith("unknown field 'clustr'; expected one of: access, argocd, autoDelete, cluster,")
 
 
 def test_missing_and_invalid_values_all_reported(tmp_path: Path) -> None:

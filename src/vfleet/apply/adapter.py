@@ -26,9 +26,10 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from vfleet import desired
+from vfleet import argocd, desired
 from vfleet.apply import adopt as adopt_marks
 from vfleet.apply import aliases
+from vfleet.apply import argocd as argocd_apply
 from vfleet.apply.kubeconfig import Kubeconfig
 from vfleet.apply.project import PROJECT_NAME
 from vfleet.desired import DesiredState, Resource
@@ -143,8 +144,10 @@ def declare(
     *,
     adopt: Collection[str] = (),
     renames: Sequence[aliases.Rename] | None = None,
+    credentials: argocd_apply.Resolver | None = None,
 ) -> Declared:
-    """Register the provider and every resource of `state`, in its order."""
+    """Register the provider and every resource of `state`, in its order. `credentials` resolves the
+    kubeconfig of the cluster an Argo CD registration reads its tenant's credentials from (vfleet.argocd)."""
     provider = k8s.Provider(
         cluster.name,
         kubeconfig=pulumi.Output.secret(kubeconfig.content),
@@ -172,10 +175,22 @@ def declare(
             or None,
             import_=import_id(resource) if imported else None,
         )
-        declared[resource.id] = _register(resource, opts, cluster)
+        source = argocd.credentials_from(resource.body)
+        if source is not None:  # an Argo CD registration: credentials read at apply time, a Pulumi secret
+            resolve = credentials or _no_credentials
+            body = with_field_manager(resource.body)
+            declared[resource.id] = argocd_apply.register(logical_name(resource.id), body, source, resolve,
+                                                          depends, opts)
+        else:
+            declared[resource.id] = _register(resource, opts, cluster)
         if imported:
             adopted.append(resource.id)
     return Declared(provider, declared, tuple(adopted))
+
+
+def _no_credentials(cluster: str) -> Kubeconfig:
+    raise AdapterError(f"an Argo CD registration reads credentials from cluster {cluster}, whose kubeconfig the "
+                       f"program was not given")
 
 
 def _alias(former: aliases.Former) -> pulumi.Alias:

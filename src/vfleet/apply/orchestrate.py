@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
+from vfleet import argocd
 from vfleet import compile as compiler
 from vfleet.apply import decide, gate, project
 from vfleet.apply.decide import Operation, Result, Schedule, StackResult, Target
@@ -47,6 +48,7 @@ class Job:
     await_tenants: bool
     total: int  # engine steps expected, for progress
     resume: bool = False  # the stack's last engine run did not succeed: its own objects may lack a state entry
+    sources: Mapping[str, KubeconfigRef] = field(default_factory=dict)  # Argo CD registrations' credentials
 
 
 class Progress(Protocol):
@@ -470,7 +472,14 @@ def job_for(
         spec.kubeconfig if spec else None,
         spec.rollout.awaitTenants if spec else True,
         total,
+        sources=_sources(compiled, target.state),
     )
+
+
+def _sources(compiled: compiler.Compiled, state: DesiredState | None) -> dict[str, KubeconfigRef]:
+    if state is None:
+        return {}
+    return argocd.credential_sources(state, {n: c.spec.spec.kubeconfig for n, c in compiled.fleet.clusters.items()})
 
 
 def now() -> str:

@@ -19,11 +19,12 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pulumi
 
+from vfleet import argocd
 from vfleet import compile as compiler
 from vfleet.apply import adapter, aliases, gate, kubeconfig, records
 from vfleet.apply.adapter import ClusterSettings, Declared
@@ -48,6 +49,8 @@ class Prepared:
     settings: ClusterSettings
     kubeconfig: KubeconfigRef
     adopt: tuple[str, ...] = ()
+    # Other clusters' kubeconfig references: where Argo CD registrations read their tenants' credentials.
+    sources: Mapping[str, KubeconfigRef] = field(default_factory=dict)
 
 
 def prepare(
@@ -87,7 +90,8 @@ def prepare(
             "refused by the deletion guards: " + "; ".join(f.message for f in tripped), Findings.of(tripped)
         )
     spec = item.spec.spec
-    return Prepared(state, ClusterSettings(stack, spec.rollout.awaitTenants, root), spec.kubeconfig)
+    readers = argocd.credential_sources(state, {n: c.spec.spec.kubeconfig for n, c in compiled.fleet.clusters.items()})
+    return Prepared(state, ClusterSettings(stack, spec.rollout.awaitTenants, root), spec.kubeconfig, (), readers)
 
 
 DESIRED_HASH_OUTPUT = "vfleetDesiredHash"
@@ -97,7 +101,18 @@ FINGERPRINT_OUTPUT = "vfleetEngineFingerprint"
 def declare(prepared: Prepared, env: Mapping[str, str] = os.environ) -> Declared:
     """Resolve the kubeconfig and register the provider and every resource of the stack."""
     resolved = kubeconfig.resolve(prepared.kubeconfig, prepared.settings.name, env)
-    declared = adapter.declare(prepared.state, prepared.settings, resolved, adopt=prepared.adopt)
+
+    def credentials(cluster: str) -> kubeconfig.Kubeconfig:
+        if cluster == prepared.settings.name:
+            return resolved
+        ref = prepared.sources.get(cluster)
+        if ref is None:
+            raise ProgramError(f"an Argo CD registration reads credentials from cluster {cluster!r}, which has no "
+                               f"Cluster spec")
+        return kubeconfig.resolve(ref, cluster, env)
+
+    declared = adapter.declare(prepared.state, prepared.settings, resolved, adopt=prepared.adopt,
+                               credentials=credentials)
     # Visible in the backend (`pulumi stack output`), so a runner without vfleet's records can tell what a
     # stack last applied, and whether a targeted run may trust it (`targets.scope`); never a secret.
     # Resolved only once every resource of the stack is: a failed update (one resource failing) must not

@@ -188,7 +188,7 @@ def job_prepared(job: Job, adopted: tuple[str, ...] = ()) -> program.Prepared | 
     if job.target.state is None or job.kubeconfig is None:
         return None
     settings = ClusterSettings(job.target.cluster, job.await_tenants, job.root)
-    return program.Prepared(job.target.state, settings, job.kubeconfig, adopted)
+    return program.Prepared(job.target.state, settings, job.kubeconfig, adopted, job.sources)
 
 
 def target_urns(cluster: str, ids: Sequence[str], head: DesiredState, base: DesiredState | None) -> list[str]:

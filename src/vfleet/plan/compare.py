@@ -13,8 +13,8 @@ change is local. Which tenants can differ follows from the changed paths:
 - `fleet/projects/P/project.yaml` holding only Project P on both sides: the tenants of P;
 - any file under `templates/T/` (whose template.yaml holds only Template T on both sides): the tenants
   using T;
-- any other file the compile reads (clusters, teams, node providers, vfleet-wide files): everything, so
-  the full path.
+- any other file the compile reads (clusters, teams, node providers, vfleet-wide files, vfleet.yaml):
+  everything, so the full path.
 
 Why that is exact: every stage is per tenant given the shared specs (params: tenant + template version;
 render: tenant + template + project + teams + providers + its cluster; desired: the same plus its
@@ -43,6 +43,8 @@ from vfleet.findings import Finding, Findings, Severity
 from vfleet.load import FLEET_DIR, LOCK_FILE, TEMPLATES_DIR, ParseCache
 from vfleet.plan.index import Cache, Index
 from vfleet.plan.sources import Source, changed_paths, is_tenant_file, read_text
+from vfleet.schemas import CONFIG_FILE
+from vfleet.tree import TreeError
 from vfleet.yamldoc import YamlError, parse_documents
 
 _PROJECT_FILE = re.compile(rf"^{FLEET_DIR}/projects/([^/]+)/project\.ya?ml$")
@@ -152,6 +154,14 @@ def _scope(base: Source, head: Source, changed: list[str]) -> _Scope | str:
     return _Scope(frozenset(files), frozenset(projects), frozenset(templates), lock)
 
 
+def _config(source: Source) -> bytes | None:
+    """The side's vfleet.yaml (not among the listed entries, which are fleet/ and templates/)."""
+    try:
+        return source.reader.read(CONFIG_FILE) if source.reader.exists(CONFIG_FILE) else None
+    except (OSError, TreeError):
+        return None
+
+
 def _only(base: Source, head: Source, path: str, kind: str, name: str) -> bool:
     """Every document of `path`, on both sides, is a `kind` named `name` (else it may define anything)."""
     for source in (base, head):
@@ -189,6 +199,8 @@ def _incremental(root: Path, base: Source, head: Source, base_index: Index, env:
     if not base_index.clean:
         return "the base revision does not compile cleanly"
     started = time.perf_counter()
+    if _config(base) != _config(head):  # chart schemas, Argo CD instances: any tenant's desired state may change
+        return f"{CONFIG_FILE} changed: it is read for every tenant"
     changed = changed_paths(base, head)
     scope = _scope(base, head, changed)
     if isinstance(scope, str):

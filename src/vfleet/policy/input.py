@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from vfleet import subjects
+from vfleet import argocd, subjects
 from vfleet.findings import Location
 from vfleet.load import Document
 from vfleet.model import Fleet, Item, ResolvedTenant
@@ -102,6 +102,7 @@ def _build(
     tenants: dict[str, Any] = {}
     for key, tenant in fleet.tenants.items():
         doc = builder.tenant(tenant, params.tenants.get(key), placement.get(key), rendered.get(key))
+        doc["argocd"] = _argocd(argocd.registration(fleet, tenant))  # own, else the project's default
         tenants[key] = doc
         sources[doc["subject"]] = tenant.doc
     document: dict[str, Any] = {
@@ -365,6 +366,7 @@ def _project(name: str, item: Item[Project], b: _Builder) -> dict[str, Any]:
             "podSecurity": spec.defaults.podSecurity,
             "sleep": _sleep(spec.defaults.sleep) if spec.defaults.sleep else None,
             "autoDelete": _auto_delete(spec.defaults.autoDelete) if spec.defaults.autoDelete else None,
+            "argocd": _argocd(spec.defaults.argocd),
         },
         "usage": usage.totals() | {
             "templates": dict(sorted(usage.templates.items())),
@@ -408,3 +410,10 @@ def _team(name: str, item: Item[Team], b: _Builder) -> dict[str, Any]:
     spec = item.spec.spec
     return {"name": name, "subject": subjects.team(name), "displayName": spec.displayName,
             "members": spec.members, "groups": spec.groups, "codeowners": spec.codeowners}
+
+
+def _argocd(registration: Any) -> dict[str, Any] | None:
+    """An Argo CD registration as policy sees it (vfleet.argocd); None: not registered (or `never: true`)."""
+    if registration is None or registration.never:
+        return None
+    return {"instance": registration.instance, "project": registration.project, "labels": dict(registration.labels)}
