@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from vfleet import subjects
+from vfleet import argocd, subjects
 from vfleet.compile import Compiled
 from vfleet.desired import (
     CRD_API_VERSION,
@@ -234,7 +234,7 @@ class _Reader:
                 continue
             self.doing = ("patch", resource.plural)
             self.dry_runs += 1
-            after = kube.apply(self.conn, resource, r.body, dry_run=True, force=True)
+            after = kube.apply(self.conn, resource, _as_applied(r.body, current), dry_run=True, force=True)
             changes = diff(_comparable(current), _comparable(after))
             if changes:
                 out.append(
@@ -289,6 +289,15 @@ class _Reader:
             self.location(tenant),
             fields,
         )
+
+
+def _as_applied(body: Mapping[str, Any], live: Mapping[str, Any]) -> Mapping[str, Any]:
+    """An Argo CD registration as the program applies it: with the live credentials (`data.config`), which
+    the desired state never holds (vfleet.argocd); comparing without them would show the live credentials
+    as drift, in the output."""
+    if argocd.credentials_from(body) is None or "config" not in (live.get("data") or {}):
+        return body
+    return {**body, "data": {**body.get("data", {}), "config": live["data"]["config"]}}
 
 
 def _tenant_of(labels: Mapping[str, Any]) -> str | None:
