@@ -9,6 +9,7 @@ engine FAILS the tier (`enginekit.require_engine`), like every other tier's tool
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -166,6 +167,12 @@ def test_6_sleep_and_wake_change_the_release_values_and_nothing_else(fleet: Flee
         values = release_values(fleet, "live-a", *LEDGER_RELEASE.split("/"))
         assert ("sleeping" in str(values).lower() or "sleep" in values) if sleeping == "true" else True, values
     _no_change_on_full_preview(fleet, "live-a")
+    # What the engine applied is what `vfleet drift` expects: nothing changed or missing on either cluster
+    # (the field-manager annotation pulumi-kubernetes keeps on the objects it does not type is not drift).
+    done = fleet.vfleet("drift", ".", "-o", "json")
+    found = [(d["id"], d["change"], [f["path"] for f in d.get("fields", [])])
+             for d in json.loads(done.stdout).get("drift", [])]
+    assert found == [] and done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
 
 
 def test_7_a_move_needs_the_override_and_then_creates_on_one_stack_and_deletes_on_the_other(fleet: Fleet) -> None:

@@ -94,11 +94,8 @@ def test_1_registrations_appear_with_server_and_credentials(fleet: Fleet) -> Non
     assert got.metadata.annotations[argocd.CREDENTIALS_FROM] == "live-a/vc-payments-ledger-dev/vc-ledger-dev"
     # `vfleet drift` compares the registrations as the program applied them: no drift, no credential shown
     done = fleet.vfleet("drift", ".", "--cluster", "live-b", "-o", "json")
-    # (pulumi-kubernetes leaves its patchFieldManager annotation on objects it does not type itself, which
-    # drift reports for NodeClaims too: a drift-stage issue of its own, not this one's)
     registrations = [(d["name"], f["path"]) for d in json.loads(done.stdout).get("drift", [])
-                     if d.get("kind") == "Secret" for f in d.get("fields", [])
-                     if "patchFieldManager" not in f["path"]]
+                     if d.get("kind") == "Secret" for f in d.get("fields", [])]
     assert registrations == [], done.stdout[-2000:]
     assert expected["keyData"] not in done.stdout
     _not_in_plain_text(fleet, expected["keyData"], expected["certData"], design_config["tlsClientConfig"]["keyData"])

@@ -291,10 +291,22 @@ class _Reader:
         )
 
 
+# The annotation the apply adapter adds to every body so that pulumi-kubernetes applies it as field manager
+# `vfleet` (apply/adapter.py, FIELD_MANAGER_ANNOTATION; not imported: that module loads the Pulumi SDK).
+# pulumi-kubernetes keeps it on the objects it does not type itself (NodeClaims, Argo CD registrations).
+PATCH_FIELD_MANAGER = "pulumi.com/patchFieldManager"
+
+
 def _as_applied(body: Mapping[str, Any], live: Mapping[str, Any]) -> Mapping[str, Any]:
-    """An Argo CD registration as the program applies it: with the live credentials (`data.config`), which
-    the desired state never holds (vfleet.argocd); comparing without them would show the live credentials
-    as drift, in the output."""
+    """A desired body as the program applies it, so that only what an apply would change shows as drift:
+    with the field-manager annotation where the live object carries it, and, for an Argo CD registration,
+    with the live credentials (`data.config`), which the desired state never holds (vfleet.argocd);
+    comparing without them would show the live credentials as drift, in the output."""
+    annotations = (live.get("metadata") or {}).get("annotations") or {}
+    if PATCH_FIELD_MANAGER in annotations:
+        meta = dict(body.get("metadata") or {})
+        meta["annotations"] = {**(meta.get("annotations") or {}), PATCH_FIELD_MANAGER: annotations[PATCH_FIELD_MANAGER]}
+        body = {**body, "metadata": meta}
     if argocd.credentials_from(body) is None or "config" not in (live.get("data") or {}):
         return body
     return {**body, "data": {**body.get("data", {}), "config": live["data"]["config"]}}
