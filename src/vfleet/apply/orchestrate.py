@@ -23,13 +23,13 @@ from typing import Protocol
 
 from vfleet import argocd
 from vfleet import compile as compiler
-from vfleet.apply import decide, gate, project
+from vfleet.apply import decide, gate, preflight, project
 from vfleet.apply.decide import Operation, Result, Schedule, StackResult, Target
-from vfleet.apply.records import Record, Records, RecordsError, Sources
+from vfleet.apply.preflight import BackendHashes
+from vfleet.apply.records import Record, Records, RecordsError
 from vfleet.desired import DesiredState
 from vfleet.errors import VfleetError
 from vfleet.findings import Finding, Findings
-from vfleet.plan import vanished
 from vfleet.plan.vanished import Vanished
 from vfleet.specs import KubeconfigRef
 
@@ -150,7 +150,7 @@ def run(
     wrong, or a policy gate without a verdict; `gate.Refused` (exit 1) for a policy deny or a `--wave`
     whose earlier waves are not applied yet; `decide.SelectionError` (exit 2) for an unknown selection;
     `Cancelled` (exit 1) when `confirm` says no. `backend_hashes` reads what stacks last applied from the
-    shared backend, for earlier-wave clusters this runner's records do not know (see `wave_order`).
+    shared backend, for earlier-wave clusters this runner's records do not know (see `preflight.wave_order`).
     """
     observer = observer or QuietObserver()
     guard = guard or gate.deletion_guard(compiled.tree)
@@ -177,7 +177,8 @@ def run(
     applied = records.applied_hashes([t.cluster for t in targets])
     schedule = decide.plan(targets, applied, force=options.force or options.operation is Operation.DESTROY)
     if options.operation is Operation.UP and schedule.to_run:
-        warnings += wave_order(compiled, schedule, states, waves, applied, records, options, backend_hashes)
+        warnings += preflight.wave_order(compiled, schedule, states, waves, applied, records, options.wave_override,
+                                         backend_hashes)
     if schedule.to_run:
         # Fail closed before anything reaches an engine: raises on policy errors and denies. When every
         # stack is unchanged nothing would be applied, so there is nothing for the gate to stop (the pull
@@ -186,9 +187,9 @@ def run(
     bases = {t.cluster: records.applied_state(t.cluster) for t in schedule.to_run}
     if options.operation is Operation.DESTROY:  # unknown here: guard what the stack would hold at least
         bases = {c: b if b is not None else compiled.desired.get(c) for c, b in bases.items()}
-    refusals = guard_all(schedule, bases, guard, options, placement=compiled.placement.clusters)
-    leaving = vanishing(compiled, schedule, bases, records, options) if options.operation is not Operation.DESTROY \
-        else []
+    refusals = preflight.guard_all(schedule, bases, guard, options.override, placement=compiled.placement.clusters)
+    leaving = [] if options.operation is Operation.DESTROY else \
+        preflight.vanishing(compiled, schedule, bases, records, options.override)
     for leaver in leaving:
         if leaver.blocking:
             refusals[leaver.cluster] = (*refusals.get(leaver.cluster, ()), leaver.finding())
@@ -220,122 +221,8 @@ def run(
     )
 
 
-def vanishing(
-    compiled: compiler.Compiled,
-    schedule: Schedule,
-    bases: Mapping[str, DesiredState | None],
-    records: Records,
-    options: Options,
-) -> list[Vanished]:
-    """Tenants of each stack's last applied state that its new desired state lacks, with the reason."""
-    out: list[Vanished] = []
-    side: vanished.Side | None = None
-    for target in schedule.to_run:
-        base = bases.get(target.cluster)
-        if base is None or target.state is None:
-            continue
-        applied, wanted = vanished.tenants_of(base), vanished.tenants_of(target.state)
-        if applied <= wanted:
-            continue
-        side = side or vanished.work_tree_side(compiled.root, compiled.fleet.loaded.documents)
-        sources = records.applied_sources(target.cluster)
-        out += vanished.find(target.cluster, applied, sources.tenants if sources else None, wanted,
-                             compiled.placement.clusters, side, override=options.override,
-                             untracked=sources.untracked if sources else frozenset())
-    return out
-
-
-def tenant_sources(compiled: compiler.Compiled, state: DesiredState) -> Sources:
-    """Where each tenant of `state` was read ("file:line"), kept with the applied state, and which of those
-    files Git does not track (their later removal is no deletion Git knows about)."""
-    tenants = compiled.fleet.tenants
-    where = {key: tenants[key].doc for key in sorted(vanished.tenants_of(state)) if key in tenants}
-    untracked = vanished.untracked_of(compiled.root, {doc.file for doc in where.values()})
-    return Sources({key: f"{doc.file}:{doc.line}" for key, doc in where.items()}, untracked)
-
-
-BackendHashes = Callable[[Sequence[str]], Mapping[str, str | None]]
-
-
-def wave_order(
-    compiled: compiler.Compiled,
-    schedule: Schedule,
-    states: Mapping[str, DesiredState],
-    waves: Mapping[str, int],
-    applied: Mapping[str, str | None],
-    records: Records,
-    options: Options,
-    backend_hashes: BackendHashes | None,
-) -> list[Finding]:
-    """Refuse (gate.Refused) stacks that would run before an earlier wave applied this commit.
-
-    Earlier clusters this run does not include are looked up in the records, then (for a CI runner whose
-    records never saw them) in the backend's stack outputs. Unknown counts as not applied: fail closed,
-    unless `--override-wave-order` gives a reason, which is recorded with the run.
-    """
-    from vfleet import waves as rollout
-
-    earlier = sorted(
-        c for c, w in waves.items() if c in states and c not in applied and any(w < t.wave for t in schedule.to_run)
-    )
-    known: dict[str, str | None] = {**applied, **records.applied_hashes(earlier)}
-    unknown = [c for c in earlier if known.get(c) != states[c].hash]
-    if unknown and backend_hashes is not None:
-        known |= {c: h for c, h in backend_hashes(unknown).items() if h is not None}
-    decided = rollout.order(
-        [(t.cluster, t.wave) for t in schedule.to_run],
-        {c: s.hash for c, s in states.items()},
-        waves,
-        known,
-        override=options.wave_override,
-        sources={
-            c: compiled.fleet.location(i.doc, ("spec", "rollout", "wave")) for c, i in compiled.fleet.clusters.items()
-        },
-    )
-    if decided.refused:
-        raise gate.Refused(
-            "a later rollout wave would run before an earlier one applied this commit "
-            "(--override-wave-order REASON runs it anyway, recorded)",
-            decided.findings,
-        )
-    return list(decided.findings.warnings)
-
-
 def _no_engine(job: Job, progress: Progress) -> StackResult:
     raise AssertionError(f"no engine call was planned for {job.target.cluster}")  # every stack was refused
-
-
-def guard_all(
-    schedule: Schedule,
-    bases: Mapping[str, DesiredState | None],
-    guard: gate.Guard,
-    options: Options,
-    *,
-    placement: Mapping[str, str] | None = None,
-) -> dict[str, tuple[Finding, ...]]:
-    """Deletion-guard findings of every stack about to run (previews are guarded too: same answer).
-
-    Besides each stack's own guard, the one that needs the whole fleet (as `vfleet plan` has it): a tenant
-    that leaves a stack's base while `placement` (tenant -> cluster, the fleet being applied) puts it on
-    another cluster is a move, and its source namespace is refused unless overridden.
-    """
-    from vfleet.plan import guards
-
-    out: dict[str, list[Finding]] = {}
-    for target in schedule.to_run:
-        base = bases.get(target.cluster)
-        found = list(guard(target.cluster, base, target.state, override=options.override))
-        if base is not None and placement is not None:
-            staying = {r.tenant for r in target.state.resources} if target.state is not None else set()
-            moves = sorted(
-                (key, target.cluster, placement[key], False)
-                for key in {r.tenant for r in base.resources if r.tenant} - staying
-                if key is not None and placement.get(key) not in (None, target.cluster)
-            )
-            found += [hit.finding() for hit in guards.check_moves(moves, options.override) if hit.blocking]
-        if found:
-            out[target.cluster] = found
-    return {cluster: tuple(found) for cluster, found in out.items()}
 
 
 def run_waves(schedule: Schedule, execute: Callable[[Target], StackResult], parallel: int) -> list[StackResult]:
@@ -417,7 +304,7 @@ class _Context:
         result = replace(result, wave=target.wave, started=result.started or started, ended=result.ended or now())
         try:
             if result.result is Result.APPLIED and operation is Operation.UP and target.state is not None:
-                self.records.save_applied(target.state, tenant_sources(self.compiled, target.state))
+                self.records.save_applied(target.state, preflight.tenant_sources(self.compiled, target.state))
             elif result.result is Result.APPLIED and operation is Operation.DESTROY:
                 self.records.forget(target.cluster)
         except RecordsError as exc:

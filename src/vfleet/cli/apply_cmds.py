@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from vfleet import compile as compiler
-from vfleet.apply import decide, gate, orchestrate, project, records
+from vfleet.apply import decide, gate, orchestrate, preflight, project, records
 from vfleet.apply.decide import Operation, Result, Schedule, StackResult, Target
 from vfleet.cli.output import Output, console, emit_json, print_findings
 from vfleet.errors import VfleetError
@@ -66,7 +66,7 @@ def make_runner(root: Path, state: Path, secrets_provider: str | None, full: boo
     return runner.PulumiRunner(engine.configure(root, state, secrets_provider=secrets_provider), full=full)
 
 
-def backend_hashes(root: Path, state: Path, secrets_provider: str | None) -> orchestrate.BackendHashes:
+def backend_hashes(root: Path, state: Path, secrets_provider: str | None) -> preflight.BackendHashes:
     """Earlier waves' applied hashes from the backend, asked only when the records do not know them."""
 
     def lookup(clusters: Sequence[str]) -> Mapping[str, str | None]:
