@@ -125,8 +125,9 @@ class World:
         return dict(read(name, namespace).metadata.annotations or {})
 
     def versions(self) -> dict[str, Any]:
-        """Spec generation and annotations of every workload of this module's namespaces (controllers
-        keep writing their status, which a dry run has nothing to do with)."""
+        """Spec generation and vfleet's annotations of every workload of this module's namespaces (controllers
+        keep writing their status, and the deployment controller adds its revision annotation when it gets
+        round to it: a dry run has nothing to do with either)."""
         out: dict[str, Any] = {}
         for cluster, api in self.apis.items():
             apps = k8s.AppsV1Api(api)
@@ -134,7 +135,8 @@ class World:
             ).items:
                 if s.metadata.namespace.startswith("vc-shop-"):
                     key = f"{cluster}/{s.metadata.namespace}/{type(s).__name__}/{s.metadata.name}"
-                    out[key] = (s.metadata.generation, s.spec.replicas, s.metadata.annotations)
+                    ours = {k: v for k, v in (s.metadata.annotations or {}).items() if k.startswith("vfleet.dev/")}
+                    out[key] = (s.metadata.generation, s.spec.replicas, ours)
         return out
 
     def tenant(self, report: Report, key: str) -> Any:
