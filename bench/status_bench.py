@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -82,8 +83,13 @@ def template_record(cluster: DevCluster, home: Path, values: dict[str, Any]) -> 
     return releases.decode(json.loads(secret.data)["data"]["release"])
 
 
-def populate(cluster: DevCluster, compiled: compiler.Compiled, name: str, record: dict[str, Any]) -> int:
-    """Namespace, release record and StatefulSet of every tenant placed on `name`; returns the count."""
+# What `each_tenant` hands its callback: the clients, the tenant's index, key, namespace and release name.
+Populate = Callable[[Any, Any, int, str, str, str], None]
+
+
+def each_tenant(cluster: DevCluster, compiled: compiler.Compiled, name: str, make: Populate) -> int:
+    """For every tenant placed on `name`, 16 at a time: its namespace (labelled as vfleet labels it), then
+    `make(core, apps, index, key, namespace, release)` for its objects; returns the count."""
     api = kube(cluster)
     core, apps = k8s.CoreV1Api(api), k8s.AppsV1Api(api)
     keys = sorted(k for k, c in compiled.placement.clusters.items() if c == name)
@@ -95,6 +101,18 @@ def populate(cluster: DevCluster, compiled: compiler.Compiled, name: str, record
         labels = {"app.kubernetes.io/managed-by": "vfleet", "vfleet.dev/project": tenant.project,
                   "vfleet.dev/tenant": tenant.name}
         core.create_namespace({"metadata": {"name": ns, "labels": labels}}, _preload_content=False)
+        make(core, apps, index, key, ns, release)
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(one, enumerate(keys)))
+    api.close()
+    return len(keys)
+
+
+def populate(cluster: DevCluster, compiled: compiler.Compiled, name: str, record: dict[str, Any]) -> int:
+    """Namespace, release record and StatefulSet of every tenant placed on `name`; returns the count."""
+
+    def make(core: Any, apps: Any, index: int, key: str, ns: str, release: str) -> None:
         body = {**record, "name": release, "namespace": ns, "config": compiled.rendered.tenants[key].values}
         packed = gzip.compress(json.dumps(body).encode(), compresslevel=6)
         core.create_namespaced_secret(ns, {
@@ -112,10 +130,7 @@ def populate(cluster: DevCluster, compiled: compiler.Compiled, name: str, record
                                   "spec": {"containers": [{"name": "syncer", "image": IMAGE}]}}},
         }, _preload_content=False)
 
-    with ThreadPoolExecutor(max_workers=16) as pool:
-        list(pool.map(one, enumerate(keys)))
-    api.close()
-    return len(keys)
+    return each_tenant(cluster, compiled, name, make)
 
 
 def count_requests() -> list[str]:
