@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from vfleet.units import CronField, DurationField, QuantityField, TimezoneField
 
@@ -447,7 +447,7 @@ def _host_pattern(value: str) -> str:
     return value
 
 
-HostPattern = Annotated[str, Field(min_length=1, max_length=253)]
+HostPattern = Annotated[str, Field(min_length=1, max_length=253), AfterValidator(_host_pattern)]
 
 
 class HostExpose(Strict):
@@ -456,22 +456,12 @@ class HostExpose(Strict):
     host: HostPattern
     port: int = Field(443, ge=1, le=65535)
 
-    @field_validator("host")
-    @classmethod
-    def _host(cls, value: str) -> str:
-        return _host_pattern(value)
-
 
 class NodePortExpose(Strict):
     """The tenant's API server on a node port of the connected cluster: a node address and the port."""
 
     host: HostPattern = Field(description="a node's address (pattern, e.g. nodes.{cluster}.example.com)")
     port: int | str = Field(description="the node port, or the name of an 'int' parameter holding it")
-
-    @field_validator("host")
-    @classmethod
-    def _host(cls, value: str) -> str:
-        return _host_pattern(value)
 
     @field_validator("port")
     @classmethod

@@ -53,30 +53,27 @@ def instant(wall: datetime, tz: ZoneInfo) -> datetime:
 
 def previous(expr: str, now: datetime, tz_name: str | None = None) -> datetime | None:
     """The newest instant <= `now` (aware) at which `expr` fired in zone `tz_name`; None if none is near."""
-    tz = zone(tz_name)
-    wall = (now.astimezone(tz) + _SLACK).replace(tzinfo=None)
-    it = croniter(expr, wall)
-    for _ in range(_MAX_STEPS):
-        try:
-            candidate = instant(it.get_prev(datetime), tz)
-        except CroniterBadDateError:  # matches no date at all ("0 0 30 2 *")
-            return None
-        if candidate <= now:
-            return candidate
-    return None
+    return _fire(expr, now, tz_name, forward=False)
 
 
 def following(expr: str, now: datetime, tz_name: str | None = None) -> datetime | None:
     """The first instant > `now` at which `expr` fires in zone `tz_name`."""
+    return _fire(expr, now, tz_name, forward=True)
+
+
+def _fire(expr: str, now: datetime, tz_name: str | None, *, forward: bool) -> datetime | None:
+    """Step croniter from just beyond `now` (by _SLACK, against the wall clock's DST shifts) towards it,
+    and past it, until an instant on the wanted side of `now`."""
     tz = zone(tz_name)
-    wall = (now.astimezone(tz) - _SLACK).replace(tzinfo=None)
+    wall = (now.astimezone(tz) + (-_SLACK if forward else _SLACK)).replace(tzinfo=None)
     it = croniter(expr, wall)
+    step = it.get_next if forward else it.get_prev
     for _ in range(_MAX_STEPS):
         try:
-            candidate = instant(it.get_next(datetime), tz)
+            candidate = instant(step(datetime), tz)
         except CroniterBadDateError:  # matches no date at all ("0 0 30 2 *")
             return None
-        if candidate > now:
+        if (candidate > now) if forward else (candidate <= now):
             return candidate
     return None
 
