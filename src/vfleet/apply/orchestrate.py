@@ -189,7 +189,8 @@ def run(
         bases = {c: b if b is not None else compiled.desired.get(c) for c, b in bases.items()}
     refusals = preflight.guard_all(schedule, bases, guard, options.override, placement=compiled.placement.clusters)
     leaving = [] if options.operation is Operation.DESTROY else \
-        preflight.vanishing(compiled, schedule, bases, records, options.override)
+        preflight.vanishing(compiled, ((t.cluster, bases.get(t.cluster), t.state) for t in schedule.to_run), records,
+                            options.override)
     for leaver in leaving:
         if leaver.blocking:
             refusals[leaver.cluster] = (*refusals.get(leaver.cluster, ()), leaver.finding())

@@ -10,7 +10,7 @@ Each is a function of the compiled fleet, the schedule and the records; nothing 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from vfleet import compile as compiler
 from vfleet.apply import gate
@@ -24,24 +24,23 @@ from vfleet.plan.vanished import Vanished
 
 def vanishing(
     compiled: compiler.Compiled,
-    schedule: Schedule,
-    bases: Mapping[str, DesiredState | None],
+    stacks: Iterable[tuple[str, DesiredState | None, DesiredState | None]],
     records: Records,
     override: str | None,
 ) -> list[Vanished]:
-    """Tenants of each stack's last applied state that its new desired state lacks, with the reason."""
+    """Tenants of each stack's last applied state (`base`) that its new desired state lacks, with the reason;
+    `stacks` are (cluster, base, new state). Git's index is read only when some tenant is missing."""
     out: list[Vanished] = []
     side: vanished.Side | None = None
-    for target in schedule.to_run:
-        base = bases.get(target.cluster)
-        if base is None or target.state is None:
+    for cluster, base, state in stacks:
+        if base is None or state is None:
             continue
-        applied, wanted = vanished.tenants_of(base), vanished.tenants_of(target.state)
+        applied, wanted = vanished.tenants_of(base), vanished.tenants_of(state)
         if applied <= wanted:
             continue
         side = side or vanished.work_tree_side(compiled.root, compiled.fleet.loaded.documents)
-        sources = records.applied_sources(target.cluster)
-        out += vanished.find(target.cluster, applied, sources.tenants if sources else None, wanted,
+        sources = records.applied_sources(cluster)
+        out += vanished.find(cluster, applied, sources.tenants if sources else None, wanted,
                              compiled.placement.clusters, side, override=override,
                              untracked=sources.untracked if sources else frozenset())
     return out

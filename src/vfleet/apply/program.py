@@ -26,12 +26,11 @@ import pulumi
 
 from vfleet import argocd
 from vfleet import compile as compiler
-from vfleet.apply import adapter, aliases, gate, kubeconfig, records
+from vfleet.apply import adapter, aliases, gate, kubeconfig, preflight, records
 from vfleet.apply.adapter import ClusterSettings, Declared
 from vfleet.desired import DesiredState
 from vfleet.errors import VfleetError
 from vfleet.findings import Findings
-from vfleet.plan import vanished
 from vfleet.specs import KubeconfigRef
 
 ADAPTER_REVISION = "1"  # bump when adapter.declare registers the same desired state differently
@@ -76,15 +75,8 @@ def prepare(
     base = store.applied_state(stack)
     override = env.get(gate.OVERRIDE_ENV) or None
     tripped = list((guard or gate.deletion_guard(compiled.tree))(stack, base, state, override=override))
-    if base is not None:
-        applied, wanted = vanished.tenants_of(base), vanished.tenants_of(state)
-        if not applied <= wanted:
-            side = vanished.work_tree_side(root, compiled.fleet.loaded.documents)
-            sources = store.applied_sources(stack)
-            found = vanished.find(stack, applied, sources.tenants if sources else None, wanted,
-                                  compiled.placement.clusters, side, override=override,
-                                  untracked=sources.untracked if sources else frozenset())
-            tripped += [v.finding() for v in found if v.blocking]
+    tripped += [v.finding() for v in preflight.vanishing(compiled, [(stack, base, state)], store, override)
+                if v.blocking]
     if tripped:
         raise gate.Refused(
             "refused by the deletion guards: " + "; ".join(f.message for f in tripped), Findings.of(tripped)

@@ -200,7 +200,7 @@ def work_tree_side(root: Path, documents: Iterable[Document]) -> Side:
     def folder(prefix: str) -> tuple[dict[str, str], dict[str, str]]:
         return _specs_under(index() or {}, prefix), _specs_under(read, prefix)
 
-    return Side(git if gitindex.in_git_work_tree(root) and index() is not None else None, read.get,
+    return Side(git if index() is not None else None, read.get,
                 lambda path: os.path.lexists(root / path), "Git's index", folder)
 
 
