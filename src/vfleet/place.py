@@ -23,13 +23,12 @@ import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from functools import lru_cache
 from heapq import heapify, heappop, heappush, heapreplace
 from pathlib import Path
 from typing import Literal
 
-from vfleet import subjects
+from vfleet import place_reasons, subjects
 from vfleet.findings import Finding, Location, Severity, error
 from vfleet.gcpause import gc_paused
 from vfleet.load import LOCK_FILE, decode
@@ -226,8 +225,7 @@ def allowed_clusters(fleet: Fleet, project: str) -> tuple[str, ...]:
 
 # Sizes in integers, so sums are exact and cheap: cpu in millicores, memory and storage in bytes, gpus,
 # and the tenant itself (one of a cluster's maxTenants). A tenant's need rounds up, a capacity down.
-Need = tuple[int, int, int, int, int]
-_DIMS = ("cpu", "memory", "storage", "gpus", "tenants")
+Need = tuple[int, int, int, int, int]  # dimensions as place_reasons.DIMS
 _SCALE = (1000, 1, 1, 1, 1)
 _NOTHING: Need = (0, 0, 0, 0, 1)
 
@@ -307,26 +305,6 @@ class _Bin:
                 return False
         return True
 
-    def why_not(self, need: Need) -> str:
-        """Why a tenant of size `need` does not fit here (for the place.no-cluster message)."""
-        if self.full():
-            return f"maxTenants {self.cap[4]} reached"
-        short = []
-        for i, cap, _ in self.bounds:
-            if self.used[i] + need[i] > cap:
-                dim = _DIMS[i]
-                short.append(f"{dim}: needs {_amount(dim, need[i])}, {_amount(dim, cap - self.used[i])} of "
-                             f"{_amount(dim, cap)} left")
-        return "; ".join(short) or "fits"
-
-
-def _amount(dim: str, value: int) -> str:
-    if dim in {"memory", "storage"}:
-        return f"{(Decimal(value) / 2**30).quantize(Decimal('0.01')).normalize():f}Gi"
-    if dim == "cpu":
-        return f"{(Decimal(value) / 1000).normalize():f}"
-    return str(value)
-
 
 def _bins(fleet: Fleet) -> dict[str, _Bin]:
     bins: dict[str, _Bin] = {}
@@ -356,18 +334,10 @@ def _group(tenant: ResolvedTenant) -> _Group:
     return (tenant.project, spec.placement, providers)
 
 
-def _suits(fleet: Fleet, cluster: str, group: _Group) -> str | None:
+def _suits(fleet: Fleet, cluster: str, group: _Group) -> place_reasons.Reason | None:
     """None if `cluster` suits tenants of `group` (selector, providers), else why not."""
     spec = fleet.clusters[cluster].spec
-    labels = spec.metadata.labels
-    _, selector, providers = group
-    mismatched = selector.unmet(labels) if selector is not None else []
-    if mismatched:
-        return f"labels do not match placement selector ({', '.join(mismatched)})"
-    missing = [p for p in providers if p not in spec.spec.nodeProviders]
-    if missing:
-        return f"does not offer node provider(s) {', '.join(missing)}"
-    return None
+    return place_reasons.unsuited(group[1], spec.metadata.labels, group[2], spec.spec.nodeProviders)
 
 
 @dataclass
@@ -378,6 +348,7 @@ class _Placer:
     heaps: dict[_Group, list[Score]] = field(default_factory=dict)
     allowed: dict[str, tuple[str, ...]] = field(default_factory=dict)
     suitable: dict[tuple[object, ...], set[str]] = field(default_factory=dict)  # by (selector, providers)
+    explained: dict[tuple[object, ...], tuple[str, dict[str, object]]] = field(default_factory=dict)
 
     def heap(self, group: _Group) -> list[Score]:
         heap = self.heaps.get(group)
@@ -424,16 +395,26 @@ class _Placer:
         return b.name if b is not None else None
 
     def no_cluster(self, tenant: ResolvedTenant) -> Finding:
+        """The place.no-cluster finding: a bounded summary, every candidate's reason in its details."""
         need = self.needs.get(tenant.key, _NOTHING)
         group = _group(tenant)
         allowed = self.allowed_for(tenant.project)
+        details: dict[str, object] = {}
         if not self.fleet.clusters:
             detail = "the fleet defines no clusters (fleet/clusters/)"
         elif not allowed:
             detail = f"project {tenant.project!r} allows no existing cluster (spec.clusters)"
         else:
-            reasons = [f"{c}: {_suits(self.fleet, c, group) or self.bins[c].why_not(need)}" for c in allowed]
-            detail = "candidates: " + "; ".join(reasons)
+            # Tenants that fail one after another meet the same clusters in the same state (each tenant
+            # placed adds one to a cluster's count): their account is built once and shared.
+            state = (group, need, sum(self.bins[c].used[4] for c in allowed))
+            found = self.explained.get(state)
+            if found is None:
+                reasons = [(c, _suits(self.fleet, c, group)
+                            or place_reasons.capacity(self.bins[c].cap, self.bins[c].used, need)) for c in allowed]
+                found = self.explained[state] = place_reasons.explain(
+                    reasons, group[1], tenant.project, len(self.fleet.clusters) - len(allowed))
+            detail, details = found
         path = ("spec", "placement") if tenant.spec.spec.placement is not None else ("spec",)
         return error(
             "place.no-cluster",
@@ -441,6 +422,7 @@ class _Placer:
             "placement selector or the project's allowed clusters, or set spec.cluster",
             self.fleet.location(tenant.doc, path),
             subjects.tenant(tenant.key),
+            details,
         )
 
 

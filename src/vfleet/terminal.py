@@ -3,14 +3,17 @@
 `file:line (field): severity code` on one line and the message indented below it: grep-able in CI logs,
 clickable in editors, and readable at any width (a table folds long paths and messages into unreadable
 columns at 80 characters). Colour follows rich's detection (none when piped or with NO_COLOR).
+`print_all` folds repeated findings (`findings.fold`): every command prints findings through it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from rich.console import Console
 from rich.markup import escape
 
-from vfleet.findings import Finding, Severity
+from vfleet.findings import Finding, Folded, Severity, fold
 
 SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.DENY: "red", Severity.WARN: "yellow", Severity.INFO: "dim"}
 
@@ -20,3 +23,17 @@ def print_finding(out: Console, finding: Finding) -> None:
     severity = f"[{SEVERITY_STYLE[finding.severity]}]{finding.severity.value}[/]"
     out.print(f"[bold]{escape(where)}[/]: {severity} {escape(finding.code)}", soft_wrap=True)
     out.print(f"    {escape(finding.message)}", soft_wrap=True)
+
+
+def print_all(out: Console, findings: Iterable[Finding]) -> None:
+    """Each finding, but of a kind (severity, code) seen more than FOLD_SHOWN times only the first few
+    and one line counting the rest."""
+    for entry in fold(list(findings), Finding.kind):
+        if isinstance(entry, Folded):
+            print_folded(out, entry)
+        else:
+            print_finding(out, entry)
+
+
+def print_folded(out: Console, folded: Folded, indent: str = "") -> None:
+    out.print(f"{indent}[dim]{escape(str(folded))}[/]", soft_wrap=True)

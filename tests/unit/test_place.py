@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -189,7 +190,7 @@ def test_unbounded_clusters_spread_by_tenant_count(repo: Repo) -> None:
     assert sorted(clusters.values()) == ["a", "a", "b", "b"]
 
 
-def test_capacity_exhaustion_names_every_candidate_and_why(repo: Repo) -> None:
+def test_capacity_exhaustion_groups_the_candidates_by_reason(repo: Repo) -> None:
     repo.project("p", clusters={"names": ["small", "full", "gpu-less", "other-region"]})
     repo.cluster("small", {"region": "eu"}, cpu="2")
     repo.cluster("full", {"region": "eu"}, maxTenants=1)
@@ -207,12 +208,87 @@ def test_capacity_exhaustion_names_every_candidate_and_why(repo: Repo) -> None:
     assert finding.subject == "tenant:p/b-big"
     assert finding.location is not None and finding.location.file == "fleet/projects/p/tenants/b-big.yaml"
     assert finding.location.line == 7  # the `placement:` line of the tenant file
-    msg = finding.message
-    assert "full: maxTenants 1 reached" in msg
-    assert "gpu-less: gpus: needs 1, 0 of 0 left" in msg
-    assert "small: cpu: needs 4, 2 of 2 left" in msg
-    assert "other-region: labels do not match placement selector (region=eu)" in msg
-    assert "not-allowed" not in msg
+    assert finding.message == (
+        "no cluster can take tenant p/b-big: none of its 4 candidate clusters fits (nearest to fitting first; "
+        "all 4 reasons: --output json): 1 full (maxTenants): full (maxTenants 1 reached); "
+        "1 short of cpu: small (cpu: needs 4, 2 of 2 left); 1 short of gpus: gpu-less (gpus: needs 1, 0 of 0 left); "
+        "1 does not match the placement selector (region=eu): other-region; "
+        "1 other cluster is not allowed by project 'p' (spec.clusters). Add capacity or a cluster, widen the "
+        "placement selector or the project's allowed clusters, or set spec.cluster")
+    assert finding.to_json()["details"] == {"notAllowed": 1, "candidates": [  # every candidate, in fleet order
+        {"cluster": "full", "kind": "maxTenants", "reason": "maxTenants 1 reached"},
+        {"cluster": "gpu-less", "kind": "capacity", "reason": "gpus: needs 1, 0 of 0 left", "resources": ["gpus"]},
+        {"cluster": "other-region", "kind": "selector",
+         "reason": "labels do not match placement selector (region=eu)"},
+        {"cluster": "small", "kind": "capacity", "reason": "cpu: needs 4, 2 of 2 left", "resources": ["cpu"]},
+    ]}
+
+
+def test_three_candidates_or_fewer_are_listed_one_by_one(repo: Repo) -> None:
+    repo.cluster("small", cpu="2", memory="1Gi")
+    repo.cluster("full", maxTenants=0)
+    repo.tenant("p/big")
+    fleet = repo.fleet()
+    (finding,) = place.place(fleet, sized(fleet, cpu="4", memory="2Gi"), place.Lock()).findings
+    assert "big: candidates: full: maxTenants 0 reached; small: cpu: needs 4, 2 of 2 left; memory: needs 2Gi, " \
+        "1Gi of 1Gi left. Add capacity" in finding.message
+    assert [c["cluster"] for c in finding.details["candidates"]] == ["full", "small"]  # type: ignore[attr-defined]
+
+
+def test_two_hundred_clusters_give_a_bounded_message_with_counts_and_the_nearest(repo: Repo) -> None:
+    for i in range(60):
+        repo.cluster(f"eu-full-{i:03d}", {"region": "eu"}, maxTenants=0)
+    for i in range(80):  # 1 to 3.37 cores: the last ones lack the least of the 4 the tenant needs
+        repo.cluster(f"eu-cpu-{i:03d}", {"region": "eu"}, cpu=f"{1000 + 30 * i}m", memory="64Gi")
+    for i in range(20):
+        repo.cluster(f"eu-both-{i:03d}", {"region": "eu"}, cpu="1", memory=f"{1 + i}Mi")  # memory the bottleneck
+    for i in range(40):
+        repo.cluster(f"us-{i:03d}", {"region": "us"})
+    repo.tenant("p/big", placement={"matchLabels": {"region": "eu"}})
+    repo.tenant("p/big2", placement={"matchLabels": {"region": "eu"}})
+    fleet = repo.fleet()
+    placement = place.place(fleet, sized(fleet, cpu="4", memory="1Gi"), place.Lock())
+    first, second = placement.findings
+    msg = first.message
+    assert len(msg.encode()) < 1500, len(msg)  # was ~13 KB: one reason per cluster
+    assert msg.startswith("no cluster can take tenant p/big: none of its 200 candidate clusters fits")
+    assert msg.endswith("widen the placement selector or the project's allowed clusters, or set spec.cluster")
+    summary = msg.split("(nearest to fitting first; all 200 reasons: --output json): ")[1].split(". Add capacity")[0]
+    groups = re.split(r"; (?=[0-9,]+ )", summary)  # each group starts with its count
+    assert [g.split(":")[0] for g in groups] == [
+        "60 full (maxTenants)", "80 short of cpu", "20 short of cpu and memory",
+        "40 do not match the placement selector (region=eu)"]
+    assert groups[0].endswith(": eu-full-000 (maxTenants 0 reached), eu-full-001 (maxTenants 0 reached), "
+                              "eu-full-002 (maxTenants 0 reached) and 57 more")  # equally near: by name
+    assert groups[1] == ("80 short of cpu: eu-cpu-079 (cpu: needs 4, 3.37 of 3.37 left), "
+                         "eu-cpu-078 (cpu: needs 4, 3.34 of 3.34 left), eu-cpu-077 (cpu: needs 4, 3.31 of 3.31 "
+                         "left) and 77 more")  # the least shortfall first
+    assert groups[2].startswith("20 short of cpu and memory: eu-both-019 (cpu: needs 4, 1 of 1 left; memory: ")
+    assert groups[3] == "40 do not match the placement selector (region=eu): us-000, us-001, us-002 and 37 more"
+    candidates = first.details["candidates"]
+    assert isinstance(candidates, list) and len(candidates) == 200
+    reasons = {c["cluster"]: c["reason"] for c in candidates}
+    assert reasons["us-039"] == "labels do not match placement selector (region=eu)"
+    assert reasons["eu-cpu-000"] == "cpu: needs 4, 1 of 1 left"
+    # the next tenant meets the same clusters in the same state: the same account, shared, not rebuilt
+    assert second.message == msg.replace("p/big:", "p/big2:") and second.details is first.details
+
+
+def test_a_tenant_placed_between_two_failures_shows_in_the_second_account(repo: Repo) -> None:
+    for name in ("a", "b", "c", "d"):
+        repo.cluster(name, cpu="4")
+    repo.tenant("p/a-big")
+    repo.tenant("p/b-small")
+    repo.tenant("p/c-big")
+    fleet = repo.fleet()
+    params = sized(fleet, cpu="5", sizes={"p/b-small": res("1")})
+    placement = place.place(fleet, params, place.Lock())
+    assert placement.clusters == {"p/b-small": "a"}
+    before, after = ({c["cluster"]: c["reason"] for c in f.details["candidates"]}  # type: ignore[attr-defined]
+                     for f in placement.findings)
+    assert before["a"] == "cpu: needs 5, 4 of 4 left" and after["a"] == "cpu: needs 5, 3 of 4 left"
+    assert "a (cpu: needs 5, 4 of 4 left)" in placement.findings[0].message
+    assert "b (cpu: needs 5, 4 of 4 left), c (" in placement.findings[1].message  # a is now the furthest
 
 
 def test_no_allowed_cluster_says_so(repo: Repo) -> None:

@@ -25,7 +25,7 @@ from vfleet.apply.decide import Operation, Result, Schedule, StackResult, Target
 from vfleet.cli.output import Output, console, emit_json, print_findings
 from vfleet.errors import VfleetError
 from vfleet.findings import Finding, Findings
-from vfleet.terminal import print_finding
+from vfleet.terminal import print_all
 
 PathArg = Annotated[Path, typer.Argument(help="the fleet repository (or its fleet/ folder)")]
 ClusterOpt = Annotated[list[str] | None, typer.Option("--cluster", "-c", help="only these stacks (repeatable)")]
@@ -395,9 +395,7 @@ class _Display:
     def notice(self, findings: Sequence[Finding]) -> None:
         if self.show:
             with self.paused():
-                out = console(stderr=True)
-                for finding in findings:
-                    print_finding(out, finding)
+                print_all(console(stderr=True), findings)
 
 
 class _Paused:

@@ -14,7 +14,7 @@ import orjson
 from rich.console import Console
 
 from vfleet.findings import Findings
-from vfleet.terminal import print_finding
+from vfleet.terminal import print_all
 
 
 class Output(StrEnum):
@@ -32,9 +32,8 @@ def emit_json(data: Any) -> None:
 
 
 def print_findings(findings: Findings, out: Console, summary: str) -> None:
-    """Each finding (vfleet.terminal.print_finding), then a one-line summary."""
-    for f in findings:
-        print_finding(out, f)
+    """The findings, repeated ones folded (vfleet.terminal.print_all), then a one-line summary."""
+    print_all(out, findings)
     counts = (
         f"{len(findings.errors)} error(s), {len(findings.denies)} denied, {len(findings.warnings)} warning(s)"
     )

@@ -135,6 +135,10 @@ class PolicyFinding:
     status: PolicyStatus
     cluster: str | None = None  # the head cluster it concerns, when it concerns one
 
+    def kind(self) -> str:
+        """What reports fold by: status, severity and code, as `new deny policy.owner-member`."""
+        return f"{self.status.value} {self.finding.kind()}"
+
 
 @dataclass(frozen=True)
 class PolicyResult:

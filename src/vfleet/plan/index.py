@@ -132,7 +132,8 @@ def _external(compiled: compiler.Compiled) -> dict[str, str]:
 def finding_from_json(data: Mapping[str, Any]) -> Finding:
     file = data.get("file")
     location = Location(file, data.get("line"), data.get("field")) if file else None
-    return Finding(Severity(data["severity"]), data["code"], data["message"], location, data.get("subject"))
+    return Finding(Severity(data["severity"]), data["code"], data["message"], location, data.get("subject"),
+                   data.get("details") or {})
 
 
 # --------------------------------------------------------------------------------------------- cache

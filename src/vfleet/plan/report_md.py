@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import orjson
 
-from vfleet.findings import Finding, Severity
+from vfleet.findings import JSON_HINT, Finding, Folded, Severity, fold, left_out
 from vfleet.plan.changes import (
     ClusterPlan,
     GuardHit,
@@ -126,17 +127,13 @@ def _header(plan: Plan) -> str:
     errors = [*plan.findings.errors, *plan.policy.errors]
     if errors:
         lines += ["", f"**Broken input ({len(errors)}):**", ""]
-        lines += [f"- {_finding(f)}" for f in errors[:30]]
-        if len(errors) > 30:
-            lines.append(f"- … and {len(errors) - 30} more")
+        lines += _listed(errors, Finding.kind, _finding, 30)
     lines += _policy(plan)
     lines += _approvals(plan)
     warnings = plan.findings.warnings
     if warnings:
         lines += ["", f"<details><summary>{len(warnings)} warning(s)</summary>", ""]
-        lines += [f"- {_finding(f)}" for f in warnings[:30]]
-        if len(warnings) > 30:
-            lines.append(f"- … and {len(warnings) - 30} more")
+        lines += _listed(warnings, Finding.kind, _finding, 30)
         lines += ["", "</details>"]
     return "\n".join(lines) + "\n"
 
@@ -199,11 +196,25 @@ def _policy(plan: Plan) -> list[str]:
              + (f" — {p.note}" if p.note else "")]
     if p.findings:
         lines.append("")
-        shown = p.findings[:_POLICY_SHOWN]
-        lines += [f"- {_policy_line(f)}" for f in shown]
-        if len(p.findings) > _POLICY_SHOWN:
-            lines.append(f"- … and {len(p.findings) - _POLICY_SHOWN} more (folded; `vfleet plan -o json` lists all)")
+        lines += _listed(p.findings, PolicyFinding.kind, _policy_line, _POLICY_SHOWN)
     return lines
+
+
+_T = TypeVar("_T")
+
+
+def _listed(items: Sequence[_T], kind: Callable[[_T], str], line: Callable[[_T], str], most: int) -> list[str]:
+    """One bullet per item, repeated kinds folded (`findings.fold`, as at the terminal), at most `most`."""
+    entries = fold(items, kind)
+    lines = [f"- {_folded(e)}" if isinstance(e, Folded) else f"- {line(e)}" for e in entries[:most]]
+    rest = left_out(entries[most:])
+    if rest:
+        lines.append(f"- … and {rest:,} more (folded; `vfleet plan {JSON_HINT}` lists all)")
+    return lines
+
+
+def _folded(f: Folded) -> str:
+    return f"… and {f.count:,} more {_escape(f.kind)} (full list: `vfleet plan {JSON_HINT}`)"
 
 
 def _policy_line(f: PolicyFinding) -> str:

@@ -11,10 +11,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from vfleet.plan.changes import ClusterPlan, GuardHit, Op, Plan, PolicyStatus, ResourceChange
+from vfleet.findings import Folded, fold
+from vfleet.plan.changes import ClusterPlan, GuardHit, Op, Plan, PolicyFinding, PolicyStatus, ResourceChange
 from vfleet.plan.report_json import summary
 from vfleet.plan.vanished import ALLOWED
-from vfleet.terminal import print_finding
+from vfleet.terminal import print_all, print_folded
 
 _OP_STYLE = {Op.DELETE: "bold red", Op.CREATE: "green", Op.UPDATE: "yellow"}
 _STATUS = {0: "[green]no changes[/]", 1: "[bold red]refused[/]", 2: "[bold red]broken input[/]",
@@ -46,8 +47,7 @@ def render(plan: Plan, out: Console, detail: int = 50) -> None:
                       f"{escape(v.detail)})")
     if plan.override is not None:
         out.print(f"override: {escape(plan.override)}")
-    for f in [*plan.findings, *plan.policy.errors]:
-        print_finding(out, f)
+    print_all(out, [*plan.findings, *plan.policy.errors])
     _policy(plan, out)
     for a in plan.approvals:  # per touched project, whose approval it needs (owners of the base)
         who = ", ".join(a.owners) or "nobody with a forge name"
@@ -73,7 +73,10 @@ def _policy(plan: Plan, out: Console) -> None:
     counts = {s.value: sum(1 for f in p.findings if f.status is s) for s in PolicyStatus}
     out.print(f"policy: {counts['new']} new, {counts['existing']} existing, {counts['resolved']} resolved"
               + (f" ({escape(p.note)})" if p.note else ""))
-    for f in p.findings:
+    for f in fold(p.findings, PolicyFinding.kind):
+        if isinstance(f, Folded):
+            print_folded(out, f, "  ")
+            continue
         style = "red" if f.finding.severity.value == "deny" and f.status is not PolicyStatus.RESOLVED else "dim"
         where = str(f.finding.location) if f.finding.location else (f.finding.subject or "-")
         out.print(f"  [{style}]{f.status.value} {f.finding.severity.value}[/] {escape(f.finding.code)} "
