@@ -22,11 +22,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from vfleet.findings import Finding, Location, error
+from vfleet.tree import LOCK_FILE as LOCK_FILE  # where the lock lives is a tree fact (its size limit)
 from vfleet.tree import FileEntry, Kind, Unlisted
 
 FLEET_DIR = "fleet"
 TEMPLATES_DIR = "templates"
-LOCK_FILE = "fleet/placement.lock"
 SPEC_SUFFIXES = (".yaml", ".yml")
 _FLEET_PREFIX = FLEET_DIR + "/"
 TEMPLATE_FILES = ("template.yaml", "template.yml")

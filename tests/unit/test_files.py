@@ -489,3 +489,23 @@ def test_work_tree_and_commit_list_the_same_odd_entries(tmp_path: Path) -> None:
     committed = [(u.path, u.kind) for u in _tree_of(root, "HEAD").unlisted("fleet")]
     assert work == committed == [
         ("fleet/.old", "directory"), (f"{TENANTS}/.hidden.yaml", "file"), (f"{TENANTS}/link.yaml", "symlink")]
+
+
+# -------------------------------------------------------------- size limits
+
+
+@pytest.mark.parametrize("rev", [False, True], ids=["work-tree", "rev"])
+def test_a_spec_over_two_mebibytes_is_refused_but_a_large_placement_lock_is_read(tmp_path: Path, rev: bool) -> None:
+    # The lock `vfleet place` writes for 100,000 tenants is 3.2 MB: it is read; a spec that size is not.
+    lock_lines = "".join(f"  alpha/t{i:07d}: eu-1\n" for i in range(120_000))
+    lock = f"apiVersion: vfleet.dev/v1alpha1\nkind: PlacementLock\ntenants:\n{lock_lines}"
+    assert len(lock) > 2 * 1024 * 1024
+    padding = "# " + "x" * 78 + "\n"
+    big_spec = tenant("big") + padding * (2 * 1024 * 1024 // len(padding) + 1)
+    repo = repo_at(tmp_path, {"fleet/placement.lock": lock, f"{TENANTS}/big.yaml": big_spec})
+    fleet = model_of(tmp_path, repo.head.commit.hexsha if rev else None)
+    finding = error_at(fleet, f"{TENANTS}/big.yaml")
+    assert finding.code == "load.file" and "larger than 2048 KiB" in finding.message
+    assert not [f for f in fleet.findings if f.location and f.location.file == "fleet/placement.lock"]
+    tree = open_tree(tmp_path, repo.head.commit.hexsha if rev else None)
+    assert tree.read("fleet/placement.lock").decode() == lock
