@@ -23,7 +23,7 @@ from typing import Protocol
 
 from vfleet import argocd
 from vfleet import compile as compiler
-from vfleet.apply import decide, gate, preflight, project
+from vfleet.apply import decide, gate, preflight, project, shards
 from vfleet.apply.decide import Operation, Result, Schedule, StackResult, Target
 from vfleet.apply.preflight import BackendHashes
 from vfleet.apply.records import Record, Records, RecordsError
@@ -98,6 +98,7 @@ class Options:
     adopt: bool = False
     force: bool = False  # run stacks whose desired state is unchanged too (`preview --all`)
     wave_override: str | None = None  # --override-wave-order reason: run ahead of an earlier wave, recorded
+    shard: shards.Shard | None = None  # --shard I/N: only this runner's share of each selected wave
 
 
 @dataclass(frozen=True)
@@ -172,6 +173,8 @@ def run(
         states |= {name: DesiredState(name, ()) for name in orphans}
         waves |= dict.fromkeys(orphans, 0)
     targets = decide.select(states, waves, options.clusters, options.wave)
+    if options.shard is not None:  # before anything is read: the other shards' stacks are not this runner's
+        targets = shards.select(targets, options.shard)
     if options.operation is Operation.DESTROY:
         targets = [replace(t, state=None) for t in targets]
     applied = records.applied_hashes([t.cluster for t in targets])

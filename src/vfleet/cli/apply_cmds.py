@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from vfleet import compile as compiler
-from vfleet.apply import decide, gate, orchestrate, preflight, project, records
+from vfleet.apply import decide, gate, orchestrate, preflight, project, records, shards
 from vfleet.apply.decide import Operation, Result, Schedule, StackResult, Target
 from vfleet.cli.output import Output, console, emit_json, print_findings
 from vfleet.errors import VfleetError
@@ -30,6 +30,11 @@ from vfleet.terminal import print_all
 PathArg = Annotated[Path, typer.Argument(help="the fleet repository (or its fleet/ folder)")]
 ClusterOpt = Annotated[list[str] | None, typer.Option("--cluster", "-c", help="only these stacks (repeatable)")]
 WaveOpt = Annotated[int | None, typer.Option("--wave", help="only the clusters of this rollout wave")]
+ShardOpt = Annotated[
+    str | None,
+    typer.Option("--shard", metavar="I/N", help="only runner I of N's share of each wave's stacks (CI runners in "
+                 "parallel; docs/apply.md)"),
+]
 ParallelOpt = Annotated[int, typer.Option("--parallel", "-p", min=1, help="stacks run at once within a wave")]
 OverrideOpt = Annotated[
     str | None,
@@ -107,10 +112,18 @@ def _execute(
     except VfleetError as exc:
         _fail(exc, Findings.of([]), output)
     if output is Output.json:
-        emit_json(report_json(report))
+        emit_json(report_json(report) | ({"shard": str(options.shard)} if options.shard else {}))
     else:
-        _print_report(report)
+        _print_report(report, options.shard)
     raise typer.Exit(report.exit_code)
+
+
+def _shard(text: str | None, output: Output) -> shards.Shard | None:
+    try:
+        return shards.Shard.parse(text) if text is not None else None
+    except shards.ShardError as exc:
+        _fail(exc, Findings.of([]), output)
+        raise  # not reached: _fail exits
 
 
 def _fail(exc: VfleetError, findings: Findings, output: Output) -> None:
@@ -144,6 +157,7 @@ def apply(
     cluster: ClusterOpt = None,
     parallel: ParallelOpt = 4,
     wave: WaveOpt = None,
+    shard: ShardOpt = None,
     override_guard: OverrideOpt = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask before applying")] = False,
     adopt: Annotated[
@@ -173,6 +187,7 @@ def apply(
         override_guard,
         adopt,
         wave_override=override_wave_order,
+        shard=_shard(shard, output),
     )
     _execute(path, options, output, secrets_provider, yes, full)
 
@@ -182,6 +197,7 @@ def preview(
     cluster: ClusterOpt = None,
     parallel: ParallelOpt = 4,
     wave: WaveOpt = None,
+    shard: ShardOpt = None,
     all_stacks: Annotated[
         bool, typer.Option("--all", help="preview unchanged stacks too (finds drift in the engine's state)")
     ] = False,
@@ -190,7 +206,8 @@ def preview(
     output: OutputOpt = Output.table,
 ) -> None:
     """The engine's diff of every changed stack against its state (`vfleet plan` is the Git diff)."""
-    options = orchestrate.Options(Operation.PREVIEW, tuple(cluster or ()), wave, parallel, force=all_stacks)
+    options = orchestrate.Options(Operation.PREVIEW, tuple(cluster or ()), wave, parallel, force=all_stacks,
+                                  shard=_shard(shard, output))
     _execute(path, options, output, secrets_provider, True, full or all_stacks)
 
 
@@ -322,7 +339,7 @@ def report_json(report: orchestrate.Report) -> dict[str, Any]:
     }
 
 
-def _print_report(report: orchestrate.Report) -> None:
+def _print_report(report: orchestrate.Report, shard: shards.Shard | None = None) -> None:
     out = console()
     if report.warnings:
         print_findings(report.warnings, out, report.operation.value)
@@ -344,7 +361,8 @@ def _print_report(report: orchestrate.Report) -> None:
     for name in report.orphans:
         out.print(f"[yellow]stack {name} has no Cluster spec[/]: destroy it with `vfleet destroy --cluster {name}`")
     counts = ", ".join(f"{len(v)} {k}" for k, v in decide.summary(report.results).items())
-    out.print(f"{report.operation.value}: {counts or 'no stacks selected'}")
+    where = f" (shard {shard})" if shard else ""
+    out.print(f"{report.operation.value}{where}: {counts or 'no stacks selected'}")
 
 
 class _Display:

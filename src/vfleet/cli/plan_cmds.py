@@ -14,7 +14,8 @@ from typing import Annotated
 import typer
 
 from vfleet import compile as compiler
-from vfleet.apply import records
+from vfleet import waves
+from vfleet.apply import records, shards
 from vfleet.cli.output import console, emit_json
 from vfleet.plan import Options, plan, report_json, report_md, report_term, vanished
 from vfleet.policy import URL_ENV
@@ -48,6 +49,9 @@ def plan_cmd(
     = PlanOutput.table,
     matrix: Annotated[bool, typer.Option("--matrix", help="print only the affected stacks as a CI matrix "
                                           "(JSON: {\"include\": [{\"cluster\": ...}]})")] = False,
+    shard_count: Annotated[int | None, typer.Option("--shards", min=1, help="with --matrix: also `shards`, per "
+                                                    "changed wave at most N runners of `vfleet apply --wave W "
+                                                    "--shard I/N`")] = None,
     json_out: Annotated[Path | None, typer.Option("--json-out", help="also write the JSON report here")] = None,
     markdown_out: Annotated[Path | None, typer.Option("--markdown-out", help="also write the Markdown report "
                                                       "here")] = None,
@@ -77,6 +81,9 @@ def plan_cmd(
         console(stderr=True).print("[bold red]error:[/] --override-guard needs a reason, e.g. "
                                    "--override-guard 'decommissioning eu-2, ticket OPS-123'")
         raise typer.Exit(2)
+    if shard_count is not None and not matrix:
+        console(stderr=True).print("[bold red]error:[/] --shards N goes with --matrix")
+        raise typer.Exit(2)
     root = compiler.find_root(path)
     options = Options(override=override_guard.strip() if override_guard else None, max_deletes=max_deletes,
                       max_delete_share=max_delete_share, policy=not no_policy, opa_url=opa_url,
@@ -90,7 +97,10 @@ def plan_cmd(
     if markdown_out is not None:
         markdown_out.write_text(report_md.render(result), encoding="utf-8")
     if matrix:
-        emit_json(report_json.matrix(result))
+        lists = report_json.matrix(result)
+        if shard_count is not None:
+            lists["shards"] = shards.matrix(waves.matrix(result.affected_clusters, result.waves), shard_count)
+        emit_json(lists)
     elif output is PlanOutput.json:
         emit_json(data)
     elif output is PlanOutput.markdown:
