@@ -1,4 +1,7 @@
-"""Evaluate the policies against the fleet in one request, and turn OPA's answer into `Finding`s.
+"""Evaluate the policies against the fleet, and turn OPA's answer into `Finding`s.
+
+One request for the whole fleet, or, when the policies declare it (vfleet.policy.partition), parts of
+whole projects evaluated side by side and their answers merged.
 
 The query is `data.vfleet.main` with the whole fleet as input (policies/main.rego): its `deny` and
 `warn` sets hold entries `{rule, subject, message, field}`; `excepted` the violations a per-project
@@ -20,6 +23,7 @@ from typing import Any
 import orjson
 
 from vfleet.findings import Finding, Findings, Severity, error
+from vfleet.policy import partition
 from vfleet.policy.input import PolicyInput
 from vfleet.policy.server import QUERY_RULE, ROOT, Engine, PolicyError
 from vfleet.yamldoc import FieldPath
@@ -50,31 +54,37 @@ class Evaluation:
     seconds: float = 0.0  # wall time of serialising the input and of the request
     metrics: Mapping[str, Any] = field(default_factory=dict)  # OPA's own timers, when asked for
     timings: Mapping[str, float] = field(default_factory=dict)  # "serialise", "request" (seconds)
+    parts: int = 1  # requests the input was cut into
 
 
 def evaluate(engine: Engine, policy_input: PolicyInput, *, metrics: bool = False) -> Evaluation:
-    """One request for the whole fleet. Raises `PolicyError` when OPA cannot answer."""
+    """Evaluate the whole fleet. Raises `PolicyError` when OPA cannot answer."""
     return answer(request(engine, policy_input, metrics=metrics), policy_input)
 
 
 @dataclass(frozen=True)
 class Answer:
-    """OPA's response body to the fleet query, and what getting it took."""
+    """OPA's response body to the fleet query (the parts' merged), and what getting it took."""
 
     body: Mapping[str, Any]
     timings: Mapping[str, float]  # "serialise", "request" (seconds)
+    parts: int = 1
 
 
 def request(engine: Engine, policy_input: PolicyInput, *, metrics: bool = False) -> Answer:
-    """Serialise the input and send the one request; no reading of the answer (safe on a worker thread)."""
+    """Serialise the input and send it; no reading of the answer (safe on a worker thread)."""
     started = time.perf_counter()
+    cut = partition.mode(engine.setting(partition.SETTING))
+    if not isinstance(cut, partition.Partition):
+        raise PolicyError("policy.config", f"policy configuration (data.{ROOT}.config): {cut}")
     try:
-        body = policy_input.request_body()
+        bodies = partition.bodies(policy_input.document, cut)
     except (TypeError, orjson.JSONEncodeError) as exc:  # a value the input builder failed to convert
         raise PolicyError("policy.input", f"the policy input cannot be serialised as JSON: {exc}") from exc
     serialised = time.perf_counter()
-    response = engine.query(body, metrics=metrics)
-    return Answer(response, {"serialise": serialised - started, "request": time.perf_counter() - serialised})
+    answers = engine.query_all(bodies, lanes=partition.lanes(), metrics=metrics)
+    return Answer(partition.merge(answers),
+                  {"serialise": serialised - started, "request": time.perf_counter() - serialised}, len(bodies))
 
 
 def answer(opa: Answer, policy_input: PolicyInput) -> Evaluation:
@@ -82,7 +92,8 @@ def answer(opa: Answer, policy_input: PolicyInput) -> Evaluation:
     verdicts, problems = parse(opa.body, policy_input)
     findings = [_finding(v, policy_input) for v in verdicts] + problems
     seconds = sum(opa.timings.values())
-    return Evaluation(tuple(verdicts), Findings.of(findings), seconds, opa.body.get("metrics") or {}, opa.timings)
+    return Evaluation(tuple(verdicts), Findings.of(findings), seconds, opa.body.get("metrics") or {}, opa.timings,
+                      opa.parts)
 
 
 def parse(body: Mapping[str, Any], policy_input: PolicyInput) -> tuple[list[Verdict], list[Finding]]:

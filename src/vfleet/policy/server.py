@@ -23,10 +23,12 @@ import secrets
 import socket
 import subprocess
 import tempfile
+import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -150,6 +152,9 @@ class PolicySet:
             target.write_bytes(content)
 
 
+Lane = tuple[Any, str]  # (client, url): one server, or one more connection to a shared server
+
+
 @dataclass
 class Engine:
     """A server with one policy set loaded, ready to answer the fleet query."""
@@ -158,6 +163,11 @@ class Engine:
     url: str
     root: str  # package root of this policy set on that server
     file_prefix: str  # how OPA names the policy files (a temp dir, a policy id); shown as policies/
+    # Starts one more lane with the same policies loaded (another local OPA process; another connection
+    # to a shared server), for `query_all`; lanes live as long as the engine.
+    more: Callable[[], Lane] | None = field(default=None, repr=False)
+    _lanes: list[Lane] = field(default_factory=list, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def query(self, document: Mapping[str, Any] | bytes, *, metrics: bool = False) -> dict[str, Any]:
         """Evaluate data.<root>.main for one input document; return OPA's response body.
@@ -167,24 +177,65 @@ class Engine:
         Builtin errors are made fatal (`strict-builtin-errors`): by default OPA treats, say, a type
         error inside a builtin as "undefined", which would silently drop a deny.
         """
-        params = {"strict-builtin-errors": True, "metrics": metrics}
         request = document if isinstance(document, bytes) else orjson.dumps({"input": document})
+        return self._query((self.client, self.url), request, metrics)
+
+    def query_all(self, bodies: Sequence[bytes], *, lanes: int, metrics: bool = False) -> list[dict[str, Any]]:
+        """Evaluate each request body; up to `lanes` at a time, each lane answering its share in turn.
+
+        One request at a time per OPA process: two at once on one server share its heap and collector,
+        and were slower in total than one after the other (docs/performance.md).
+        """
+        count = max(1, min(lanes, len(bodies)) if self.more is not None else 1)
+        if count == 1:
+            return [self._query((self.client, self.url), body, metrics) for body in bodies]
+        answers: list[dict[str, Any]] = [{} for _ in bodies]
+
+        def run(index: int) -> None:
+            lane = (self.client, self.url) if index == 0 else self._lane(index - 1)
+            for position in range(index, len(bodies), count):
+                answers[position] = self._query(lane, bodies[position], metrics)
+
+        with ThreadPoolExecutor(max_workers=count, thread_name_prefix="vfleet-opa-lane") as pool:
+            for done in [pool.submit(run, index) for index in range(count)]:
+                done.result()  # the first failure (a PolicyError) fails the whole evaluation
+        return answers
+
+    def setting(self, name: str) -> Any:
+        """data.<root>.config.<name> on this server (None when undefined)."""
         try:
-            body: dict[str, Any] = self.client.query_rule_json(request, self.root, QUERY_RULE, params)
+            body = self.client.query_rule_json(b"{}", f"{self.root}.config", name, {})
+        except (requests.RequestException, orjson.JSONDecodeError) as exc:
+            raise PolicyError("policy.unreachable", f"could not read data.{ROOT}.config.{name} from OPA at "
+                              f"{self.url}: {exc}") from exc
+        return body.get("result") if isinstance(body, dict) else None
+
+    def _lane(self, index: int) -> Lane:
+        with self._lock:
+            while len(self._lanes) <= index:
+                assert self.more is not None
+                self._lanes.append(self.more())
+            return self._lanes[index]
+
+    def _query(self, lane: Lane, request: bytes, metrics: bool) -> dict[str, Any]:
+        client, url = lane
+        params = {"strict-builtin-errors": True, "metrics": metrics}
+        try:
+            body: dict[str, Any] = client.query_rule_json(request, self.root, QUERY_RULE, params)
         except requests.HTTPError as exc:
             detail = _opa_message(exc.response).replace(self.file_prefix, f"{POLICIES_DIR}/")
             raise PolicyError(
                 "policy.eval",
-                f"OPA at {self.url} could not evaluate the policies on this fleet; "
+                f"OPA at {url} could not evaluate the policies on this fleet; "
                 f"fix the policy (or the input it trips over):\n{detail}",
             ) from exc
         except requests.RequestException as exc:
-            raise PolicyError("policy.unreachable", f"lost the connection to OPA at {self.url}: {exc}") from exc
+            raise PolicyError("policy.unreachable", f"lost the connection to OPA at {url}: {exc}") from exc
         except orjson.JSONDecodeError as exc:
-            raise PolicyError("policy.eval", f"OPA at {self.url} answered with something that is not JSON "
-                              f"({exc}); is {self.url} an OPA server?") from exc
+            raise PolicyError("policy.eval", f"OPA at {url} answered with something that is not JSON "
+                              f"({exc}); is {url} an OPA server?") from exc
         if not isinstance(body, dict):
-            raise PolicyError("policy.eval", f"OPA at {self.url} answered with {type(body).__name__}, "
+            raise PolicyError("policy.eval", f"OPA at {url} answered with {type(body).__name__}, "
                               "not a Data API response object")
         return body
 
@@ -215,22 +266,32 @@ def _local(policies: PolicySet, env: Mapping[str, str]) -> Iterator[Engine]:
         bundle = workdir / POLICIES_DIR
         bundle.mkdir()
         policies.write(bundle)
-        log = workdir / "opa.log"
-        for attempt in range(3):
-            port = _free_port()
-            process = _start(opa, port, bundle, log)
-            stack.callback(_stop, process)
-            client = FleetClient(host="127.0.0.1", port=port, timeout=_QUERY_TIMEOUT_S, retries=0)
-            stack.callback(client.close_connection)
-            url = f"http://127.0.0.1:{port}"
-            if _wait_ready(process, client):
-                yield Engine(client, url, ROOT, f"{bundle}/")
-                return
-            # OPA names files by their temporary path; show them as the repository's policies/.
-            output = log.read_text(errors="replace").strip().replace(f"{bundle}/", f"{POLICIES_DIR}/")
-            if "address already in use" in output and attempt < 2:
-                continue  # another process took the port between our probe and OPA's bind
-            raise _startup_error(process, output, policies, opa)
+        started = [0]
+
+        def start() -> Lane:
+            started[0] += 1
+            return _start_ready(stack, opa, bundle, workdir / f"opa-{started[0]}.log", policies)
+
+        client, url = start()
+        yield Engine(client, url, ROOT, f"{bundle}/", more=start)
+
+
+def _start_ready(stack: ExitStack, opa: Path, bundle: Path, log: Path, policies: PolicySet) -> Lane:
+    """One `opa run --server` on a free port, ready to answer; stopped when `stack` closes."""
+    for attempt in range(3):
+        port = _free_port()
+        process = _start(opa, port, bundle, log)
+        stack.callback(_stop, process)
+        client = FleetClient(host="127.0.0.1", port=port, timeout=_QUERY_TIMEOUT_S, retries=0)
+        stack.callback(client.close_connection)
+        if _wait_ready(process, client):
+            return client, f"http://127.0.0.1:{port}"
+        # OPA names files by their temporary path; show them as the repository's policies/.
+        output = log.read_text(errors="replace").strip().replace(f"{bundle}/", f"{POLICIES_DIR}/")
+        if "address already in use" in output and attempt < 2:
+            continue  # another process took the port between our probe and OPA's bind
+        raise _startup_error(process, output, policies, opa)
+    raise AssertionError("unreachable")  # the last attempt returns or raises
 
 
 def _start(opa: Path, port: int, bundle: Path, log: Path) -> subprocess.Popen[bytes]:
@@ -337,7 +398,14 @@ def _shared(policies: PolicySet, url: str, token: str | None) -> Iterator[Engine
                 except requests.RequestException as exc:
                     raise PolicyError("policy.unreachable", f"could not push {path} to OPA at {url}: {exc}") from exc
                 pushed.append(policy_id)
-            yield Engine(client, url, root, f"{root}/")
+            with ExitStack() as connections:
+
+                def connect() -> Lane:  # one more connection: the shared server answers requests in parallel
+                    extra = _client_for(url, token)
+                    connections.callback(extra.close_connection)
+                    return extra, url
+
+                yield Engine(client, url, root, f"{root}/", more=connect)
         finally:
             _remove(client, pushed, root)
     finally:

@@ -1,0 +1,116 @@
+"""The policy input in parts, evaluated side by side: what keeps the policy step linear in the fleet.
+
+One request for a 100,000-tenant fleet is ~150 MB of JSON. OPA turns it into Rego values at ~5 MB/s
+once its heap is large (a quarter of a minute before any rule runs), and evaluates it slower than the
+same tenants in smaller requests. So, when the policies allow it, the input is cut into parts of about
+`TENANTS_PER_PART` tenants, each evaluated on its own, one part at a time per OPA process, with as many
+processes as cores (docs/performance.md has the figures behind these choices).
+
+What a rule sees then (docs/policy-input.md): every cluster, template, node provider, team and the
+platform, as before; projects in groups, each project with all of its tenants. Rules about one tenant,
+one project and its tenants, or one cluster through the `usage` vfleet sums over the whole fleet give
+the same verdicts as with the whole fleet. A rule that compares tenants of different projects, or
+counts tenants itself instead of reading `usage`, would not: such policies keep the one request, which
+is the default. The shipped guardrail library declares that it is partitionable, in policies/data.yaml:
+
+    vfleet: {config: {inputPartition: project}}
+
+Verdicts of the parts are merged: the same verdict from several parts (a cluster's, seen in each) once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from enum import StrEnum
+from typing import Any
+
+import orjson
+
+SETTING = "inputPartition"  # data.vfleet.config.inputPartition
+TENANTS_PER_PART = 2500
+MAX_LANES = 4
+
+
+class Partition(StrEnum):
+    FLEET = "fleet"  # one request holding the whole fleet (the default)
+    PROJECT = "project"  # parts of whole projects, each with all of its tenants
+
+
+def mode(value: Any) -> Partition | str:
+    """The configured partition, or the message of a finding when the setting makes no sense."""
+    if value is None:
+        return Partition.FLEET
+    if isinstance(value, str) and value in {p.value for p in Partition}:
+        return Partition(value)
+    return (f"inputPartition is {value!r}; expected {Partition.PROJECT.value!r} (rules read one project "
+            f"and its tenants at a time) or {Partition.FLEET.value!r} (one request for the whole fleet)")
+
+
+def lanes() -> int:
+    """OPA processes to evaluate parts on: one per core, at most MAX_LANES."""
+    return max(1, min(os.cpu_count() or 1, MAX_LANES))
+
+
+def bodies(document: Mapping[str, Any], partition: Partition, per_part: int | None = None) -> list[bytes]:
+    """The request bodies (`{"input": ...}` as JSON) for `document`, cut as `partition` says."""
+    per_part = per_part or TENANTS_PER_PART
+    tenants: Mapping[str, Any] = document.get("tenants") or {}
+    if partition is Partition.FLEET or len(tenants) <= per_part:
+        return [orjson.dumps({"input": document})]
+    of_project: dict[str, list[str]] = {name: [] for name in document.get("projects") or {}}
+    for key, tenant in tenants.items():
+        of_project.setdefault(tenant["project"], []).append(key)
+    groups: list[list[str]] = [[]]
+    size = 0
+    for project in sorted(of_project):  # whole projects, in a stable order, until a part is full
+        if size >= per_part:
+            groups.append([])
+            size = 0
+        groups[-1].append(project)
+        size += len(of_project[project])
+    shared = {key: value for key, value in document.items() if key not in ("projects", "tenants")}
+    projects: Mapping[str, Any] = document.get("projects") or {}
+    out: list[bytes] = []
+    for group in groups:
+        part = dict(shared)
+        part["projects"] = {name: projects[name] for name in group if name in projects}
+        part["tenants"] = {key: tenants[key] for name in group for key in of_project[name]}
+        out.append(orjson.dumps({"input": part}))
+    return out
+
+
+def merge(answers: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One response body from the parts': every set of the result united (each entry once), metrics summed.
+
+    A part whose result is not an object is returned as it is: `evaluate.parse` refuses it.
+    """
+    if len(answers) == 1:
+        return dict(answers[0])
+    result: dict[str, Any] = {}
+    seen: dict[str, set[bytes]] = {}
+    metrics: dict[str, float] = {}
+    for answer in answers:
+        part = answer.get("result")
+        if not isinstance(part, dict):
+            return dict(answer)
+        for name, value in part.items():
+            if not isinstance(value, list):
+                result.setdefault(name, value)  # a set is a list in JSON; anything else: the first part's
+                continue
+            into = result.setdefault(name, [])
+            if not isinstance(into, list):
+                continue
+            known = seen.setdefault(name, set())
+            for entry in value:
+                key = orjson.dumps(entry, option=orjson.OPT_SORT_KEYS)
+                if key not in known:
+                    known.add(key)
+                    into.append(entry)
+        for name, amount in (answer.get("metrics") or {}).items():
+            if isinstance(amount, int | float):
+                metrics[name] = metrics.get(name, 0) + amount
+    body: dict[str, Any] = {"result": result}
+    if metrics:
+        body["metrics"] = metrics
+    return body

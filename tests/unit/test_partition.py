@@ -1,0 +1,66 @@
+"""vfleet.policy.partition without OPA: how the input is cut, and how the parts' answers are merged."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from vfleet.policy import partition
+from vfleet.policy.partition import Partition
+
+
+def _document(sizes: dict[str, int]) -> dict[str, Any]:
+    tenants = {f"{p}/t{i}": {"project": p, "name": f"t{i}"} for p, n in sizes.items() for i in range(n)}
+    return {"apiVersion": "v1", "clusters": {"c1": {"name": "c1"}}, "teams": {},
+            "projects": {p: {"name": p} for p in sizes}, "tenants": tenants}
+
+
+def _parts(document: dict[str, Any], per_part: int) -> list[dict[str, Any]]:
+    return [orjson.loads(b)["input"] for b in partition.bodies(document, Partition.PROJECT, per_part)]
+
+
+def test_parts_hold_whole_projects_and_every_tenant_and_project_once() -> None:
+    document = _document({"a": 3, "b": 1, "c": 4, "d": 0, "e": 2})
+    parts = _parts(document, per_part=4)
+    assert [sorted(p["projects"]) for p in parts] == [["a", "b"], ["c"], ["d", "e"]]
+    tenants = [key for p in parts for key in p["tenants"]]
+    assert sorted(tenants) == sorted(document["tenants"])
+    for part in parts:
+        assert {t["project"] for t in part["tenants"].values()} <= set(part["projects"])
+        assert part["clusters"] == document["clusters"] and part["apiVersion"] == "v1"
+
+
+def test_a_project_bigger_than_a_part_stays_whole() -> None:
+    parts = _parts(_document({"big": 10, "small": 1}), per_part=3)
+    assert [len(p["tenants"]) for p in parts] == [10, 1]
+
+
+def test_the_fleet_setting_and_small_fleets_send_one_request() -> None:
+    document = _document({"a": 3, "b": 3})
+    assert len(partition.bodies(document, Partition.FLEET, 1)) == 1
+    assert len(partition.bodies(document, Partition.PROJECT, 6)) == 1
+    assert orjson.loads(partition.bodies(document, Partition.FLEET, 1)[0]) == {"input": document}
+
+
+def test_merge_unites_the_sets_each_entry_once_and_sums_metrics() -> None:
+    shared = {"rule": "cluster-capacity", "subject": "cluster:c1", "message": "full"}
+    first = {"result": {"deny": [shared, {"rule": "r", "subject": "tenant:a/x", "message": "m"}], "warn": [],
+                        "errors": []}, "metrics": {"timer_rego_query_eval_ns": 5}}
+    second = {"result": {"deny": [dict(reversed(shared.items()))], "warn": [{"rule": "w", "subject": "s",
+                                                                            "message": "m"}], "errors": []},
+              "metrics": {"timer_rego_query_eval_ns": 7}}
+    merged = partition.merge([first, second])
+    assert merged["result"]["deny"] == first["result"]["deny"]
+    assert merged["result"]["warn"] == second["result"]["warn"]
+    assert merged["metrics"] == {"timer_rego_query_eval_ns": 12}
+
+
+def test_a_part_without_a_result_is_passed_on_for_evaluate_to_refuse() -> None:
+    assert partition.merge([{"result": {"deny": []}}, {}]) == {}
+
+
+def test_the_setting_is_checked() -> None:
+    assert partition.mode(None) is Partition.FLEET
+    assert partition.mode("project") is Partition.PROJECT
+    assert isinstance(partition.mode(["project"]), str) and not isinstance(partition.mode(3), Partition)
