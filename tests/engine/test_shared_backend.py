@@ -80,6 +80,17 @@ def finish(fleet: Fleet, proc: subprocess.Popen[str]) -> tuple[int, dict[str, An
     return proc.returncode, json.loads(out) if out.strip() else {"stderr": err}
 
 
+def wait_for_lock(s3: S3Server, proc: subprocess.Popen[str], prefix: str, timeout: float) -> bool:
+    """Whether a lock object appeared under `prefix` while `proc` ran (one client, polled every 50 ms)."""
+    client = s3.client()
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        if client.list_objects_v2(Bucket=s3.bucket, Prefix=prefix).get("KeyCount", 0):
+            return True
+        time.sleep(0.05)
+    return bool(s3.keys(prefix))
+
+
 def stack(report: dict[str, Any], cluster: str) -> dict[str, Any]:
     return next(s for s in report.get("stacks", []) if s["cluster"] == cluster)
 
@@ -90,10 +101,13 @@ def test_1_concurrent_runners_apply_two_stacks_and_a_third_on_a_held_stack_is_re
     fleet, s3 = shared
     first = start(fleet, runner(fleet, "a1"), "--cluster", "live-a")
     try:
-        deadline = time.monotonic() + 300
-        while not s3.keys(LOCKS + "live-a/") and first.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert s3.keys(LOCKS + "live-a/"), "the first runner never held live-a's lock"
+        held = wait_for_lock(s3, first, LOCKS + "live-a/", timeout=300)
+        if not held:  # say why: what the bucket holds and the runner's own report
+            ran = "still running" if first.poll() is None else f"exited {first.returncode}"
+            first.kill()
+            out, err = first.communicate(timeout=60)
+            pytest.fail(f"the first runner never held live-a's lock ({ran}); bucket: {s3.keys(PREFIX + '/')}"
+                        f"\nstdout: {out[-4000:]}\nstderr: {err[-4000:]}", pytrace=False)
         other = start(fleet, runner(fleet, "b1"), "--cluster", "live-b")  # concurrently, another stack
         started = time.monotonic()
         done = fleet.vfleet("apply", ".", "--yes", "--output", "json", "--cluster", "live-a",
@@ -101,7 +115,8 @@ def test_1_concurrent_runners_apply_two_stacks_and_a_third_on_a_held_stack_is_re
         refused_in = time.monotonic() - started
         assert first.poll() is None, "the first runner finished before the second tried its stack"
     finally:
-        code_a, report_a = finish(fleet, first)
+        if first.stdout is not None and not first.stdout.closed:
+            code_a, report_a = finish(fleet, first)
     code_b, report_b = finish(fleet, other)
 
     assert done.returncode == 1, done.stdout + done.stderr
