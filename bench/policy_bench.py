@@ -1,16 +1,21 @@
-"""Policy benchmark: the 10,000-tenant synthetic fleet through vfleet's OPA path, and conftest side by side.
+"""Policy benchmark: synthetic fleets (10,000 tenants by default) through vfleet's OPA path, and conftest side by side.
 
-    .venv/bin/python bench/policy_bench.py [--tenants 10000] [--repeat 3] [--fleet DIR] [--no-conftest]
+    .venv/bin/python bench/policy_bench.py [--tenants 1000,10000,100000] [--repeat 3] [--fleet DIR] [--no-conftest]
 
-1. Fleet: bench/synth.py generates the fleet (100 projects, 100 clusters), the repository's policies/ are
-   copied into it, a few tenants are made to break rules (`--violations`, so that both engines have
-   verdicts to agree on, and the policies' slow path — naming the offending tenants — is measured too),
+Every size runs the whole comparison below; a side-by-side table of the sizes closes the output.
+
+1. Fleet: bench/synth.py generates the fleet (100 projects, one cluster per 100 tenants), the
+   repository's policies/ are copied into it, a few tenants are made to break rules (`--violations`,
+   so that both engines have verdicts to agree on, and the policies' slow path — naming the offending
+   tenants — is measured too),
    and `vfleet place` writes its placement.lock. `--fleet DIR` reuses such a fleet instead.
 2. Compile: one cold compile fills the parse cache; then `--repeat` warm compiles (best shown).
 3. vfleet's policy path, `--repeat` times (best shown): start the local OPA server (`vfleet check`
    starts it while the fleet compiles, so it is shown apart), build the one policy input, serialise it
-   (orjson), ONE request for the whole fleet, map the answer to findings. OPA's own timers split the
-   request into parsing the input and evaluating the rules. Then `vfleet check` end to end, which
+   (orjson), send it (the shipped policies/data.yaml asks for the input in parts of whole projects above
+   2,500 tenants, one part at a time per OPA process, one process per core), map the answer to
+   findings. OPA's own timers, summed over the requests, split them into parsing the input and
+   evaluating the rules. Then `vfleet check` end to end, which
    sends the request as soon as the fleet is rendered and compiles the desired states meanwhile.
 4. conftest: the same rules (policies/ without its tests, plus a 5-line adapter that exposes
    data.vfleet.main's deny/warn as conftest's `main.deny` / `main.warn`) run with `conftest test` over
@@ -100,12 +105,14 @@ def make_fleet(root: Path, tenants: int, projects: int, clusters: int, violation
 
 def _break_rules(root: Path, tenants: int, violations: int) -> None:
     """Half of `violations` tenants get an owner who is no project member, half are unprotected prod tenants."""
+    import synth
+
     step = max(tenants // max(violations, 1), 1)
     broken = 0
     for index in range(0, tenants, step):
         if broken >= violations:
             break
-        path = next((root / "fleet" / "projects").glob(f"*/tenants/tenant-{index:05d}.yaml"))
+        path = next((root / "fleet" / "projects").glob(f"*/tenants/{synth.tenant_name(index, tenants)}.yaml"))
         text = path.read_text()
         if broken % 2 == 0:
             text = re.sub(r"owner: \S+", "owner: mallory", text)
@@ -169,6 +176,7 @@ def opa_path(compiled: Any, root: Path, repeat: int) -> tuple[Best, set[tuple[st
             raise SystemExit(f"the policy step failed: {result.findings.errors[0].message}")
         verdicts = {(v.severity.value, v.rule, v.subject) for v in result.verdicts if v.severity.value != "info"}
         best.add("bytes", len(document.request_body()))
+        best.add("parts", result.parts)
     return best, verdicts
 
 
@@ -244,11 +252,62 @@ def conftest_path(compiled: Any, root: Path, work: Path, repeat: int) -> tuple[B
 # ----------------------------------------------------------------------------------------------- main
 
 
+def one_size(args: argparse.Namespace, tenants_wanted: int, clusters: int, work: Path) -> str | None:
+    """The whole comparison at one fleet size; the table's row (None without conftest)."""
+    root = args.fleet
+    if root is None:
+        root = work / "fleet"
+        print(f"\ngenerating {tenants_wanted} tenants / {args.projects} projects / {clusters} clusters ...", flush=True)
+        make_fleet(root, tenants_wanted, args.projects, clusters, args.violations)
+    compiled, comp = compile_fleet(root, args.repeat)
+    tenants = len(compiled.fleet.tenants)
+    opa, opa_verdicts = opa_path(compiled, root, args.repeat)
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; "
+          f"{tenants} tenants, {clusters} clusters; best of {args.repeat}")
+    print(f"compile            cold {comp['compile cold']:6.3f} s   warm {comp['compile warm']:6.3f} s")
+    print(f"OPA server start        {opa['server start']:6.3f} s   (`vfleet check` overlaps it with the compile)")
+    print(f"policy input            {opa['input']:6.3f} s   ({opa['bytes'] / 1e6:.1f} MB as JSON, "
+          f"{opa['parts']:.0f} request(s))")
+    print(f"requests                {opa['request']:6.3f} s   = serialise {opa['serialise']:.3f} + HTTP "
+          f"{opa['http']:.3f} (OPA, summed over requests: parse input {opa['opa parse']:.3f}, "
+          f"evaluate {opa['opa eval']:.3f})")
+    policy_s = opa["input"] + opa["request"]
+    print(f"policy (input+requests) {policy_s:6.3f} s   CPU: python {opa['python cpu']:.3f} s, "
+          f"OPA {opa['opa cpu']:.3f} s (start-up included)")
+    print(f"compile warm + policy   {comp['compile warm'] + policy_s:6.3f} s")
+    print(f"verdicts                {len(opa_verdicts)} ({sum(v[0] == 'deny' for v in opa_verdicts)} deny)")
+    end = check_end_to_end(root, args.repeat)
+    print(f"vfleet check, whole     {end['check']:6.3f} s   = compile {end['compile']:.3f} + input "
+          f"{end['policy-input']:.3f} + waiting for the answer {end['policy-wait']:.3f} (the requests, "
+          f"{end['policy-eval']:.3f} s, went out before the desired stage)")
+    if args.no_conftest:
+        return None
+    ct, ct_verdicts = conftest_path(compiled, root, work, args.conftest_repeat)
+    opa_total = opa["server start"] + policy_s
+    opa_cpu = opa["python cpu"] + opa["opa cpu"]
+    print(f"conftest (same rules, one document per tenant, {tenants} files; best of {args.conftest_repeat})")
+    print(f"conftest test           {ct['conftest']:6.3f} s   CPU {ct['conftest cpu']:.3f} s   "
+          f"(writing the documents: {ct['write documents']:.3f} s, not counted)")
+    print(f"vfleet OPA path         {opa_total:6.3f} s   CPU {opa_cpu:.3f} s   (server start + input + requests)")
+    print(f"ratio conftest / vfleet {ct['conftest'] / opa_total:6.1f} x wall   "
+          f"{ct['conftest cpu'] / opa_cpu:.1f} x CPU")
+    if ct_verdicts == opa_verdicts:
+        agreement = "same"
+    else:
+        agreement = "DIFFERENT"
+        print(f"verdicts differ: only conftest {sorted(ct_verdicts - opa_verdicts)[:5]}, "
+              f"only vfleet {sorted(opa_verdicts - ct_verdicts)[:5]}")
+    print(f"verdicts                {len(ct_verdicts)}, {agreement}", flush=True)
+    return (f"{tenants:>8} {clusters:>6} {opa_total:>8.2f} {opa_cpu:>8.2f} {opa['parts']:>5.0f} "
+            f"{ct['conftest']:>9.2f} {ct['conftest cpu']:>9.2f} {ct['conftest'] / opa_total:>7.1f}x "
+            f"{ct['conftest cpu'] / opa_cpu:>7.1f}x {len(opa_verdicts):>8} {agreement:>9}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tenants", type=int, default=10_000)
+    parser.add_argument("--tenants", default="10000", help="fleet sizes, comma-separated (e.g. 1000,10000,100000)")
     parser.add_argument("--projects", type=int, default=100)
-    parser.add_argument("--clusters", type=int, default=100)
+    parser.add_argument("--clusters", type=int, help="connected clusters (default: one per 100 tenants, >= 10)")
     parser.add_argument("--violations", type=int, default=20, help="tenants made to break a rule")
     parser.add_argument("--repeat", type=int, default=3, help="runs of compile and OPA path; the best is shown")
     parser.add_argument("--conftest-repeat", type=int, default=1)
@@ -256,51 +315,21 @@ def main() -> int:
     parser.add_argument("--no-conftest", action="store_true")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="vfleet-policy-bench-") as tmp:
-        work = Path(tmp)
-        os.environ.setdefault("VFLEET_CACHE_DIR", str(work / "cache"))
-        os.environ.pop("VFLEET_OPA_URL", None)  # the local server: what CI and `vfleet check` use
-        root = args.fleet
-        if root is None:
-            root = work / "fleet"
-            print(f"generating {args.tenants} tenants / {args.projects} projects / {args.clusters} clusters ...")
-            make_fleet(root, args.tenants, args.projects, args.clusters, args.violations)
-        compiled, comp = compile_fleet(root, args.repeat)
-        tenants = len(compiled.fleet.tenants)
-        opa, opa_verdicts = opa_path(compiled, root, args.repeat)
-        print(f"\npython {sys.version.split()[0]}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; "
-              f"{tenants} tenants; best of {args.repeat}")
-        print(f"compile            cold {comp['compile cold']:6.3f} s   warm {comp['compile warm']:6.3f} s")
-        print(f"OPA server start        {opa['server start']:6.3f} s   (`vfleet check` overlaps it with the compile)")
-        print(f"policy input            {opa['input']:6.3f} s   ({opa['bytes'] / 1e6:.1f} MB as JSON)")
-        print(f"one request             {opa['request']:6.3f} s   = serialise {opa['serialise']:.3f} + HTTP "
-              f"{opa['http']:.3f} (OPA: parse input {opa['opa parse']:.3f}, evaluate {opa['opa eval']:.3f})")
-        policy_s = opa["input"] + opa["request"]
-        print(f"policy (input+request)  {policy_s:6.3f} s   CPU: python {opa['python cpu']:.3f} s, "
-              f"OPA {opa['opa cpu']:.3f} s (start-up included)")
-        print(f"compile warm + policy   {comp['compile warm'] + policy_s:6.3f} s   (target: <= 3 s for 10,000 tenants)")
-        print(f"verdicts                {len(opa_verdicts)} ({sum(v[0] == 'deny' for v in opa_verdicts)} deny)")
-        end = check_end_to_end(root, args.repeat)
-        print(f"vfleet check, whole     {end['check']:6.3f} s   = compile {end['compile']:.3f} + input "
-              f"{end['policy-input']:.3f} + waiting for the answer {end['policy-wait']:.3f} (the request, "
-              f"{end['policy-eval']:.3f} s, went out before the desired stage)")
-        if args.no_conftest:
-            return 0
-        ct, ct_verdicts = conftest_path(compiled, root, work, args.conftest_repeat)
-        opa_total = opa["server start"] + policy_s
-        print(f"\nconftest (same rules, one document per tenant, {tenants} files; best of {args.conftest_repeat})")
-        print(f"conftest test           {ct['conftest']:6.3f} s   CPU {ct['conftest cpu']:.3f} s   "
-              f"(writing the documents: {ct['write documents']:.3f} s, not counted)")
-        print(f"vfleet OPA path         {opa_total:6.3f} s   CPU {opa['python cpu'] + opa['opa cpu']:.3f} s   "
-              "(server start + input + one request)")
-        print(f"ratio conftest / vfleet {ct['conftest'] / opa_total:6.1f} x wall   "
-              f"{ct['conftest cpu'] / (opa['python cpu'] + opa['opa cpu']):.1f} x CPU")
-        if ct_verdicts == opa_verdicts:
-            agreement = "the same as vfleet's"
-        else:
-            agreement = (f"DIFFERENT: only conftest {sorted(ct_verdicts - opa_verdicts)[:5]}, "
-                         f"only vfleet {sorted(opa_verdicts - ct_verdicts)[:5]}")
-        print(f"verdicts                {len(ct_verdicts)}, {agreement}")
+    rows: list[str] = []
+    for size in (int(t) for t in args.tenants.split(",")):
+        clusters = args.clusters or max(10, size // 100)
+        with tempfile.TemporaryDirectory(prefix="vfleet-policy-bench-") as tmp:
+            work = Path(tmp)
+            os.environ["VFLEET_CACHE_DIR"] = str(work / "cache")
+            os.environ.pop("VFLEET_OPA_URL", None)  # the local servers: what CI and `vfleet check` use
+            row = one_size(args, size, clusters, work)
+            if row:
+                rows.append(row)
+    if rows:
+        print("\nside by side: the policy step of vfleet (OPA server start + input + requests) and conftest")
+        print(f"{'tenants':>8} {'clust.':>6} {'vfleet s':>8} {'CPU s':>8} {'reqs':>5} {'conftest':>9} "
+              f"{'CPU s':>9} {'wall':>8} {'CPU':>8} {'verdicts':>8} {'agree':>9}")
+        print("\n".join(rows))
     return 0
 
 
