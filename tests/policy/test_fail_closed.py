@@ -192,6 +192,6 @@ def test_two_policy_sets_share_one_server_without_seeing_each_other(fleet: Path,
 def test_the_local_server_collects_garbage_only_near_a_memory_limit() -> None:
     """Pure: the environment the local OPA gets (its GC settings), and that the user's settings win."""
     tuned = server._go_runtime({"PATH": "/bin"})
-    assert tuned == {"PATH": "/bin", "GOGC": "off", "GOMEMLIMIT": "1GiB"}
+    assert tuned == {"PATH": "/bin", "GOGC": "off", "GOMEMLIMIT": "512MiB"}
     assert server._go_runtime({"GOGC": "50"}) == {"GOGC": "50"}
     assert server._go_runtime({"GOMEMLIMIT": "4GiB"}) == {"GOMEMLIMIT": "4GiB"}

@@ -94,3 +94,17 @@ def test_an_unknown_partition_setting_is_an_error_and_no_verdict(tmp_path: Path)
     errors = [f for f in report.findings if f.code == "policy.config"]
     assert report.exit_code == 2 and not report.verdicts
     assert len(errors) == 1 and "inputPartition is 'tenant'" in errors[0].message
+
+
+def test_an_input_that_cannot_be_serialised_is_a_policy_error_not_a_pass(tmp_path: Path) -> None:
+    from vfleet import compile as compiler
+    from vfleet.policy import evaluate
+    from vfleet.policy.server import PolicyError, PolicySet, serve
+    from vfleet.tree import open_tree
+
+    root = fleet_with_policies("violations", tmp_path / "fleet")
+    document = policy.input_for(compiler.compile_fleet(root))
+    next(iter(document.document["tenants"].values()))["when"] = object()
+    with serve(PolicySet.from_tree(open_tree(root)), env={}) as engine, pytest.raises(PolicyError) as failed:
+        evaluate.evaluate(engine, document)
+    assert failed.value.code == "policy.input" and "cannot be serialised as JSON" in str(failed.value)

@@ -64,3 +64,18 @@ def test_the_setting_is_checked() -> None:
     assert partition.mode(None) is Partition.FLEET
     assert partition.mode("project") is Partition.PROJECT
     assert isinstance(partition.mode(["project"]), str) and not isinstance(partition.mode(3), Partition)
+
+
+def test_bodies_are_serialised_only_when_read_and_a_bad_value_fails_then() -> None:
+    document = _document({"a": 2, "b": 2})
+    document["tenants"]["b/t1"]["when"] = object()  # not JSON: what a builder bug would leave
+    cut = partition.bodies(document, Partition.PROJECT, 2)
+    assert len(cut) == 2 and cut.seconds == 0.0  # nothing serialised yet
+    assert orjson.loads(cut[0])["input"]["tenants"].keys() == {"a/t0", "a/t1"}
+    assert cut.seconds > 0.0
+    try:
+        cut[1]
+    except partition.BodyError as exc:
+        assert "not JSON serializable" in str(exc)
+    else:
+        raise AssertionError("an unserialisable part was sent")

@@ -20,8 +20,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from vfleet.findings import Finding, Findings, Severity, error
 from vfleet.policy import partition
 from vfleet.policy.input import PolicyInput
@@ -77,14 +75,14 @@ def request(engine: Engine, policy_input: PolicyInput, *, metrics: bool = False)
     cut = partition.mode(engine.setting(partition.SETTING))
     if not isinstance(cut, partition.Partition):
         raise PolicyError("policy.config", f"policy configuration (data.{ROOT}.config): {cut}")
+    bodies = partition.bodies(policy_input.document, cut)
     try:
-        bodies = partition.bodies(policy_input.document, cut)
-    except (TypeError, orjson.JSONEncodeError) as exc:  # a value the input builder failed to convert
+        answers = engine.query_all(bodies, lanes=partition.lanes(), metrics=metrics)
+    except partition.BodyError as exc:  # a value the input builder failed to convert
         raise PolicyError("policy.input", f"the policy input cannot be serialised as JSON: {exc}") from exc
-    serialised = time.perf_counter()
-    answers = engine.query_all(bodies, lanes=partition.lanes(), metrics=metrics)
-    return Answer(partition.merge(answers),
-                  {"serialise": serialised - started, "request": time.perf_counter() - serialised}, len(bodies))
+    sent = time.perf_counter() - started
+    return Answer(partition.merge(answers), {"serialise": bodies.seconds, "request": sent - bodies.seconds},
+                  len(bodies))
 
 
 def answer(opa: Answer, policy_input: PolicyInput) -> Evaluation:
