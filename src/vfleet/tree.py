@@ -282,6 +282,7 @@ class GitTree:
             elif kind == "commit":
                 self._gitlinks.append(path[len(self._prefix):])
         self._cache: dict[str, bytes] = {}
+        self._odd_entries: list[tuple[str, str, int]] | None = None
 
     def blobs(self) -> dict[str, tuple[str, int]]:
         """Every blob below the fleet root, hidden files and symlinks included: path -> (blob id, mode)."""
@@ -302,7 +303,7 @@ class GitTree:
         """What `files` leaves out, as a work tree would report it (a hidden folder once, not per file)."""
         head = prefix.rstrip("/") + "/"
         found: dict[str, Unlisted] = {}
-        for path, (blob, mode) in self._entries.items():
+        for path, blob, mode in self._odd():
             if not path.startswith(head):
                 continue
             hidden = _hidden_part(path)
@@ -316,6 +317,14 @@ class GitTree:
             if path.startswith(head):
                 found[path] = Unlisted(path, Kind.SUBMODULE)
         return sorted(found.values(), key=lambda u: u.path)
+
+    def _odd(self) -> list[tuple[str, str, int]]:
+        """The hidden paths and symlinks of the commit, found in one pass: a plan asks for them ~8 times
+        of a 100,000-file listing that has none."""
+        if self._odd_entries is None:
+            self._odd_entries = [(path, blob, mode) for path, (blob, mode) in self._entries.items()
+                                 if mode == _SYMLINK_MODE or path.startswith(".") or "/." in path]
+        return self._odd_entries
 
     def _resolves(self, path: str, target: str) -> str:
         """Where a link in the commit points, judged inside the commit (links are never followed)."""

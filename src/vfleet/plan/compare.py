@@ -84,8 +84,8 @@ def compare(root: Path, base: Source, head: Source, cache: Cache | None, *, incr
                 cache.put(base.key, base_index.to_json())
         result = _incremental(root, base, head, base_index, env, timings, cache)
         if isinstance(result, Compared):
-            if cache is not None and result.head_index.clean:
-                cache.put(head.key, result.head_index.to_json())
+            if cache is not None and result.head_index.clean and not cache.has(head.key):
+                cache.put(head.key, result.head_index.to_json())  # the next plan's base (10 MB at 100k)
             return result
         reason = result
     return _compare_full(root, base, head, cache, env, timings, reason, full_base)

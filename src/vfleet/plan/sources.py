@@ -17,6 +17,7 @@ import hashlib
 import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from vfleet.load import FLEET_DIR, POLICIES_DIR, TEMPLATES_DIR
@@ -69,6 +70,11 @@ class Source:
     def tenant_files(self) -> list[str]:
         return [p for p in self.entries if is_tenant_file(p)]
 
+    @cached_property
+    def shared_entries(self) -> list[tuple[str, str]]:
+        """Every (path, blob) but the tenant files', in path order: what each slice lists in full."""
+        return [(path, blob) for path, blob in self.entries.items() if not is_tenant_file(path)]
+
 
 class Slice:
     """A `Tree` over a side that lists only some tenant files (every other file is there, unchanged)."""
@@ -85,11 +91,14 @@ class Slice:
     def files(self, prefix: str) -> list[FileEntry]:
         head = prefix.rstrip("/") + "/"
         keep = self.keep
-        return [
-            FileEntry(path, blob)
-            for path, blob in self.source.entries.items()
-            if path.startswith(head) and (keep is None or path in keep or not is_tenant_file(path))
-        ]
+        entries = self.source.entries
+        if keep is None:
+            return [FileEntry(path, blob) for path, blob in entries.items() if path.startswith(head)]
+        # The shared specs and the kept tenants, not a pass over every tenant file of the side.
+        listed = [(path, blob) for path, blob in self.source.shared_entries if path.startswith(head)]
+        listed += [(path, entries[path]) for path in keep
+                   if path.startswith(head) and path in entries and is_tenant_file(path)]
+        return [FileEntry(path, blob) for path, blob in sorted(listed)]
 
     def unlisted(self, prefix: str) -> list[Unlisted]:
         return self.source.reader.unlisted(prefix)  # every slice reports them: they are errors of the side
