@@ -91,7 +91,7 @@ def error(code: str, message: str, location: Location | None = None, subject: st
 # ------------------------------------------------------------------------------------------- folding
 
 FOLD_SHOWN = 5  # findings of one kind a report prints in full; the rest are one counted line
-JSON_HINT = "--output json"  # every command that prints findings has it, and its JSON lists them all
+JSON_HINT = "--output json"  # what a command that prints findings has, and its JSON lists them all
 
 T = TypeVar("T")
 
@@ -102,9 +102,10 @@ class Folded:
 
     kind: str  # "error place.no-cluster"; a plan's policy list adds the status: "new deny policy.x"
     count: int
+    hint: str = JSON_HINT  # where the full list is: a command without --output names one that has it
 
     def __str__(self) -> str:
-        return f"... and {self.count:,} more {self.kind} (full list: {JSON_HINT})"
+        return f"... and {self.count:,} more {self.kind} (full list: {self.hint})"
 
 
 def fold(items: Sequence[T], kind: Callable[[T], str], shown: int = FOLD_SHOWN) -> list[T | Folded]:

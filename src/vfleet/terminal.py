@@ -9,11 +9,12 @@ columns at 80 characters). Colour follows rich's detection (none when piped or w
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 from rich.console import Console
 from rich.markup import escape
 
-from vfleet.findings import Finding, Folded, Severity, fold
+from vfleet.findings import JSON_HINT, Finding, Folded, Severity, fold
 
 SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.DENY: "red", Severity.WARN: "yellow", Severity.INFO: "dim"}
 
@@ -25,12 +26,12 @@ def print_finding(out: Console, finding: Finding) -> None:
     out.print(f"    {escape(finding.message)}", soft_wrap=True)
 
 
-def print_all(out: Console, findings: Iterable[Finding]) -> None:
+def print_all(out: Console, findings: Iterable[Finding], hint: str = JSON_HINT) -> None:
     """Each finding, but of a kind (severity, code) seen more than FOLD_SHOWN times only the first few
-    and one line counting the rest."""
+    and one line counting the rest (and naming `hint`, where the full list is)."""
     for entry in fold(list(findings), Finding.kind):
         if isinstance(entry, Folded):
-            print_folded(out, entry)
+            print_folded(out, replace(entry, hint=hint))
         else:
             print_finding(out, entry)
 

@@ -58,6 +58,14 @@ def test_terminal_prints_five_of_a_kind_then_one_counted_line() -> None:
     assert "t-0005.yaml:3: error place.no-cluster" not in text  # the sixth is only counted
 
 
+def test_a_command_without_output_json_names_one_that_lists_them_all() -> None:
+    out = Console(record=True, width=200, color_system=None)
+    print_all(out, _mixed(), hint="vfleet stacks check --output json")
+    text = out.export_text()
+    assert "... and 7 more error place.no-cluster (full list: vfleet stacks check --output json)" in text
+    assert "(full list: --output json)" not in text
+
+
 def _plan(findings: Findings, policy: tuple[PolicyFinding, ...]) -> Plan:
     side = Side("HEAD", "b" * 40, "commit bbbbbbbbbbbb", "k")
     return Plan(Side("main", "a" * 40, "commit aaaaaaaaaaaa", "k0"), side, (), findings,

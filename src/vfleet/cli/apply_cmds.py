@@ -282,7 +282,7 @@ def stacks_sync(path: PathArg = Path(".")) -> None:
     root, clusters = _cluster_files(path)
     written = project.sync(root, clusters)
     after = project.verify(root, clusters)
-    print_findings(after.findings, console(), "stacks")
+    print_findings(after.findings, console(), "stacks", hint="vfleet stacks check --output json")
     console().print("\n".join(f"wrote {p}" for p in written) or "stack files are up to date")
     raise typer.Exit(after.findings.exit_code)
 

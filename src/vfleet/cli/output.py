@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 from rich.console import Console
 
-from vfleet.findings import Findings
+from vfleet.findings import JSON_HINT, Findings
 from vfleet.terminal import print_all
 
 
@@ -31,9 +31,11 @@ def emit_json(data: Any) -> None:
     sys.stdout.flush()
 
 
-def print_findings(findings: Findings, out: Console, summary: str) -> None:
-    """The findings, repeated ones folded (vfleet.terminal.print_all), then a one-line summary."""
-    print_all(out, findings)
+def print_findings(findings: Findings, out: Console, summary: str, hint: str = JSON_HINT) -> None:
+    """The findings, repeated ones folded (vfleet.terminal.print_all), then a one-line summary.
+
+    `hint`: where the full list is, for a command that has no `--output json` of its own."""
+    print_all(out, findings, hint)
     counts = (
         f"{len(findings.errors)} error(s), {len(findings.denies)} denied, {len(findings.warnings)} warning(s)"
     )

@@ -259,7 +259,8 @@ def input_command(path: PathArg = Path("."), rev: RevOpt = None, no_cache: NoCac
     except VfleetError as exc:
         raise _fail(exc) from exc
     if compiled.findings.errors:
-        print_findings(Findings.of(compiled.findings.errors), console(stderr=True), "policy input (partial)")
+        print_findings(Findings.of(compiled.findings.errors), console(stderr=True), "policy input (partial)",
+                       hint="vfleet compile --output json")
     document: Any = policy.input_for(compiled).document
     emit_json(document)
     raise typer.Exit(2 if compiled.findings.errors else 0)
