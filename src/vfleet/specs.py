@@ -543,6 +543,8 @@ class Parameter(Strict):
     def _coherent(self) -> Parameter:
         if self.type == "enum" and not self.options:
             raise ValueError("an 'enum' parameter needs 'options'")
+        if self.options is not None and self.type != "enum":  # never checked there: refused, not ignored
+            raise ValueError(f"'options' apply to 'enum' parameters only; make {self.name!r} an 'enum'")
         if self.regex is not None and self.type != "string":
             raise ValueError("'regex' applies to 'string' parameters only")
         if (self.min is not None or self.max is not None) and self.type in {"string", "bool", "enum"}:

@@ -118,7 +118,5 @@ def test_the_yaml_writer_reads_back_equal() -> None:
 
 @pytest.mark.parametrize("text", TRICKY)
 def test_every_tricky_string_round_trips_as_a_value_and_as_a_key(text: str) -> None:
-    if "\x00" in text:
-        return  # NUL is legal JSON but PyYAML refuses to read it back even quoted; the schema refuses it
     value = {text: [text, {text: text}]}
     assert yaml.safe_load(jsonyaml.to_yaml(value)) == value
