@@ -67,6 +67,8 @@ class ParseCache:
     entries: dict[str, Parsed] = field(default_factory=dict)
     path: Path | None = None
     _dirty: bool = False
+    # Placement locks read by this process, by content (never saved: the lock has its own fast reader).
+    locks: dict[bytes, Any] = field(default_factory=dict, repr=False)
 
     @staticmethod
     def open(path: Path | None) -> ParseCache:

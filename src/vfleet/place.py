@@ -92,16 +92,30 @@ def _scalar(text: str) -> str:
 # ------------------------------------------------------------------------------------------------ lock
 
 
-def read_lock(tree: Tree) -> Lock:
+def read_lock(tree: Tree, read: dict[bytes, Lock] | None = None) -> Lock:
     """Read fleet/placement.lock; a missing file is an empty lock, bad entries are ERROR findings.
 
     Valid entries of a partly broken lock are kept, so a typo in one line never moves other tenants.
+    `read`: locks read before, by content (a plan reads the same 3 MB lock on both sides: parsed once).
     """
     if not tree.exists(LOCK_FILE):
         return Lock()
     try:
-        text = decode(tree.read(LOCK_FILE))
-    except (UnicodeDecodeError, TreeError, FileNotFoundError) as exc:
+        data = tree.read(LOCK_FILE)
+    except (TreeError, FileNotFoundError) as exc:
+        return Lock({}, (_lock_error(f"cannot read the lock file: {exc}", 1),))
+    if read is None:
+        return _parse_lock(data)
+    lock = read.get(data)
+    if lock is None:
+        lock = read[data] = _parse_lock(data)
+    return lock
+
+
+def _parse_lock(data: bytes) -> Lock:
+    try:
+        text = decode(data)
+    except UnicodeDecodeError as exc:
         return Lock({}, (_lock_error(f"cannot read the lock file: {exc}", 1),))
     canonical = _read_canonical(text)
     if canonical is not None:

@@ -128,3 +128,33 @@ def test_show_tenant_prints_the_resolved_spec_and_values(tmp_path: Path) -> None
     missing = run("show", "tenant", "alpha/nope", "--path", str(root))
     assert missing.returncode == 2
     assert "alpha/nope" in missing.stdout + missing.stderr
+
+
+def test_the_command_table_names_what_each_module_registers() -> None:
+    """A run imports only its command's module (vfleet.cli.COMMANDS): a command missing from the table, or
+    filed under the wrong module, would be unknown to `vfleet <command>` while `--help` still lists it."""
+    import importlib
+
+    import typer
+
+    from vfleet import cli
+
+    for module in cli.MODULES:
+        app = typer.Typer()
+        importlib.import_module(f"vfleet.cli.{module}").register(app)
+        names = {c.name for c in app.registered_commands} | {g.name for g in app.registered_groups}
+        assert names == {c for c, m in cli.COMMANDS.items() if m == module}, module
+    assert cli.modules_for(["plan", "--base", "x"]) == ("plan_cmds",)
+    assert cli.modules_for(["--help"]) == cli.modules_for([]) == cli.modules_for(["pln"]) == cli.MODULES
+
+
+def test_one_command_runs_without_the_other_commands_modules(tmp_path: Path) -> None:
+    """`vfleet validate` never imports the apply engine, the Kubernetes client or the HTTP stacks."""
+    root = _placed(write_fleet(tmp_path))
+    probe = ("import sys; from vfleet.cli import main; sys.argv = ['vfleet', 'validate', sys.argv[1]]\n"
+             "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
+             "print(sorted(m for m in ('kubernetes', 'requests', 'vfleet.apply', 'vfleet.live', 'pulumi')"
+             " if m in sys.modules), code)")
+    done = subprocess.run([sys.executable, "-c", probe, str(root)], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "NO_COLOR": "1"})
+    assert done.stdout.strip().splitlines()[-1] == "[] 0", done.stdout + done.stderr

@@ -132,3 +132,7 @@ def shell_lines(clusters: Sequence[DevCluster], refs: dict[str, KubeconfigRef], 
         lines.append(f"# contexts {', '.join(by_context)} of the default kubeconfig:")
         lines.append(f"export KUBECONFIG={shlex.quote(str(merged))}")
     return lines
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(dev_app, name="dev")

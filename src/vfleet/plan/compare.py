@@ -205,10 +205,11 @@ def _incremental(root: Path, base: Source, head: Source, base_index: Index, env:
     scope = _scope(base, head, changed)
     if isinstance(scope, str):
         return scope
+    parsed = _parse_cache(cache)  # shared by both slices: the shared specs (and the lock) are parsed once
     keys = {k for k, t in base_index.tenants.items()
             if t.project in scope.projects or t.template in scope.templates}
     if scope.lock:
-        lock = place.read_lock(head.slice(()))
+        lock = place.read_lock(head.slice(()), parsed.locks)
         if lock.findings:
             return f"{LOCK_FILE} has errors"
         keys.update(k for k, t in base_index.tenants.items() if lock.tenants.get(k) != t.cluster)
@@ -216,7 +217,6 @@ def _incremental(root: Path, base: Source, head: Source, base_index: Index, env:
     timings["scope"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    parsed = _parse_cache(cache)  # shared by both slices: the shared specs are parsed once, if ever
     b = compiler.compile_fleet(root, cache=parsed, env=env, tree=base.slice(wanted & base.entries.keys()))
     h = compiler.compile_fleet(root, cache=parsed, env=env, tree=head.slice(wanted & head.entries.keys()))
     timings["compile-slices"] = time.perf_counter() - started

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from vfleet import owners, subjects
 from vfleet.findings import Finding, Findings, Location, Severity
+from vfleet.gcpause import gc_paused
 from vfleet.plan import aspects as aspect_views
 from vfleet.plan import guards, policy, vanished
 from vfleet.plan.changes import (
@@ -34,6 +35,7 @@ from vfleet.plan.changes import (
 from vfleet.plan.compare import Compared, compare
 from vfleet.plan.diff import diff_cluster
 from vfleet.plan.index import Cache
+from vfleet.plan.listings import Listings
 from vfleet.plan.sources import Source, changed_paths, open_source
 
 
@@ -52,11 +54,18 @@ class Options:
 
 def plan(root: Path, base: str, head: str | None = None, options: Options | None = None) -> Plan:
     """The plan of changing the fleet at `root` from revision `base` to `head` (None: the work tree)."""
-    options = options or Options()
+    # 100,000-entry listings and indexes are built with no garbage to collect: without the pause the
+    # collector walks them again and again (0.2 s of a one-tenant plan at 100,000 tenants).
+    with gc_paused():
+        return _plan(root, base, head, options or Options())
+
+
+def _plan(root: Path, base: str, head: str | None, options: Options) -> Plan:
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    base_src, head_src = open_source(root, base), open_source(root, head)
     cache = Cache.open(root, options.env) if options.cache else None
+    lister = Listings(cache.listings if cache is not None else None)
+    base_src, head_src = open_source(root, base, lister), open_source(root, head, lister)
     timings["sources"] = time.perf_counter() - started
 
     config, config_findings = guards.read_config(base_src.reader)

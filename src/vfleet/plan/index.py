@@ -177,6 +177,7 @@ class Cache:
 
     def __init__(self, directory: Path, environment: str) -> None:
         self.directory = directory / environment[:24]
+        self.listings = directory / "listings"  # commit listings: the same whatever the environment
 
     @staticmethod
     def open(root: Path, env: Mapping[str, str] = os.environ) -> Cache:

@@ -21,9 +21,10 @@ from functools import cached_property
 from pathlib import Path
 
 from vfleet.load import FLEET_DIR, POLICIES_DIR, TEMPLATES_DIR
-from vfleet.tree import FileEntry, GitTree, Tree, TreeError, Unlisted, WorkTree
+from vfleet.tree import FileEntry, GitTree, Lister, Tree, TreeError, Unlisted, WorkTree, ls_tree
 
 LISTED = (FLEET_DIR, TEMPLATES_DIR, POLICIES_DIR)
+_LISTED_PREFIXES = tuple(f"{d}/" for d in LISTED)
 TENANT_FILE = re.compile(rf"^{FLEET_DIR}/projects/([^/]+)/tenants/[^/]+\.ya?ml$")
 _SYMLINK = 0o120000
 
@@ -110,12 +111,14 @@ class Slice:
         return self.source.reader.exists(path)
 
 
-def git_source(root: Path, rev: str) -> Source:
-    """The files of revision `rev` of the repository holding `root` (the fleet may be a sub-folder)."""
-    tree = GitTree(root, rev)
+def git_source(root: Path, rev: str, lister: Lister = ls_tree) -> Source:
+    """The files of revision `rev` of the repository holding `root` (the fleet may be a sub-folder).
+    `lister`: how the commit is listed (`vfleet.plan.listings.Listings` keeps and derives listings)."""
+    tree = GitTree(root, rev, lister)
+    # The listing is in path order already (Git's order of full paths is the order of their bytes).
     entries = {
-        p: b for p, (b, m) in sorted(tree.blobs().items())
-        if p.split("/", 1)[0] in LISTED and m != _SYMLINK and not _hidden(p)
+        p: b for p, (b, m) in tree.blobs().items()
+        if p.startswith(_LISTED_PREFIXES) and m != _SYMLINK and not _hidden(p)
     }
     return Source(root, rev, tree.revision, tree.label, entries, tree)
 
@@ -128,8 +131,8 @@ def work_source(root: Path) -> Source:
     return Source(root, None, None, tree.label, entries, tree)
 
 
-def open_source(root: Path, rev: str | None) -> Source:
-    return work_source(root) if rev is None else git_source(root, rev)
+def open_source(root: Path, rev: str | None, lister: Lister = ls_tree) -> Source:
+    return work_source(root) if rev is None else git_source(root, rev, lister)
 
 
 def changed_paths(base: Source, head: Source) -> list[str]:
