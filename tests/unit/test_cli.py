@@ -153,8 +153,22 @@ def test_one_command_runs_without_the_other_commands_modules(tmp_path: Path) -> 
     root = _placed(write_fleet(tmp_path))
     probe = ("import sys; from vfleet.cli import main; sys.argv = ['vfleet', 'validate', sys.argv[1]]\n"
              "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
-             "print(sorted(m for m in ('kubernetes', 'requests', 'vfleet.apply', 'vfleet.live', 'pulumi')"
+             "print(sorted(m for m in ('kubernetes', 'requests', 'vfleet.apply', 'vfleet.live', 'vfleet.policy.server', 'pulumi')"
              " if m in sys.modules), code)")
     done = subprocess.run([sys.executable, "-c", probe, str(root)], capture_output=True, text=True, timeout=120,
                           env={**os.environ, "NO_COLOR": "1"})
     assert done.stdout.strip().splitlines()[-1] == "[] 0", done.stdout + done.stderr
+
+
+def test_the_policy_package_names_resolve_where_it_says() -> None:
+    """vfleet.policy imports its names when first used: every name it lists is there, none is missing."""
+    import importlib
+
+    import vfleet.policy as policy
+
+    for name in policy.__all__:
+        value = getattr(policy, name)
+        if name != "URL_ENV":
+            home = importlib.import_module(f"vfleet.policy.{policy._HOMES[name]}")
+            assert getattr(home, name) is value
+    assert set(policy._HOMES) | {"URL_ENV"} == set(policy.__all__)

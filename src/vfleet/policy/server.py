@@ -40,9 +40,9 @@ import yaml
 from vfleet import layout, toolchain
 from vfleet.errors import VfleetError
 from vfleet.load import POLICIES_DIR
+from vfleet.policy import URL_ENV  # defined with the package: naming it imports no HTTP client
 from vfleet.tree import Tree, TreeError
 
-URL_ENV = "VFLEET_OPA_URL"
 TOKEN_ENV = "VFLEET_OPA_TOKEN"  # bearer token for a shared server that requires one
 ROOT = "vfleet"  # the package root every policy lives under: data.vfleet.*
 QUERY_RULE = "main"  # data.vfleet.main: {deny, warn, excepted, errors}
