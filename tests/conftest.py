@@ -41,3 +41,27 @@ def test_chart(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 # ===================================================================================== end live clusters
+
+
+# ================================================================================================ tiers
+# A test's tier is its folder: tests/unit, tests/policy (a real OPA), tests/live (loopback clusters),
+# tests/engine (the Pulumi engine). Every test gets its folder's marker (`pytest -m "not live"` works),
+# and a tier marker naming another tier is refused at collection: a test that needs OPA in tests/unit
+# would run in the unit tier's `make unit` and fail there for want of a tool.
+
+TIERS = ("unit", "policy", "live", "engine")
+_TESTS = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    wrong: list[str] = []
+    for item in items:
+        folder = Path(str(item.path)).resolve().relative_to(_TESTS).parts[0]
+        if folder not in TIERS:
+            continue
+        marked = {m.name for m in item.iter_markers() if m.name in TIERS} - {folder}
+        if marked:
+            wrong.append(f"{item.nodeid}: marked {', '.join(sorted(marked))} but lives in tests/{folder}")
+        item.add_marker(getattr(pytest.mark, folder))
+    if wrong:
+        raise pytest.UsageError("tests in the wrong tier folder:\n  " + "\n  ".join(wrong))
