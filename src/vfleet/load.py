@@ -23,7 +23,7 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vfleet import layout
 from vfleet.findings import Finding, Location, error
@@ -33,6 +33,9 @@ from vfleet.layout import LOCK_FILE as LOCK_FILE
 from vfleet.layout import TEMPLATES_DIR as TEMPLATES_DIR
 from vfleet.tree import FileEntry, Tree, TreeError
 from vfleet.yamldoc import FieldPath, YamlError, format_path, locate, parse_documents
+
+if TYPE_CHECKING:
+    from vfleet.place import Lock  # the lock's reader is the place stage's; only its results are kept here
 
 POLICIES_DIR = "policies"
 _LFS_POINTER = "version https://git-lfs.github.com/spec/"
@@ -68,7 +71,7 @@ class ParseCache:
     path: Path | None = None
     _dirty: bool = False
     # Placement locks read by this process, by content (never saved: the lock has its own fast reader).
-    locks: dict[bytes, Any] = field(default_factory=dict, repr=False)
+    locks: dict[bytes, Lock] = field(default_factory=dict, repr=False)
 
     @staticmethod
     def open(path: Path | None) -> ParseCache:

@@ -263,6 +263,9 @@ class Lister(Protocol):
     def __call__(self, repo: Any, commit: str, prefix: str) -> Listing: ...
 
 
+_LS_TREE_RECORD = re.compile(r"([0-7]+) (\w+) ([0-9a-f]+)\t([^\0]*)\0")  # `ls-tree -z`: mode kind id\tpath\0
+
+
 def ls_tree(repo: Any, commit: str, prefix: str) -> Listing:
     """One `git ls-tree` lists every blob with its id and mode: 10 ms for 10,000 files, where walking the
     tree objects in gitpython takes 0.2 s. `prefix`: the fleet's folder in the repository ("" or "a/b/")."""
@@ -279,8 +282,6 @@ def ls_tree(repo: Any, commit: str, prefix: str) -> Listing:
             gitlinks.append(path[cut:])
     return Listing(blobs, tuple(gitlinks))
 
-
-_LS_TREE_RECORD = re.compile(r"([0-7]+) (\w+) ([0-9a-f]+)\t([^\0]*)\0")
 
 
 class GitTree:
@@ -307,16 +308,6 @@ class GitTree:
         self._gitlinks = listing.gitlinks
         self._cache: dict[str, bytes] = {}
         self._odd_entries: list[tuple[str, str, int]] | None = None
-
-    @property
-    def repo(self) -> Any:
-        """The gitpython `Repo` the commit is read from."""
-        return self._repo
-
-    @property
-    def prefix(self) -> str:
-        """The fleet root's folder inside the repository: "" or "a/b/"."""
-        return self._prefix
 
     def blobs(self) -> Mapping[str, tuple[str, int]]:
         """Every blob below the fleet root, hidden files and symlinks included: path -> (blob id, mode),

@@ -1,10 +1,11 @@
 """Commit listings for the plan, kept on disk by commit id and derived from each other by `git diff-tree`.
 
 A plan lists both of its revisions whole (`sources.git_source`): at 100,000 tenants that is two 10 MB
-`git ls-tree` outputs parsed in Python, ~0.35 s of a one-tenant plan. Neither needs to be read twice:
+`git ls-tree` outputs parsed in Python, most of the 0.45 s a one-tenant plan spent on its sources.
+Neither needs to be read twice:
 
 - a commit never changes, so its listing is kept by commit id (the base of a pull request is planned on
-  every push to it): read back with `marshal`, ~4x faster than parsing `ls-tree` again;
+  every push to it): read back with `marshal` in 0.04 s, where parsing `ls-tree` again took 0.1 s;
 - the head is the base plus what `git diff-tree` between them reports (C, and it only descends into the
   trees that differ): a one-file change costs one small diff instead of a second full listing.
 
