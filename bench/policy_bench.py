@@ -149,7 +149,7 @@ def compile_fleet(root: Path, repeat: int) -> tuple[Any, Best]:
 def opa_path(compiled: Any, root: Path, repeat: int) -> tuple[Best, set[tuple[str, str, str]]]:
     """vfleet's own policy step, as `vfleet check` runs it after the compile."""
     from vfleet import policy
-    from vfleet.policy import evaluate
+    from vfleet.policy import evaluate, partition
     from vfleet.policy.server import PolicySet, serve
     from vfleet.tree import open_tree
 
@@ -159,7 +159,8 @@ def opa_path(compiled: Any, root: Path, repeat: int) -> tuple[Best, set[tuple[st
     for _ in range(repeat):
         cpu_before = _children_cpu()
         started = time.perf_counter()
-        with serve(policies, env={}) as engine:
+        lanes = partition.lanes_to_start(policies.config(partition.SETTING))  # as `vfleet check` starts them
+        with serve(policies, env={}, lanes=lanes) as engine:
             best.add("server start", time.perf_counter() - started)
             cpu = time.process_time()
             with _timer(best, "input"):

@@ -19,6 +19,7 @@ from vfleet.cli.output import Output, console, emit_json, print_findings
 from vfleet.errors import VfleetError
 from vfleet.findings import Findings
 from vfleet.load import ParseCache
+from vfleet.policy.verdicts import VerdictCache
 
 PathArg = Annotated[Path, typer.Argument(help="the fleet repository (or its fleet/ folder)")]
 RevOpt = Annotated[str | None, typer.Option("--rev", help="check this Git revision instead of the work tree")]
@@ -35,6 +36,10 @@ OpaUrlOpt = Annotated[
 ]
 NoCacheOpt = Annotated[
     bool, typer.Option("--no-cache", help="do not reuse parsed documents from earlier runs")
+]
+
+CheckNoCacheOpt = Annotated[
+    bool, typer.Option("--no-cache", help="do not reuse parsed documents or policy verdicts from earlier runs")
 ]
 
 LiveOpt = Annotated[
@@ -66,14 +71,15 @@ def check_command(
     rev: RevOpt = None,
     output: OutputOpt = Output.table,
     opa_url: OpaUrlOpt = None,
-    no_cache: NoCacheOpt = False,
+    no_cache: CheckNoCacheOpt = False,
     live: LiveOpt = False,
     live_base: LiveBaseOpt = None,
 ) -> None:
     """Compile the fleet and check it against policies/. Exit 0 clean, 1 denied, 2 broken input or policy."""
     try:
         root, cache = _root_and_cache(path, no_cache)
-        report = policy.check(root, rev, opa_url=opa_url, cache=cache)
+        verdicts = None if no_cache else VerdictCache.at(compiler.cache_dir())
+        report = policy.check(root, rev, opa_url=opa_url, cache=cache, verdicts=verdicts)
         if live:  # `vfleet.live`: server-side dry runs on the connected clusters
             from vfleet.cli.live_cmds import with_live
 
@@ -89,6 +95,8 @@ def check_command(
                 "findings": [f.to_json() for f in report.findings],
                 "exitCode": report.exit_code,
                 "timings": {k: round(v, 4) for k, v in sorted(report.timings.items())},
+                # requests sent to OPA, and projects answered by verdicts kept from earlier runs
+                "policy": {"requests": report.requests, "reused": report.reused},
             }
         )
     else:

@@ -22,8 +22,10 @@ from typing import Any
 
 from vfleet.findings import Finding, Findings, Severity, error
 from vfleet.policy import partition
+from vfleet.policy import verdicts as kept_verdicts
 from vfleet.policy.input import PolicyInput
 from vfleet.policy.server import QUERY_RULE, ROOT, Engine, PolicyError
+from vfleet.policy.verdicts import VerdictCache
 from vfleet.yamldoc import FieldPath
 
 _SETS: tuple[tuple[str, Severity], ...] = (
@@ -51,13 +53,16 @@ class Evaluation:
     findings: Findings  # the verdicts as findings, plus errors about the answer itself
     seconds: float = 0.0  # wall time of serialising the input and of the request
     metrics: Mapping[str, Any] = field(default_factory=dict)  # OPA's own timers, when asked for
-    timings: Mapping[str, float] = field(default_factory=dict)  # "serialise", "request" (seconds)
+    timings: Mapping[str, float] = field(default_factory=dict)  # "serialise", "request", "cache" (seconds)
     parts: int = 1  # requests the input was cut into
+    reused: int = 0  # projects answered by verdicts kept from an earlier run (vfleet.policy.verdicts)
 
 
-def evaluate(engine: Engine, policy_input: PolicyInput, *, metrics: bool = False) -> Evaluation:
+def evaluate(
+    engine: Engine, policy_input: PolicyInput, *, metrics: bool = False, cache: VerdictCache | None = None
+) -> Evaluation:
     """Evaluate the whole fleet. Raises `PolicyError` when OPA cannot answer."""
-    return answer(request(engine, policy_input, metrics=metrics), policy_input)
+    return answer(request(engine, policy_input, metrics=metrics, cache=cache), policy_input)
 
 
 @dataclass(frozen=True)
@@ -65,19 +70,61 @@ class Answer:
     """OPA's response body to the fleet query (the parts' merged), and what getting it took."""
 
     body: Mapping[str, Any]
-    timings: Mapping[str, float]  # "serialise", "request" (seconds)
-    parts: int = 1
+    timings: Mapping[str, float]  # "serialise", "request", and "cache" when verdicts were kept (seconds)
+    parts: int = 1  # requests sent
+    reused: int = 0  # projects (or, for one request, the whole fleet) answered by verdicts kept from before
 
 
-def request(engine: Engine, policy_input: PolicyInput, *, metrics: bool = False) -> Answer:
-    """Serialise the input and send it; no reading of the answer (safe on a worker thread)."""
-    started = time.perf_counter()
+def request(
+    engine: Engine, policy_input: PolicyInput, *, metrics: bool = False, cache: VerdictCache | None = None
+) -> Answer:
+    """Serialise the input and send it; no reading of the answer (safe on a worker thread).
+
+    With `cache`, verdicts of units whose input is unchanged are reused and only the others are sent
+    (vfleet.policy.verdicts); the answer is the same as without it.
+    """
     cut = partition.mode(engine.setting(partition.SETTING))
     if not isinstance(cut, partition.Partition):
         raise PolicyError("policy.config", f"policy configuration (data.{ROOT}.config): {cut}")
-    bodies = partition.bodies(policy_input.document, cut)
+    if cache is None or not engine.fingerprint:
+        return _send(engine, policy_input.document, cut, metrics)
+    started = time.perf_counter()
+    units = kept_verdicts.Units.of(policy_input.document, cut)
+    store = cache.read(engine.fingerprint, units)
+    kept = {name: store.projects[digest] for name, digest in units.projects.items() if digest in store.projects}
+    if store.shared is not None and len(kept) == len(units.projects):  # nothing changed that a verdict reads
+        body = {"result": kept_verdicts.result_of([store.shared, *kept.values()])}
+        return Answer(body, {"cache": time.perf_counter() - started}, 0, max(1, len(kept)))
+    if store.shared is None:  # the shared sections changed (or the policies): every project is asked
+        kept = {}
+    asked = [name for name in units.projects if name not in kept]
+    document = kept_verdicts.subset(policy_input.document, asked) if kept else policy_input.document
+    looked_up = time.perf_counter() - started
+    fresh = _send(engine, document, cut, metrics)
+    started = time.perf_counter()
+    body = dict(fresh.body)
+    result = body.get("result")
+    by_unit = kept_verdicts.split(result, units) if isinstance(result, dict) else None
+    if by_unit is not None:
+        shared, of_project = by_unit
+        store.shared = shared
+        for name in asked:
+            store.projects[units.projects[name]] = of_project.get(name, {})
+        cache.write(engine.fingerprint, units, store)
+        if kept:
+            body["result"] = kept_verdicts.result_of([shared, *of_project.values(), *kept.values()])
+    elif kept:  # an answer that is not clean is reported as it came, with the rest of the fleet asked too
+        return _send(engine, policy_input.document, cut, metrics)
+    timings = {**fresh.timings, "cache": looked_up + time.perf_counter() - started}
+    return Answer(body, timings, fresh.parts, len(kept))
+
+
+def _send(engine: Engine, document: Mapping[str, Any], cut: partition.Partition, metrics: bool) -> Answer:
+    started = time.perf_counter()
+    lanes = partition.lanes()
+    bodies = partition.bodies(document, cut, lanes=lanes if engine.more is not None else 1)
     try:
-        answers = engine.query_all(bodies, lanes=partition.lanes(), metrics=metrics)
+        answers = engine.query_all(bodies, lanes=lanes, metrics=metrics)
     except partition.BodyError as exc:  # a value the input builder failed to convert
         raise PolicyError("policy.input", f"the policy input cannot be serialised as JSON: {exc}") from exc
     sent = time.perf_counter() - started
@@ -91,7 +138,7 @@ def answer(opa: Answer, policy_input: PolicyInput) -> Evaluation:
     findings = [_finding(v, policy_input) for v in verdicts] + problems
     seconds = sum(opa.timings.values())
     return Evaluation(tuple(verdicts), Findings.of(findings), seconds, opa.body.get("metrics") or {}, opa.timings,
-                      opa.parts)
+                      opa.parts, opa.reused)
 
 
 def parse(body: Mapping[str, Any], policy_input: PolicyInput) -> tuple[list[Verdict], list[Finding]]:

@@ -26,7 +26,9 @@ from vfleet.params import ResolvedParams
 from vfleet.place import Placement
 from vfleet.policy import evaluate as evaluation
 from vfleet.policy import input as policy_input
+from vfleet.policy import partition
 from vfleet.policy.server import Engine, PolicyError, PolicySet, serve
+from vfleet.policy.verdicts import VerdictCache
 from vfleet.render import Rendered
 from vfleet.tree import Tree, TreeError, open_tree
 
@@ -53,6 +55,8 @@ class CheckReport:
     findings: Findings
     verdicts: tuple[evaluation.Verdict, ...] = ()
     timings: Mapping[str, float] = field(default_factory=dict)
+    requests: int = 0  # sent to OPA
+    reused: int = 0  # projects answered by verdicts kept from earlier runs (vfleet.policy.verdicts)
 
     @property
     def exit_code(self) -> int:
@@ -66,8 +70,11 @@ def check(
     opa_url: str | None = None,
     cache: ParseCache | None = None,
     env: Mapping[str, str] = os.environ,
+    verdicts: VerdictCache | None = None,
 ) -> CheckReport:
     """Compile the fleet at `root` (or Git revision `rev`) and evaluate its own policies/ against it.
+
+    `verdicts`: verdicts kept from earlier runs, reused for the projects whose input is unchanged.
 
     Work overlaps on two threads (OPA is a separate process, so it gets a core of its own): the OPA
     server starts and compiles policies/ while the fleet compiles, and the one policy request goes out
@@ -91,7 +98,7 @@ def check(
             document = policy_input.build(fleet, resolved, placement.clusters, rendered.tenants,
                                           revision=tree.revision)
             timings["policy-input"] = time.perf_counter() - built
-            sent.append((document, pool.submit(_request, starting, document)))
+            sent.append((document, pool.submit(_request, starting, document, verdicts)))
 
         compiled = compiler.compile_fleet(root, rev, cache=cache, env=env, tree=tree, on_rendered=send)
         timings["compile"] = time.perf_counter() - started - timings.get("policy-input", 0.0)
@@ -109,9 +116,8 @@ def check(
     # Who may change what: the committed CODEOWNERS must be what the specs give (vfleet.owners).
     settings, config_findings = owners.read_settings(tree)
     ownership = [*config_findings, *owners.check(compiled.fleet, tree, settings)]
-    return CheckReport(
-        compiled, Findings.of([*compiled.findings, *ownership, *result.findings]), result.verdicts, timings
-    )
+    return CheckReport(compiled, Findings.of([*compiled.findings, *ownership, *result.findings]), result.verdicts,
+                       timings, result.parts, result.reused)
 
 
 def _start_engine(
@@ -119,11 +125,14 @@ def _start_engine(
 ) -> Engine:
     if isinstance(policies, PolicyError):
         raise policies
-    return stack.enter_context(serve(policies, url=opa_url, env=env))
+    lanes = partition.lanes_to_start(policies.config(partition.SETTING))
+    return stack.enter_context(serve(policies, url=opa_url, env=env, lanes=lanes))
 
 
-def _request(starting: Future[Engine], document: policy_input.PolicyInput) -> evaluation.Answer:
-    return evaluation.request(starting.result(), document)
+def _request(
+    starting: Future[Engine], document: policy_input.PolicyInput, verdicts: VerdictCache | None
+) -> evaluation.Answer:
+    return evaluation.request(starting.result(), document, cache=verdicts)
 
 
 def policy_findings(
@@ -145,7 +154,9 @@ def policy_findings(
         with ExitStack() as stack:
             if engine is None:
                 started = time.perf_counter()
-                engine = stack.enter_context(serve(PolicySet.from_tree(policies_from), url=opa_url, env=env))
+                policies = PolicySet.from_tree(policies_from)
+                lanes = partition.lanes_to_start(policies.config(partition.SETTING))
+                engine = stack.enter_context(serve(policies, url=opa_url, env=env, lanes=lanes))
                 timings["policy-server"] = time.perf_counter() - started
             if document is None:
                 started = time.perf_counter()

@@ -17,6 +17,8 @@ Everything that can go wrong here raises `PolicyError` with a finding code: the 
 from __future__ import annotations
 
 import functools
+import hashlib
+import itertools
 import os
 import re
 import secrets
@@ -48,6 +50,7 @@ ROOT = "vfleet"  # the package root every policy lives under: data.vfleet.*
 QUERY_RULE = "main"  # data.vfleet.main: {deny, warn, excepted, errors}
 
 _READY_TIMEOUT_S = 20.0
+_READY_POLL_S = 0.002  # OPA is ready ~30 ms after it starts; polling every 20 ms made that ~44 ms
 _QUERY_TIMEOUT_S = 120.0  # one request evaluates the whole fleet; 10k tenants take well under a second
 _DATA_SUFFIXES = (".json", ".yaml", ".yml")
 _GO_MEMORY_LIMIT = "512MiB"  # per OPA process: where the local OPA's garbage collector starts working (see _go_runtime)
@@ -145,6 +148,23 @@ class PolicySet:
             if path.endswith(".rego") and not path.endswith("_test.rego")
         }
 
+    def fingerprint(self, engine: str) -> str:
+        """A digest of these files and of `engine` (which OPA evaluates them)."""
+        hashed = hashlib.blake2b(engine.encode(), digest_size=20)
+        for path, content in sorted(self.files.items()):
+            hashed.update(f"\0{path}\0{len(content)}\0".encode())
+            hashed.update(content)
+        return hashed.hexdigest()
+
+    def config(self, name: str) -> Any:
+        """data.<root>.config.<name> as the data files set it, None when they do not (or cannot be read):
+        a hint before any server runs; what the server answers (`Engine.setting`) is what counts."""
+        try:
+            config = data_document(self).get("config")
+        except PolicyError:
+            return None
+        return config.get(name) if isinstance(config, dict) else None
+
     def write(self, directory: Path) -> None:
         for path, content in self.files.items():
             target = directory / PurePosixPath(path)
@@ -163,6 +183,9 @@ class Engine:
     url: str
     root: str  # package root of this policy set on that server
     file_prefix: str  # how OPA names the policy files (a temp dir, a policy id); shown as policies/
+    # What the answers depend on besides the input: the policy files and the OPA that runs them
+    # (vfleet.policy.verdicts keeps verdicts under it).
+    fingerprint: str = ""
     # Starts one more lane with the same policies loaded (another local OPA process; another connection
     # to a shared server), for `query_all`; lanes live as long as the engine.
     more: Callable[[], Lane] | None = field(default=None, repr=False)
@@ -241,14 +264,20 @@ class Engine:
 
 
 @contextmanager
-def serve(policies: PolicySet, *, url: str | None = None, env: Mapping[str, str] = os.environ) -> Iterator[Engine]:
-    """An `Engine` with `policies` loaded: on `url` / $VFLEET_OPA_URL if given, else on a local OPA."""
+def serve(
+    policies: PolicySet, *, url: str | None = None, env: Mapping[str, str] = os.environ, lanes: int = 1
+) -> Iterator[Engine]:
+    """An `Engine` with `policies` loaded: on `url` / $VFLEET_OPA_URL if given, else on a local OPA.
+
+    `lanes`: local OPA processes to start at once (side by side, each on a core), for input in parts;
+    more are started when asked for. Connections to a shared server are opened when needed.
+    """
     shared = url if url is not None else env.get(URL_ENV) or None
     if shared:
         with _shared(policies, shared, env.get(TOKEN_ENV) or None) as engine:
             yield engine
     else:
-        with _local(policies, env) as engine:
+        with _local(policies, env, lanes) as engine:
             yield engine
 
 
@@ -256,7 +285,7 @@ def serve(policies: PolicySet, *, url: str | None = None, env: Mapping[str, str]
 
 
 @contextmanager
-def _local(policies: PolicySet, env: Mapping[str, str]) -> Iterator[Engine]:
+def _local(policies: PolicySet, env: Mapping[str, str], lanes: int) -> Iterator[Engine]:
     try:
         opa = toolchain.binary("opa")
     except toolchain.ToolMissing as exc:
@@ -266,24 +295,35 @@ def _local(policies: PolicySet, env: Mapping[str, str]) -> Iterator[Engine]:
         bundle = workdir / POLICIES_DIR
         bundle.mkdir()
         policies.write(bundle)
-        started = [0]
+        started = itertools.count(1)
+        registering = threading.Lock()  # lanes starting side by side register their stops on one stack
 
         def start() -> Lane:
-            started[0] += 1
-            return _start_ready(stack, opa, bundle, workdir / f"opa-{started[0]}.log", policies)
+            return _start_ready(stack, registering, opa, bundle, workdir / f"opa-{next(started)}.log", policies)
 
-        client, url = start()
-        yield Engine(client, url, ROOT, f"{bundle}/", more=start)
+        # The other lanes start while the first does: one start is ~30 ms of a core, mostly OPA
+        # compiling the policies, and a lane started only when its first part is ready waits for it.
+        with ThreadPoolExecutor(max_workers=max(1, lanes - 1), thread_name_prefix="vfleet-opa-start") as pool:
+            others = [pool.submit(start) for _ in range(lanes - 1)]
+            client, url = start()
+            prestarted = [lane.result() for lane in others]
+        binary = opa.stat()
+        fingerprint = policies.fingerprint(f"{opa} {binary.st_size} {binary.st_mtime_ns}")
+        yield Engine(client, url, ROOT, f"{bundle}/", fingerprint, more=start, _lanes=prestarted)
 
 
-def _start_ready(stack: ExitStack, opa: Path, bundle: Path, log: Path, policies: PolicySet) -> Lane:
+def _start_ready(
+    stack: ExitStack, registering: threading.Lock, opa: Path, bundle: Path, log: Path, policies: PolicySet
+) -> Lane:
     """One `opa run --server` on a free port, ready to answer; stopped when `stack` closes."""
     for attempt in range(3):
         port = _free_port()
-        process = _start(opa, port, bundle, log)
-        stack.callback(_stop, process)
+        with registering:
+            process = _start(opa, port, bundle, log)
+            stack.callback(_stop, process)
         client = FleetClient(host="127.0.0.1", port=port, timeout=_QUERY_TIMEOUT_S, retries=0)
-        stack.callback(client.close_connection)
+        with registering:
+            stack.callback(client.close_connection)
         if _wait_ready(process, client):
             return client, f"http://127.0.0.1:{port}"
         # OPA names files by their temporary path; show them as the repository's policies/.
@@ -342,7 +382,7 @@ def _wait_ready(process: subprocess.Popen[bytes], client: Any) -> bool:
             return False
         if client.check_health():  # GET /health; False while the port is not open yet
             return True
-        time.sleep(0.02)
+        time.sleep(_READY_POLL_S)
     return False
 
 
@@ -408,7 +448,7 @@ def _shared(policies: PolicySet, url: str, token: str | None) -> Iterator[Engine
                     connections.callback(extra.close_connection)
                     return extra, url
 
-                yield Engine(client, url, root, f"{root}/", more=connect)
+                yield Engine(client, url, root, f"{root}/", policies.fingerprint(url), more=connect)
         finally:
             _remove(client, pushed, root)
     finally:
