@@ -181,6 +181,46 @@ def opa_path(compiled: Any, root: Path, repeat: int) -> tuple[Best, set[tuple[st
     return best, verdicts
 
 
+def _one_tenant_changed(document: Any, run: int) -> None:
+    """What a one-tenant pull request does to the input: a label of the first tenant changes (no usage
+    does, so only that tenant's project is asked again)."""
+    key, tenant = next(iter(document.document["tenants"].items()))
+    document.document["tenants"][key] = {**tenant, "labels": {**tenant["labels"], "bench-change": str(run)}}
+
+
+def kept_path(compiled: Any, root: Path, work: Path, repeat: int) -> tuple[Best, bool]:
+    """The policy step of a check after a one-tenant change, with the verdicts of the last run kept
+    (vfleet.policy.verdicts); and whether its verdicts are those of a run that keeps nothing."""
+    from vfleet import policy
+    from vfleet.policy import evaluate, partition
+    from vfleet.policy.server import PolicySet, serve
+    from vfleet.policy.verdicts import VerdictCache
+    from vfleet.tree import open_tree
+
+    best = Best()
+    policies = PolicySet.from_tree(open_tree(root))
+    lanes = partition.lanes_to_start(policies.config(partition.SETTING))
+    cache = VerdictCache.at(work / "kept")
+    with serve(policies, env={}, lanes=lanes) as engine:  # the run before the change: fills the store
+        evaluate.evaluate(engine, policy.input_for(compiled), cache=cache)
+    same = True
+    for run in range(repeat):
+        started = time.perf_counter()
+        with serve(policies, env={}, lanes=lanes) as engine:
+            best.add("server start", time.perf_counter() - started)
+            with _timer(best, "input"):
+                document = policy.input_for(compiled)
+                _one_tenant_changed(document, run)
+            with _timer(best, "request"):
+                result = evaluate.evaluate(engine, document, cache=cache)
+            fresh = evaluate.evaluate(engine, document)  # not timed: what the answer must be
+        same = same and result.verdicts == fresh.verdicts and not result.findings.errors
+        best.add("cache", result.timings.get("cache", 0.0))
+        best.add("parts", result.parts)
+        best.add("reused", result.reused)
+    return best, same
+
+
 def check_end_to_end(root: Path, repeat: int) -> Best:
     """`vfleet check` as a library call (warm parse cache): compile, with OPA starting meanwhile, + policy."""
     from vfleet import compile as compiler
@@ -292,6 +332,13 @@ def one_size(args: argparse.Namespace, tenants_wanted: int, clusters: int, work:
     print(f"vfleet OPA path         {opa_total:6.3f} s   CPU {opa_cpu:.3f} s   (server start + input + requests)")
     print(f"ratio conftest / vfleet {ct['conftest'] / opa_total:6.1f} x wall   "
           f"{ct['conftest cpu'] / opa_cpu:.1f} x CPU")
+    kept, kept_same = kept_path(compiled, root, work, args.repeat)
+    kept_total = kept["server start"] + kept["input"] + kept["request"]
+    print(f"one tenant changed      {kept_total:6.3f} s   (verdicts of the last run kept: server start "
+          f"{kept['server start']:.3f} + input {kept['input']:.3f} + requests {kept['request']:.3f}, of which "
+          f"digests and store {kept['cache']:.3f}; {kept['parts']:.0f} request(s), {kept['reused']:.0f} projects "
+          f"reused; verdicts {'same as a fresh run' if kept_same else 'DIFFERENT from a fresh run'})")
+    print(f"ratio conftest / kept   {ct['conftest'] / kept_total:6.1f} x wall")
     if ct_verdicts == opa_verdicts:
         agreement = "same"
     else:
@@ -301,7 +348,8 @@ def one_size(args: argparse.Namespace, tenants_wanted: int, clusters: int, work:
     print(f"verdicts                {len(ct_verdicts)}, {agreement}", flush=True)
     return (f"{tenants:>8} {clusters:>6} {opa_total:>8.2f} {opa_cpu:>8.2f} {opa['parts']:>5.0f} "
             f"{ct['conftest']:>9.2f} {ct['conftest cpu']:>9.2f} {ct['conftest'] / opa_total:>7.1f}x "
-            f"{ct['conftest cpu'] / opa_cpu:>7.1f}x {len(opa_verdicts):>8} {agreement:>9}")
+            f"{ct['conftest cpu'] / opa_cpu:>7.1f}x {len(opa_verdicts):>8} {agreement:>9} "
+            f"{kept_total:>7.3f} {ct['conftest'] / kept_total:>7.1f}x")
 
 
 def main() -> int:
@@ -329,7 +377,8 @@ def main() -> int:
     if rows:
         print("\nside by side: the policy step of vfleet (OPA server start + input + requests) and conftest")
         print(f"{'tenants':>8} {'clust.':>6} {'vfleet s':>8} {'CPU s':>8} {'reqs':>5} {'conftest':>9} "
-              f"{'CPU s':>9} {'wall':>8} {'CPU':>8} {'verdicts':>8} {'agree':>9}")
+              f"{'CPU s':>9} {'wall':>8} {'CPU':>8} {'verdicts':>8} {'agree':>9} {'1 chg s':>7} {'wall':>8}")
+        print("(1 chg: one tenant changed, verdicts of the last run kept; wall: conftest / that)")
         print("\n".join(rows))
     return 0
 

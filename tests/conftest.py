@@ -43,6 +43,17 @@ def test_chart(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # ===================================================================================== end live clusters
 
 
+# ================================================================================================ caches
+# vfleet keeps parsed documents, plan listings and policy verdicts under $VFLEET_CACHE_DIR (else
+# ~/.cache/vfleet). Each test gets a folder of its own: nothing lands in the home of whoever runs the
+# suite, and no test sees what another kept.
+
+
+@pytest.fixture(autouse=True)
+def _own_cache_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VFLEET_CACHE_DIR", str(tmp_path_factory.mktemp("vfleet-cache")))
+
+
 # ================================================================================================ tiers
 # A test's tier is its folder: tests/unit, tests/policy (a real OPA), tests/live (loopback clusters),
 # tests/engine (the Pulumi engine). Every test gets its folder's marker (`pytest -m "not live"` works),

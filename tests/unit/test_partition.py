@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+import pytest
 
 from vfleet.policy import partition
 from vfleet.policy.partition import Partition
@@ -79,3 +80,29 @@ def test_bodies_are_serialised_only_when_read_and_a_bad_value_fails_then() -> No
         assert "not JSON serializable" in str(exc)
     else:
         raise AssertionError("an unserialisable part was sent")
+
+
+@pytest.mark.parametrize(("tenants", "lanes", "size"), [
+    (1000, 2, 500),  # too few for a full part each, enough for one part per lane
+    (1000, 1, 1000),
+    (400, 2, 400),  # two parts would hold fewer than MIN_TENANTS_PER_PART each
+    (500, 4, 250),
+    (10000, 2, 2500),  # full parts already give every lane work
+    (10001, 2, 2001),  # five parts, as even as whole tenants allow
+    (0, 2, 1),
+])
+def test_part_size_fills_every_lane_when_the_fleet_is_big_enough(tenants: int, lanes: int, size: int) -> None:
+    assert partition.part_size(tenants, 2500, lanes) == size
+
+
+def test_a_small_fleet_is_cut_in_one_part_per_lane() -> None:
+    document = _document({f"p{i}": 50 for i in range(20)})  # 1,000 tenants
+    assert len(partition.bodies(document, Partition.PROJECT, lanes=2)) == 2
+    assert len(partition.bodies(document, Partition.PROJECT, lanes=1)) == 1
+
+
+def test_lanes_are_started_up_front_only_for_policies_that_take_parts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(partition.os, "cpu_count", lambda: 8)
+    assert partition.lanes_to_start("project") == partition.MAX_LANES
+    assert partition.lanes_to_start(None) == partition.lanes_to_start("fleet") == 1
+    assert partition.lanes_to_start(["odd"]) == 1

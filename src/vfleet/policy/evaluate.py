@@ -95,8 +95,6 @@ def request(
     if store.shared is not None and len(kept) == len(units.projects):  # nothing changed that a verdict reads
         body = {"result": kept_verdicts.result_of([store.shared, *kept.values()])}
         return Answer(body, {"cache": time.perf_counter() - started}, 0, max(1, len(kept)))
-    if store.shared is None:  # the shared sections changed (or the policies): every project is asked
-        kept = {}
     asked = [name for name in units.projects if name not in kept]
     document = kept_verdicts.subset(policy_input.document, asked) if kept else policy_input.document
     looked_up = time.perf_counter() - started

@@ -83,7 +83,7 @@ class Units:
 class Store:
     """The verdicts kept for one policy set and one content of the shared sections."""
 
-    shared: Entries | None  # the shared subjects' verdicts (None: not known yet)
+    shared: Entries | None  # the shared subjects' verdicts (None: a new store, with no projects either)
     projects: dict[str, Entries]  # digest of a project's input -> that project's verdicts
 
 
