@@ -193,5 +193,7 @@ def test_the_local_server_collects_garbage_only_near_a_memory_limit() -> None:
     """Pure: the environment the local OPA gets (its GC settings), and that the user's settings win."""
     tuned = server._go_runtime({"PATH": "/bin"})
     assert tuned == {"PATH": "/bin", "GOGC": "off", "GOMEMLIMIT": "512MiB"}
+    lanes = server._go_runtime({"PATH": "/bin"}, server._GO_MEMORY_LIMIT_LANES)
+    assert lanes == {"PATH": "/bin", "GOGC": "off", "GOMEMLIMIT": "256MiB"}  # processes side by side
     assert server._go_runtime({"GOGC": "50"}) == {"GOGC": "50"}
     assert server._go_runtime({"GOMEMLIMIT": "4GiB"}) == {"GOMEMLIMIT": "4GiB"}

@@ -6,7 +6,8 @@ head is an ERROR (the plan exits 2). The base is only the reference for marking:
 (no `policies/` yet, or it does not compile), every head finding is new and the plan says why.
 
 Verdicts are cached per side content key (the key covers `policies/`), so a base judged once — by an
-earlier plan whose head it was — is not judged again.
+earlier plan whose head it was — is not judged again; a side judged for the first time reuses the
+verdicts of its unchanged projects (vfleet.policy.verdicts).
 """
 
 from __future__ import annotations
@@ -36,11 +37,14 @@ def judge(root: Path, source: Source, cache: Cache | None, *, opa_url: str | Non
         if data is not None:
             return Findings.of(finding_from_json(f) for f in orjson.loads(data))
     from vfleet.policy import policy_findings
+    from vfleet.policy.verdicts import VerdictCache
 
     compiled = compiler.compile_fleet(root, source.rev, cache=compiler.parse_cache(root, env), env=env)
     if not compiled.ok:
         return Findings.of(compiled.findings.errors)
-    found = policy_findings(compiled, compiled.tree, opa_url=opa_url, env=env).findings
+    # A head one tenant away from a base judged before: OPA is asked about that tenant's project only.
+    verdicts = VerdictCache.at(compiler.cache_dir(env)) if cache is not None else None
+    found = policy_findings(compiled, compiled.tree, opa_url=opa_url, env=env, verdicts=verdicts).findings
     if cache is not None and not found.errors:
         cache.put(source.key, orjson.dumps([f.to_json() for f in found]), _KIND)
     return found

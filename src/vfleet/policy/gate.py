@@ -144,10 +144,12 @@ def policy_findings(
     env: Mapping[str, str] = os.environ,
     timings: dict[str, float] | None = None,
     engine: Engine | None = None,
+    verdicts: VerdictCache | None = None,
 ) -> evaluation.Evaluation:
     """Evaluate the policies of `policies_from` against a compiled fleet; failures become ERROR findings.
 
     `engine`: a server that already has those policies loaded (else one is started and stopped here).
+    `verdicts`: verdicts kept from earlier runs, reused for the projects whose input is unchanged.
     """
     timings = timings if timings is not None else {}
     try:
@@ -162,7 +164,7 @@ def policy_findings(
                 started = time.perf_counter()
                 document = input_for(compiled)
                 timings["policy-input"] = time.perf_counter() - started
-            result = evaluation.evaluate(engine, document)
+            result = evaluation.evaluate(engine, document, cache=verdicts)
         timings["policy-eval"] = result.seconds  # serialising the input + the one request
         timings.update({f"policy-{name}": seconds for name, seconds in result.timings.items()})
         return result

@@ -53,7 +53,9 @@ _READY_TIMEOUT_S = 20.0
 _READY_POLL_S = 0.002  # OPA is ready ~30 ms after it starts; polling every 20 ms made that ~44 ms
 _QUERY_TIMEOUT_S = 120.0  # one request evaluates the whole fleet; 10k tenants take well under a second
 _DATA_SUFFIXES = (".json", ".yaml", ".yml")
-_GO_MEMORY_LIMIT = "512MiB"  # per OPA process: where the local OPA's garbage collector starts working (see _go_runtime)
+# Per OPA process: where the local OPA's garbage collector starts working (see _go_runtime).
+_GO_MEMORY_LIMIT = "512MiB"  # one process: it may get the whole fleet in one request
+_GO_MEMORY_LIMIT_LANES = "256MiB"  # processes side by side, each given parts of the input
 
 
 @functools.cache
@@ -298,8 +300,11 @@ def _local(policies: PolicySet, env: Mapping[str, str], lanes: int) -> Iterator[
         started = itertools.count(1)
         registering = threading.Lock()  # lanes starting side by side register their stops on one stack
 
+        memory = _GO_MEMORY_LIMIT_LANES if lanes > 1 else _GO_MEMORY_LIMIT
+
         def start() -> Lane:
-            return _start_ready(stack, registering, opa, bundle, workdir / f"opa-{next(started)}.log", policies)
+            log = workdir / f"opa-{next(started)}.log"
+            return _start_ready(stack, registering, opa, bundle, log, policies, memory)
 
         # The other lanes start while the first does: one start is ~30 ms of a core, mostly OPA
         # compiling the policies, and a lane started only when its first part is ready waits for it.
@@ -313,13 +318,14 @@ def _local(policies: PolicySet, env: Mapping[str, str], lanes: int) -> Iterator[
 
 
 def _start_ready(
-    stack: ExitStack, registering: threading.Lock, opa: Path, bundle: Path, log: Path, policies: PolicySet
+    stack: ExitStack, registering: threading.Lock, opa: Path, bundle: Path, log: Path, policies: PolicySet,
+    memory: str,
 ) -> Lane:
     """One `opa run --server` on a free port, ready to answer; stopped when `stack` closes."""
     for attempt in range(3):
         port = _free_port()
         with registering:
-            process = _start(opa, port, bundle, log)
+            process = _start(opa, port, bundle, log, memory)
             stack.callback(_stop, process)
         client = FleetClient(host="127.0.0.1", port=port, timeout=_QUERY_TIMEOUT_S, retries=0)
         with registering:
@@ -334,7 +340,7 @@ def _start_ready(
     raise AssertionError("unreachable")  # the last attempt returns or raises
 
 
-def _start(opa: Path, port: int, bundle: Path, log: Path) -> subprocess.Popen[bytes]:
+def _start(opa: Path, port: int, bundle: Path, log: Path, memory: str) -> subprocess.Popen[bytes]:
     args = [
         str(opa), "run", "--server",
         "--addr", f"127.0.0.1:{port}",
@@ -348,29 +354,32 @@ def _start(opa: Path, port: int, bundle: Path, log: Path) -> subprocess.Popen[by
     with log.open("wb") as out:
         try:
             return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    env=_go_runtime(os.environ))
+                                    env=_go_runtime(os.environ, memory))
         except OSError as exc:
             raise PolicyError("policy.opa-missing", f"cannot run {opa}: {exc}. Rebuild it with: "
                               f"{toolchain.build_command('opa')}") from exc
 
 
-def _go_runtime(environ: Mapping[str, str]) -> dict[str, str]:
-    """The local server's environment: ours, with the Go collector tuned for one big request.
+def _go_runtime(environ: Mapping[str, str], memory: str = _GO_MEMORY_LIMIT) -> dict[str, str]:
+    """The local server's environment: ours, with the Go collector tuned for big requests.
 
     Turning a 10,000-tenant input (~15 MB of JSON) into Rego values allocates a few hundred MB of small
     objects that all stay live until the query is answered; with Go's default GOGC=100 the collector
     rescans them again and again: a quarter to a third of OPA's CPU time (measured on the synthetic
     fleet: 2.0 -> 1.6 s CPU, peak memory 370 -> 435 MB). This server lives for one check, so the
-    collector only runs near a memory ceiling (GOMEMLIMIT, a soft limit). 512 MiB holds such a request
-    and, with the input in parts (2,500 tenants each), many parts' garbage between collections; at
-    100,000 tenants in 34 parts on 2 processes the ceiling cost no time against 1 GiB (14.1 s vs 14.8 s
-    of policy in `vfleet check`) and kept the two processes at ~1 GB instead of ~2 GB together
-    (docs/performance.md). A GOGC or GOMEMLIMIT set by the user wins.
+    collector only runs near a memory ceiling (`memory`, GOMEMLIMIT: a soft limit).
+
+    - 512 MiB for one process, which may be sent a whole 10,000-tenant fleet in one request.
+    - 256 MiB for each of several processes given parts of 1,250 tenants: at 100,000 tenants the two
+      processes and vfleet peaked at 2.90 GiB together, against 3.36 GiB with 512 MiB and parts of 2,500,
+      for ~1.2 s more of policy time (docs/performance.md).
+
+    A GOGC or GOMEMLIMIT set by the user wins.
     """
     env = dict(environ)
     if "GOGC" not in env and "GOMEMLIMIT" not in env:
         env["GOGC"] = "off"
-        env["GOMEMLIMIT"] = _GO_MEMORY_LIMIT
+        env["GOMEMLIMIT"] = memory
     return env
 
 
