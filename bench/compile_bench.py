@@ -12,6 +12,9 @@ fresh process, cold (no parse cache) and warm (the parse cache filled by an earl
   while the fleet compiles): wall time, the policy step's share, and the peak memory of the whole
   process tree (vfleet and its OPA processes, summed, sampled every 50 ms).
 
+`GOMEMLIMIT=...` in the environment and `--tenants-per-part N` rerun the OPA memory trade-off of
+docs/performance.md (a GOMEMLIMIT of the user's reaches the OPA processes as it is).
+
 Figures are printed, never asserted: this machine is shared and noisy, read them as orders of magnitude
 and ratios. The best of `--repeat` runs is shown (one run per mode above 20,000 tenants unless given).
 """
@@ -37,6 +40,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
 STAGES = ("load", "model", "params", "place", "render", "desired")
+_PER_PART_ENV = "VFLEET_BENCH_TENANTS_PER_PART"  # --tenants-per-part, passed to the child runs
 PAGE = os.sysconf("SC_PAGE_SIZE")
 T = TypeVar("T")
 
@@ -85,6 +89,10 @@ def _child_check(root: str) -> dict[str, Any]:
     from vfleet import compile as compiler
     from vfleet import policy
 
+    if per_part := os.environ.get(_PER_PART_ENV):
+        from vfleet.policy import partition
+
+        partition.TENANTS_PER_PART = int(per_part)
     start = time.perf_counter()
     report = policy.check(Path(root), cache=compiler.parse_cache(Path(root)), env=os.environ)
     total = time.perf_counter() - start
@@ -131,7 +139,7 @@ class TreeMemory:
 
 
 def _run(mode: str, root: Path, cache_dir: Path) -> dict[str, Any]:
-    env = os.environ | {"VFLEET_CACHE_DIR": str(cache_dir)}
+    env = os.environ | {"VFLEET_CACHE_DIR": str(cache_dir)}  # GOMEMLIMIT / GOGC, if set, reach OPA as they are
     env.pop("VFLEET_OPA_URL", None)  # the local servers: what CI and `vfleet check` use
     proc = subprocess.Popen([sys.executable, __file__, "--child", mode, str(root)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -184,7 +192,12 @@ def main() -> int:
     parser.add_argument("--projects", type=int, default=100)
     parser.add_argument("--repeat", type=int, help="runs per mode, the best shown (default 3; 1 above 20,000)")
     parser.add_argument("--no-check", action="store_true", help="the compile only, without `vfleet check`")
+    parser.add_argument("--tenants-per-part", type=int,
+                        help="the check's policy input in parts of at most this many tenants "
+                             "(default: vfleet.policy.partition.TENANTS_PER_PART)")
     args = parser.parse_args()
+    if args.tenants_per_part:
+        os.environ[_PER_PART_ENV] = str(args.tenants_per_part)
 
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
     times: list[str] = []

@@ -22,7 +22,7 @@ import base64
 from collections.abc import Mapping
 from typing import Any
 
-from vfleet import naming, reach, subjects
+from vfleet import endpoint, naming, subjects
 from vfleet.findings import Finding, error
 from vfleet.model import Fleet, ResolvedTenant
 from vfleet.params import ResolvedParams
@@ -81,7 +81,7 @@ def check(fleet: Fleet, config: FleetSettings, params: ResolvedParams, placement
             continue  # placement and parameters report those
         try:
             server(fleet, params, tenant, cluster, instances[str(wanted.instance)].cluster)
-        except reach.ReachError as exc:
+        except endpoint.ReachError as exc:
             message = str(exc).removeprefix(f"{tenant.doc.file}:{tenant.doc.line}: ")
             out.append(error("argocd.server", message, fleet.location(doc, path[:-1]), subjects.tenant(key)))
     return out
@@ -95,11 +95,11 @@ def server(fleet: Fleet, params: ResolvedParams, tenant: ResolvedTenant, cluster
     expose = tenant.template_version.expose
     if expose is None or expose.serviceProxy is not None:
         how = "exposes no endpoint" if expose is None else "is exposed only through the service proxy"
-        raise reach.ReachError(
+        raise endpoint.ReachError(
             f"{where}: tenant {tenant.key} is registered in Argo CD on cluster {argocd_cluster} but runs on "
             f"{cluster}, and its template {tenant.template} version {tenant.version} {how}; set 'expose:' "
             f"(ingress, loadBalancer or nodePort) on that version, or register it in an instance on {cluster}")
-    return reach.server_of(fleet, params.tenants[tenant.key].values, tenant, cluster, expose, where)
+    return endpoint.server_of(fleet, params.tenants[tenant.key].values, tenant, cluster, expose, where)
 
 
 def _b64(text: str) -> str:
@@ -125,7 +125,7 @@ def registrations(fleet: Fleet, cluster: str, settings: ArgoCDSettings | None, p
                 continue
             try:
                 url = server(fleet, params, tenant, where, cluster)
-            except reach.ReachError:
+            except endpoint.ReachError:
                 continue  # reported by `check`
             labels = {**wanted.labels, MANAGED_BY_LABEL: naming.MANAGED_BY, SECRET_TYPE_LABEL: "cluster",
                       "vfleet.dev/project": tenant.project, "vfleet.dev/tenant": tenant.name}

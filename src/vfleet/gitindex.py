@@ -11,6 +11,9 @@ silently differs from the commit's, and an apply from it would act on the differ
 Untracked files Git does not ignore are read: they are what the next commit adds. Outside a Git work tree
 there is nothing to compare. The cost is one `git ls-files` per listed prefix, plus one `git check-ignore`
 only when untracked files exist (docs/files.md has the figures).
+
+This module only asks Git; the work tree (`vfleet.tree`) holds the comparison, so Git's index sits
+below the tree and knows nothing of it.
 """
 
 from __future__ import annotations
@@ -18,15 +21,11 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from vfleet.tree import Kind, Unlisted
-
-_GITLINK = "160000"
-# Entries that stand for everything below them: their content is reported (or ignored) as a whole.
-_COVERING = (Kind.DIRECTORY, Kind.SUBMODULE, Kind.UNREADABLE, Kind.SYMLINK)
+GITLINK = "160000"  # the mode of a submodule's entry
 
 
-class _GitFailed(Exception):
-    pass
+class GitFailed(Exception):
+    """Git could not be run or could not read its index."""
 
 
 def in_git_work_tree(root: Path) -> bool:
@@ -57,45 +56,19 @@ class Pending:
 
     def index(self) -> dict[str, str]:
         if self._error or self._process is None:
-            raise _GitFailed(self._error or "not a Git work tree")
+            raise GitFailed(self._error or "not a Git work tree")
         out, err = self._process.communicate()
         if self._process.returncode != 0:
             message = err.decode("utf-8", "replace").strip() or f"exit status {self._process.returncode}"
-            raise _GitFailed(f"git ls-files: {message}")
+            raise GitFailed(f"git ls-files: {message}")
         return _parse_index(out)
-
-
-def compare(pending: Pending, on_disk: list[str], odd: list[Unlisted]) -> list[Unlisted]:
-    """Index entries under the prefix missing from disk, and listed files that Git ignores."""
-    if not pending.active:
-        return []
-    try:
-        index = pending.index()
-        listed = set(on_disk)
-        seen = {u.path for u in odd}
-        covering = tuple(u.path + "/" for u in odd if u.kind in _COVERING)
-        found: list[Unlisted] = []
-        for path in index.keys() - listed:  # C-speed set difference: nearly always empty
-            meta = index[path]
-            if path in seen or path.startswith(covering):
-                continue
-            if meta[2:].startswith(_GITLINK):
-                found.append(Unlisted(path, Kind.SUBMODULE, "in Git's index"))
-            else:
-                found.append(Unlisted(path, Kind.NOT_CHECKED_OUT, "sparse" if meta[0] == "S" else "deleted"))
-        untracked = sorted(listed - index.keys())
-        if untracked:
-            found.extend(Unlisted(path, Kind.GIT_IGNORED, rule) for path, rule in _ignored(pending.root, untracked))
-        return found
-    except (_GitFailed, OSError) as exc:
-        return [Unlisted(pending.prefix, Kind.GIT_ERROR, str(exc))]
 
 
 def _git(root: Path, *args: str, stdin: bytes | None = None, ok: tuple[int, ...] = (0,)) -> bytes:
     done = subprocess.run(["git", "-C", str(root), *args], input=stdin, capture_output=True, check=False)
     if done.returncode not in ok:
         message = done.stderr.decode("utf-8", "replace").strip() or f"exit status {done.returncode}"
-        raise _GitFailed(f"git {args[0]}: {message}")
+        raise GitFailed(f"git {args[0]}: {message}")
     return done.stdout
 
 
@@ -117,7 +90,7 @@ def _parse_index(out: bytes) -> dict[str, str]:
     return entries
 
 
-def _ignored(root: Path, paths: list[str]) -> list[tuple[str, str]]:
+def ignored(root: Path, paths: list[str]) -> list[tuple[str, str]]:
     """(path, "source:line: pattern") for each of `paths` that Git ignores."""
     stdin = b"\0".join(p.encode("utf-8", "surrogateescape") for p in paths) + b"\0"
     out = _git(root, "check-ignore", "-z", "-v", "--stdin", stdin=stdin, ok=(0, 1))  # 1: none ignored
@@ -135,7 +108,7 @@ def index_blobs(root: Path, prefix: str) -> dict[str, str] | None:
         return None
     try:
         entries = _parse_index(_git(root, "ls-files", "-z", "-s", "--", prefix))
-    except (_GitFailed, OSError):
+    except (GitFailed, OSError):
         return None
     # "<mode> <blob> <stage>" (no tag without -t)
-    return {path: meta.split(" ")[1] for path, meta in entries.items() if not meta.startswith(_GITLINK)}
+    return {path: meta.split(" ")[1] for path, meta in entries.items() if not meta.startswith(GITLINK)}

@@ -23,7 +23,7 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from vfleet import layout
 from vfleet.findings import Finding, Location, error
@@ -33,9 +33,6 @@ from vfleet.layout import LOCK_FILE as LOCK_FILE
 from vfleet.layout import TEMPLATES_DIR as TEMPLATES_DIR
 from vfleet.tree import FileEntry, Tree, TreeError
 from vfleet.yamldoc import FieldPath, YamlError, format_path, locate, parse_documents
-
-if TYPE_CHECKING:
-    from vfleet.place import Lock  # the lock's reader is the place stage's; only its results are kept here
 
 POLICIES_DIR = "policies"
 _LFS_POINTER = "version https://git-lfs.github.com/spec/"
@@ -61,6 +58,18 @@ class Document:
     index: int  # position among the documents of its file
     blob: str  # Git blob id of the file
     data: Any
+
+
+@dataclass(frozen=True)
+class Lock:
+    """The committed placement as read: tenant key -> cluster, plus what was wrong with the file.
+
+    Its reader is the place stage's (`vfleet.place.read_lock`); the type lives here, below it, because
+    the parse cache keeps the locks it has read.
+    """
+
+    tenants: dict[str, str] = field(default_factory=dict)
+    findings: tuple[Finding, ...] = ()
 
 
 @dataclass

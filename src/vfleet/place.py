@@ -32,6 +32,7 @@ from vfleet import place_reasons, subjects
 from vfleet.findings import Finding, Location, Severity, error
 from vfleet.gcpause import gc_paused
 from vfleet.load import LOCK_FILE, decode
+from vfleet.load import Lock as Lock  # re-exported: the lock's reader is here
 from vfleet.model import Fleet, ResolvedTenant
 from vfleet.params import ResolvedParams, Resources
 from vfleet.specs import API_VERSION, DNS_LABEL, LabelSelector
@@ -51,14 +52,6 @@ _PLAIN = re.compile(r"^[a-z][a-z0-9/-]*$")
 _YAML_WORDS = frozenset({"y", "yes", "n", "no", "true", "false", "on", "off", "null"})
 
 PlacedBy = Literal["explicit", "locked", "chosen"]
-
-
-@dataclass(frozen=True)
-class Lock:
-    """The committed placement: tenant key -> cluster, plus what was wrong with the file."""
-
-    tenants: dict[str, str] = field(default_factory=dict)
-    findings: tuple[Finding, ...] = ()
 
 
 @dataclass(frozen=True)

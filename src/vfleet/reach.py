@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from vfleet import access, naming
-from vfleet.errors import VfleetError
+from vfleet import access
+from vfleet.endpoint import ReachError as ReachError  # re-exported: the commands catch it
+from vfleet.endpoint import server_of
 from vfleet.load import TEMPLATES_DIR
 from vfleet.model import Fleet, ResolvedTenant
 from vfleet.specs import Expose, Identity
@@ -40,10 +41,6 @@ Subject = access.Subject
 EXEC_API_VERSION = "client.authentication.k8s.io/v1beta1"
 USER_NAME = "vfleet-oidc"
 EXTENSION = "vfleet.dev/tenant"
-
-
-class ReachError(VfleetError):
-    """A tenant that cannot be reached (not placed, no endpoint, no identity); the message says what to set."""
 
 
 @dataclass(frozen=True)
@@ -78,13 +75,6 @@ def tenant_of(compiled: Compiled, key: str) -> ResolvedTenant:
     return tenant
 
 
-def fill(pattern: str, tenant: ResolvedTenant, cluster: str) -> str:
-    """An endpoint host pattern filled in for one tenant (placeholders: specs.ENDPOINT_PLACEHOLDERS)."""
-    values = {"cluster": cluster, "namespace": tenant.namespace, "project": tenant.project,
-              "release": naming.release_name(tenant.name), "tenant": tenant.name}
-    return pattern.format_map(values)
-
-
 def target(compiled: Compiled, key: str) -> Target:
     """Where `key`'s API server is reached and what its access rules grant; ReachError when it cannot be."""
     fleet = compiled.fleet
@@ -114,30 +104,6 @@ def _why(compiled: Compiled, key: str) -> str:
     mine = [f"{f.location}: {f.message}" if f.location else f.message
             for f in compiled.findings.errors if f.subject == f"tenant:{key}"]
     return f" ({'; '.join(mine)})" if mine else ""
-
-
-def server_of(fleet: Fleet, params: Mapping[str, Any], tenant: ResolvedTenant, cluster: str, expose: Expose,
-              where: str) -> str:
-    """The tenant's API server URL as `expose` publishes it (`params`: the tenant's parameter values)."""
-    if expose.ingress is not None or expose.loadBalancer is not None:
-        host = expose.ingress or expose.loadBalancer
-        assert host is not None
-        suffix = "" if host.port == 443 else f":{host.port}"
-        return f"https://{fill(host.host, tenant, cluster)}{suffix}"
-    if expose.nodePort is not None:
-        given = expose.nodePort.port
-        # a port number, or an int parameter (specs checked that it is one)
-        number = given if isinstance(given, int) else int(params[given])
-        return f"https://{fill(expose.nodePort.host, tenant, cluster)}:{number}"
-    assert expose.serviceProxy is not None
-    item = fleet.clusters[cluster]
-    api = item.spec.spec.apiServer
-    if api is None:
-        raise ReachError(f"{where}: tenant {tenant.key} is exposed through the service proxy of cluster {cluster}, "
-                         f"which declares no API server URL; set spec.apiServer (https://...) in "
-                         f"{fleet.location(item.doc, ('spec',))}")
-    release = naming.release_name(tenant.name)
-    return f"{api}/api/v1/namespaces/{tenant.namespace}/services/https:{release}:{expose.serviceProxy.port}/proxy"
 
 
 def _ca_data(compiled: Compiled, tenant: ResolvedTenant, expose: Expose) -> str:

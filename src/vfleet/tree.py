@@ -25,6 +25,7 @@ from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 from typing import Any, Protocol
 
+from vfleet import gitindex
 from vfleet.errors import VfleetError
 
 # Specs are small; anything bigger is a mistake or an attack (a YAML bomb needs no size, but a
@@ -74,6 +75,37 @@ class Unlisted:
     path: str  # repo-relative, POSIX separators
     kind: Kind
     detail: str = ""  # for messages: a link's target and what it resolves to, an OS error, a Git rule
+
+
+# Entries that stand for everything below them: their content is reported (or ignored) as a whole.
+_COVERING = (Kind.DIRECTORY, Kind.SUBMODULE, Kind.UNREADABLE, Kind.SYMLINK)
+
+
+def _against_git(pending: gitindex.Pending, on_disk: list[str], odd: list[Unlisted]) -> list[Unlisted]:
+    """Index entries under the prefix missing from disk, and listed files that Git ignores."""
+    if not pending.active:
+        return []
+    try:
+        index = pending.index()
+        listed = set(on_disk)
+        seen = {u.path for u in odd}
+        covering = tuple(u.path + "/" for u in odd if u.kind in _COVERING)
+        found: list[Unlisted] = []
+        for path in index.keys() - listed:  # C-speed set difference: nearly always empty
+            meta = index[path]
+            if path in seen or path.startswith(covering):
+                continue
+            if meta[2:].startswith(gitindex.GITLINK):
+                found.append(Unlisted(path, Kind.SUBMODULE, "in Git's index"))
+            else:
+                found.append(Unlisted(path, Kind.NOT_CHECKED_OUT, "sparse" if meta[0] == "S" else "deleted"))
+        untracked = sorted(listed - index.keys())
+        if untracked:
+            found.extend(Unlisted(path, Kind.GIT_IGNORED, rule)
+                         for path, rule in gitindex.ignored(pending.root, untracked))
+        return found
+    except (gitindex.GitFailed, OSError) as exc:
+        return [Unlisted(pending.prefix, Kind.GIT_ERROR, str(exc))]
 
 
 class Tree(Protocol):
@@ -132,13 +164,11 @@ class WorkTree:
     def unlisted(self, prefix: str) -> list[Unlisted]:
         found = self._unlisted.get(prefix)
         if found is None:
-            from vfleet import gitindex
-
             # Git reads its index while this process walks the folders (when they were not walked yet).
             pending = gitindex.Pending(self.root, prefix)
             paths, odd = self._scan(prefix)
             found = self._unlisted[prefix] = sorted(
-                [*odd, *gitindex.compare(pending, paths, odd)], key=lambda u: u.path
+                [*odd, *_against_git(pending, paths, odd)], key=lambda u: u.path
             )
         return found
 

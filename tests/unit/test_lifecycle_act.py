@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from vfleet.lifecycle import act, observe
+from vfleet.lifecycle import act
 from vfleet.lifecycle.decide import Action, Facts, Workload
+from vfleet.live import activity
 
 NOW = datetime(2026, 7, 1, 18, 0, tzinfo=UTC)
 
@@ -74,7 +75,7 @@ def test_activity_counts_creation_and_changes_by_people_and_helm() -> None:
         {"manager": "kubectl", "operation": "Apply", "time": "2026-06-03T00:00:00Z"},
         {"manager": "helm", "operation": "Update", "time": "2026-06-02T00:00:00Z"},
     ])
-    assert observe.activity_of("ConfigMap", item) == (datetime(2026, 6, 3, tzinfo=UTC),
+    assert activity.activity_of("ConfigMap", item) == (datetime(2026, 6, 3, tzinfo=UTC),
                                                       "ConfigMap x changed by kubectl")
 
 
@@ -85,7 +86,7 @@ def test_activity_ignores_what_only_reacts() -> None:
         {"manager": "kubelet", "operation": "Update", "time": "2026-06-09T00:00:00Z", "subresource": "status"},
         {"manager": "someone", "operation": "Update", "time": "2026-06-09T00:00:00Z", "subresource": "scale"},
     ])
-    assert observe.activity_of("StatefulSet", item) == (datetime(2026, 6, 1, tzinfo=UTC), "StatefulSet x created")
+    assert activity.activity_of("StatefulSet", item) == (datetime(2026, 6, 1, tzinfo=UTC), "StatefulSet x created")
     owned = meta(creationTimestamp="2026-06-05T00:00:00Z",
                  ownerReferences=[{"kind": "StatefulSet", "name": "t", "controller": True}])
-    assert observe.activity_of("Pod", owned) is None
+    assert activity.activity_of("Pod", owned) is None

@@ -28,6 +28,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 
 from vfleet.lifecycle import schedule
+from vfleet.live.activity import parse_time as parse_time  # re-exported: the commands parse --now with it
 from vfleet.specs import AutoDelete, Sleep
 
 
@@ -194,17 +195,6 @@ def _newest(*times: datetime | None) -> datetime | None:
 
 def _rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-def parse_time(text: str | None) -> datetime | None:
-    """An RFC 3339 time as Kubernetes writes it ('2026-01-02T03:04:05Z'); None when absent or garbled."""
-    if not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 rfc3339 = _rfc3339

@@ -31,6 +31,7 @@ from vfleet.compile import Compiled
 from vfleet.findings import Finding, Findings, error
 from vfleet.jsonyaml import canonical_hash
 from vfleet.live import releases
+from vfleet.live.activity import Activity, read_activity
 from vfleet.live.connect import DEFAULT_TIMEOUT_S, Connection, connect
 from vfleet.live.observe import Observation, observe
 from vfleet.live.phases import PHASES, SLEEP_ANNOTATIONS, Live, Phase, join_reasons, phase
@@ -39,7 +40,6 @@ from vfleet.specs import AutoDelete, Sleep
 
 if TYPE_CHECKING:
     from vfleet.apply.store import Store
-    from vfleet.lifecycle.observe import Activity
 
 LastApply = Callable[[str], Mapping[str, Any] | None]  # cluster -> its stack's last apply record
 
@@ -79,7 +79,7 @@ class TenantStatus:
     last_apply: Mapping[str, Any] | None
     values_match: bool | None = None  # deployed values equal to desired (None: nothing to compare)
     spec_sleeping: bool = False  # the spec's view: `sleep.sleeping: true` (the phase is the cluster's view)
-    last_activity: str | None = None  # RFC 3339, as vfleet.lifecycle.observe defines activity; None: not read
+    last_activity: str | None = None  # RFC 3339, as vfleet.live.activity defines it; None: not read
     activity_source: str = ""  # the object and manager of that activity, or why it could not be read
 
     @property
@@ -380,7 +380,7 @@ def fleet_status(
 
     `cache_dir` keeps decoded Helm release records between runs (one file per cluster), so a run
     after the first decodes only the releases that changed. `activity` also reads each tenant's last
-    activity (vfleet.lifecycle.observe: seven metadata-only list calls more per cluster).
+    activity (vfleet.live.activity: seven metadata-only list calls more per cluster).
     """
     began = time.monotonic()
     fleet = compiled.fleet
@@ -391,7 +391,7 @@ def fleet_status(
         if cluster in namespaces and key in fleet.tenants:
             namespaces[cluster].add(fleet.tenants[key].namespace)
 
-    read_activity: dict[str, Activity] = {}
+    activities: dict[str, Activity] = {}
 
     def read(conn: Connection) -> Observation:
         if cache_dir is None:
@@ -402,10 +402,9 @@ def fleet_status(
             with contextlib.suppress(OSError):  # a cache that cannot be written costs time next run, nothing else
                 cache.save()
         if activity:
-            from vfleet.lifecycle.observe import read_activity as activity_of
 
             wanted = frozenset(namespaces[conn.cluster]) | frozenset(observed.namespaces or ())
-            read_activity[conn.cluster] = activity_of(conn, wanted, (observed.namespaces or {}).values())
+            activities[conn.cluster] = read_activity(conn, wanted, (observed.namespaces or {}).values())
         return observed
 
     with connect(fleet, names, **kwargs) as conns:
@@ -419,7 +418,7 @@ def fleet_status(
             unreachable[name] = error("live.read", f"cluster {name}: reading failed: {result!r}",
                                       subject=subjects.cluster(name))
     return derive(compiled, observed, unreachable, last_apply, seconds=round(time.monotonic() - began, 3),
-                  activity=read_activity if activity else None)
+                  activity=activities if activity else None)
 
 
 def _safe(name: str) -> str:
