@@ -44,6 +44,7 @@ unit: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
+	$(BIN)/mypy --config-file tests/mypy.ini
 
 bench: $(STAMP)
 	$(BIN)/python bench/compile_bench.py

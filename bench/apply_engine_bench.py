@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
             return elapsed, report, rss
 
         first, report, rss = one("first apply", apply)
-        resources = sum(int(v) for v in report["stacks"][0]["changes"].values())  # type: ignore[index]
+        resources = sum(int(v) for v in report["stacks"][0]["changes"].values())  # type: ignore[index,misc]
         rows.append(("first apply", [first], rss, f"{resources} engine steps"))
         runs: dict[str, list[float]] = {"no-change apply": [], "forced preview": [], "targeted": [], "full": []}
         peaks: dict[str, PeakRss] = {}

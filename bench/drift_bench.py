@@ -48,7 +48,7 @@ ENVS = ("KUBECONFIG_000", "KUBECONFIG_001")
 
 
 def fleet(root: Path, tenants: int) -> compiler.Compiled:
-    from conftest import copy_test_chart
+    from livekit import copy_test_chart
 
     synth.generate(root, projects=20, tenants=tenants, clusters=2)
     chart = copy_test_chart(root.parent)  # the project's test chart: no chart repository is reachable here

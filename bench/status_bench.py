@@ -68,7 +68,7 @@ def fleet(root: Path, tenants: int) -> compiler.Compiled:
 
 def template_record(cluster: DevCluster, home: Path, values: dict[str, Any]) -> dict[str, Any]:
     """A release record written by the real helm for the test chart (with the real values schema)."""
-    from conftest import copy_test_chart
+    from livekit import copy_test_chart
 
     chart = copy_test_chart(home)
     values_file = home / "values.json"
@@ -141,7 +141,7 @@ def count_requests() -> list[str]:
         sent.append(f"{self.cluster} {method} {path}")
         return original(self, method, path, *args)
 
-    Connection._send = counting  # type: ignore[method-assign]
+    Connection._send = counting  # type: ignore[method-assign,assignment]
     return sent
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Mapping
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -107,7 +108,7 @@ BASE: dict[str, str] = {
 }
 
 
-def write_fleet(root: Path, overrides: dict[str, str | None] | None = None) -> Path:
+def write_fleet(root: Path, overrides: Mapping[str, str | None] | None = None) -> Path:
     """BASE with `overrides` applied (a None value deletes that file); texts are dedented."""
     files = {**BASE, **(overrides or {})}
     for rel, text in files.items():

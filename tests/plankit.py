@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ def tenant(name: str, *, cluster: str | None = "eu-1", cpu: str = "2", protect: 
 class History:
     """A Git repository holding a fleet; every `commit()` places new tenants first (like `vfleet place`)."""
 
-    def __init__(self, root: Path, files: dict[str, str | None] | None = None) -> None:
+    def __init__(self, root: Path, files: Mapping[str, str | None] | None = None) -> None:
         self.root = root
         self.repo = git.Repo.init(root)
         with self.repo.config_writer() as config:

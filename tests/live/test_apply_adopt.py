@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kubernetes import client as k8s
@@ -19,7 +20,9 @@ pytestmark = pytest.mark.live
 NS = "vc-adopt-probe"
 
 
-def _resource(api_version: str, kind: str, namespace: str | None, name: str, spec: dict | None = None) -> Resource:
+def _resource(
+    api_version: str, kind: str, namespace: str | None, name: str, spec: dict[str, Any] | None = None
+) -> Resource:
     rid = f"live-a/{api_version}/{kind}/{namespace or '_'}/{name}"
     body = {"apiVersion": api_version, "kind": kind, "metadata": {"name": name}, "spec": spec or {}}
     return Resource(rid, api_version, kind, namespace, name, body, None, (), False)

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.live
 
 CLUSTER = "check-a"
 VFLEET = str(Path(sys.executable).with_name("vfleet"))
-BASE_TENANTS = {
+BASE_TENANTS: dict[str, dict[str, Any]] = {
     "web": {"cluster": CLUSTER},
     "db": {"cluster": CLUSTER, "parameters": {"persist": True, "size": "5Gi"}},
 }

@@ -4,6 +4,7 @@ release validated against the real vcluster schema, and leave nothing behind whe
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import signal
@@ -299,7 +300,7 @@ def test_dev_clusters_up_and_down(tmp_path: Path) -> None:
 
 
 def client_from_kubeconfig(path: str, context: str) -> k8s.ApiClient:
-    client: k8s.ApiClient = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
+    client: k8s.ApiClient = k8s_config.new_client_from_config(
         config_file=path, context=context
     )
     return client
@@ -327,7 +328,7 @@ def test_an_apiserver_restarted_in_place_keeps_its_port_data_and_credentials(tmp
             assert api.read_namespace("kept").metadata.uid == uid  # same etcd, same CA, same token
             # the controllers reconnected: the service-account controller serves a new namespace
             api.create_namespace({"metadata": {"name": f"after-{number}"}})
-            eventually(lambda n=f"after-{number}": _has_default_sa(api, n), timeout_s=90)
+            eventually(functools.partial(_has_default_sa, api, f"after-{number}"), timeout_s=90)
     assert devclusters.leftovers(clusters) == []
     assert processes_mentioning(str(tmp_path / "root")) == []
 

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -31,7 +32,7 @@ pytestmark = pytest.mark.live
 
 CLUSTER = "drift-a"
 VFLEET = str(Path(sys.executable).with_name("vfleet"))
-TENANTS = {
+TENANTS: dict[str, dict[str, Any]] = {
     "api": {"cluster": CLUSTER, "parameters": {"replicas": 2}},
     "jobs": {"cluster": CLUSTER},
 }

@@ -79,8 +79,8 @@ def _project(name: str) -> str:
 
 
 def _tenant(name: str, cluster: str, **spec: Any) -> str:
-    return yaml.safe_dump({"apiVersion": "vfleet.dev/v1alpha1", "kind": "Tenant", "metadata": {"name": name},
-                           "spec": {"owner": f"{name}@example.com", "cluster": cluster, **spec}})
+    return str(yaml.safe_dump({"apiVersion": "vfleet.dev/v1alpha1", "kind": "Tenant", "metadata": {"name": name},
+                               "spec": {"owner": f"{name}@example.com", "cluster": cluster, **spec}}))
 
 
 FLEET: dict[str, str] = {

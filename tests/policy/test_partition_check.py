@@ -39,7 +39,7 @@ def _set(root: Path, **settings: object) -> None:
 
 def _verdicts(root: Path, opa_url: str | None = None) -> tuple[set[tuple[object, ...]], int, int]:
     report = policy.check(root, opa_url=opa_url)
-    rows = {(f.severity.value, f.code, f.subject, f.location.file if f.location else None,
+    rows: set[tuple[object, ...]] = {(f.severity.value, f.code, f.subject, f.location.file if f.location else None,
              f.location.line if f.location else None, f.message) for f in report.findings}
     return rows, report.exit_code, len(report.verdicts)
 

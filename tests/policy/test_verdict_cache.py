@@ -26,7 +26,7 @@ Rows = set[tuple[object, ...]]
 def _check(root: Path, cache: VerdictCache | None) -> tuple[Rows, int, int, int]:
     """(findings as rows, exit code, requests sent, projects reused)."""
     report = policy.check(root, verdicts=cache)
-    rows = {(f.severity.value, f.code, f.subject, f.location.file if f.location else None,
+    rows: Rows = {(f.severity.value, f.code, f.subject, f.location.file if f.location else None,
              f.location.line if f.location else None, f.message) for f in report.findings}
     return rows, report.exit_code, report.requests, report.reused
 

@@ -11,12 +11,13 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from vfleet import compile as compiler
 from vfleet.apply import decide, gate, orchestrate, project
-from vfleet.apply.decide import Operation, Result, StackResult, Target
+from vfleet.apply.decide import Operation, Result, Schedule, StackResult, Target
 from vfleet.apply.orchestrate import Job, Options, Progress
 from vfleet.apply.records import Records, RecordsError
 from vfleet.desired import DesiredState
@@ -84,18 +85,18 @@ def compiled_at(root: Path) -> compiler.Compiled:
 
 
 def run(
-    root: Path, engine: Callable[[], orchestrate.Runner], options: Options | None = None, **kw: object
+    root: Path, engine: Callable[[], orchestrate.Runner], options: Options | None = None, **kw: Any
 ) -> orchestrate.Report:
     return orchestrate.run(
         compiled_at(root),
         options or Options(),
         runner=engine,
         records=Records(root / ".vfleet" / "state"),
-        policy=kw.pop("policy", allow),  # type: ignore[arg-type]
+        policy=kw.pop("policy", allow),
         guard=gate.deletion_guard(),
         user="tester",
         **kw,
-    )  # type: ignore[arg-type]
+    )
 
 
 def results(report: orchestrate.Report) -> dict[str, Result]:
@@ -376,9 +377,12 @@ def test_confirmation_no_runs_nothing(fleet: Path) -> None:
     with pytest.raises(orchestrate.Cancelled):
         run(fleet, no_engine, confirm=lambda schedule, refusals: False)
     asked: list[list[str]] = []
-    run(
-        fleet, FakeEngine, confirm=lambda schedule, refusals: asked.append([t.cluster for t in schedule.to_run]) or True
-    )
+
+    def confirm(schedule: Schedule, refusals: object) -> bool:
+        asked.append([t.cluster for t in schedule.to_run])
+        return True
+
+    run(fleet, FakeEngine, confirm=confirm)
     assert asked == [["eu-dev", "eu-central", "us-east"]]
 
 

@@ -6,6 +6,7 @@ aliases, import id)."""
 from __future__ import annotations
 
 import base64
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,6 +21,7 @@ from pulumi.runtime import mocks as pmocks
 from vfleet import compile as compiler
 from vfleet import desired
 from vfleet.apply import adapter, aliases, gate, program
+from vfleet.apply import kubeconfig as kubeconfigs
 from vfleet.apply.adapter import ClusterSettings
 from vfleet.desired import DesiredState
 from vfleet.findings import Finding, Findings, Location, Severity
@@ -59,7 +61,7 @@ class _Monitor(pmocks.MockMonitor):
         self.registered: list[Registered] = []
 
     def RegisterResource(self, request: Any) -> Any:
-        response = super().RegisterResource(request)
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         raw = json_format.MessageToDict(request.object)
         alias_specs = [json_format.MessageToDict(a) for a in request.aliases]
         self.registered.append(
@@ -83,7 +85,7 @@ def run_program(stack: str, body: Callable[[], Any]) -> _Monitor:
     monitor = _Monitor(_Mocks())
     pulumi.runtime.set_mocks(_Mocks(), project="vfleet", stack=stack, preview=False, monitor=monitor)
 
-    @pulumi.runtime.test
+    @pulumi.runtime.test  # type: ignore[untyped-decorator]
     def go() -> Any:
         body()
 
@@ -122,7 +124,7 @@ def kube_env(tmp: Path, refs: dict[str, KubeconfigRef]) -> dict[str, str]:
 
 def kubeconfig_text(*contexts: str) -> str:
     ca = base64.b64encode(b"not-a-real-ca").decode()
-    return yaml.safe_dump(
+    return str(yaml.safe_dump(
         {
             "apiVersion": "v1",
             "kind": "Config",
@@ -134,7 +136,7 @@ def kubeconfig_text(*contexts: str) -> str:
             "users": [{"name": c, "user": {"token": TOKEN}} for c in contexts],
             "contexts": [{"name": c, "context": {"cluster": c, "user": c}} for c in contexts],
         }
-    )
+    ))
 
 
 def prepared_for(compiled: compiler.Compiled, cluster: str, adopt: tuple[str, ...] = ()) -> program.Prepared:
@@ -247,7 +249,8 @@ def test_protected_tenants_are_protected_and_others_are_not(compiled: compiler.C
     env = kube_env(tmp_path, refs)
     for cluster in CLUSTERS:
         state = compiled.desired[cluster]
-        monitor = run_program(cluster, lambda c=cluster: program.declare(prepared_for(compiled, c), env))
+        monitor = run_program(cluster, functools.partial(
+            lambda c: program.declare(prepared_for(compiled, c), env), cluster))
         by_name = {r.name: r for r in monitor.registered}
         for res in state.resources:
             if res.tenant is not None:
@@ -282,7 +285,7 @@ def test_a_rename_registers_an_alias_to_the_former_name(compiled: compiler.Compi
     prepared = prepared_for(compiled, "eu-dev")
 
     def body() -> None:
-        resolved = program.kubeconfig.resolve(prepared.kubeconfig, "eu-dev", env)
+        resolved = kubeconfigs.resolve(prepared.kubeconfig, "eu-dev", env)
         adapter.declare(prepared.state, prepared.settings, resolved, renames=(rename,))
 
     monitor = run_program("eu-dev", body)

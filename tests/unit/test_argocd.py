@@ -80,7 +80,7 @@ def test_registrations_land_on_the_instance_cluster_without_credentials(tmp_path
     release = next(r for r in compiled.desired["eu-1"].resources if r.kind == HELM_RELEASE and r.tenant == "alpha/dev")
     assert dev.depends_on == (release.id,) and ops.depends_on == ()
     assert dev.tenant == "alpha/dev" and not dev.protect
-    assert argocd.credential_sources(compiled.desired["eu-1"], {"us-1": "ref"}) == {"us-1": "ref"}  # type: ignore[dict-item]
+    assert argocd.credential_sources(compiled.desired["eu-1"], {"us-1": "ref"}) == {"us-1": "ref"}  # type: ignore[dict-item,comparison-overlap]
 
 
 def test_a_deleted_or_moved_tenant_changes_its_registration(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
 from typing import Any
 
@@ -521,11 +520,11 @@ def test_tenants_without_render_output_are_left_out(repo: Repo) -> None:
     assert {r.tenant for r in state.resources} == {"p/ok"}
 
 
-# -------------------------------------------------------------------------------------------- speed
+# -------------------------------------------------------------------------------------------- scale
+# The time of this build at 1,000 to 100,000 tenants is bench/compile_bench.py's ("desired" column).
 
 
-@pytest.mark.bench
-def test_bench_ten_thousand_tenants(repo: Repo) -> None:
+def test_ten_thousand_tenants_on_a_hundred_clusters(repo: Repo) -> None:
     repo.team("devs", ["bob", "carol"], ["oidc:devs"])
     repo.project("p", members=[{"team": "devs", "role": "user"}, {"user": "alice", "role": "admin"}],
                  hostAccess={"view": ["user"]})  # namespace, 2 guardrails, 2 policies, host view + binding, release
@@ -546,15 +545,6 @@ def test_bench_ten_thousand_tenants(repo: Repo) -> None:
     values = {"controlPlane": {"statefulSet": {"resources": {"limits": {"memory": "2Gi"}}}},
               "sync": {"toHost": {"pods": {"enabled": True}}}}
     rendered = {k: Rendered(k, values, "", "0" * 64) for k in tenants}
-    best_build = best_hash = float("inf")
-    for _ in range(3):
-        start = time.perf_counter()
-        states = desired.build(fleet, params, placement, rendered)
-        built = time.perf_counter()
-        hashes = [s.hash for s in states.values()]
-        done = time.perf_counter()
-        best_build, best_hash = min(best_build, built - start), min(best_hash, done - built)
+    states = desired.build(fleet, params, placement, rendered)
     total = sum(len(s.resources) for s in states.values())
-    assert total == 8 * 10_000 and len(hashes) == 100
-    print(f"\ndesired 10,000 tenants ({total} resources) on 100 clusters (best of 3): build "
-          f"{best_build * 1000:.0f} ms, canonical JSON + sha256 {best_hash * 1000:.0f} ms")
+    assert total == 8 * 10_000 and len({s.hash for s in states.values()}) == 100

@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -125,10 +126,11 @@ def test_a_file_where_the_state_folders_belong_is_an_error(tmp_path: Path, which
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("not a folder")
     records = Records(tmp_path / "state")
-    runs = {"history": records.history, "write": lambda: records.write(record())}
-    applied = {"known_stacks": records.known_stacks, "applied_hash": lambda: records.applied_hash("eu-1"),
-               "applied_state": lambda: records.applied_state("eu-1"), "invalidate": lambda: records.invalidate("eu-1"),
-               "forget": lambda: records.forget("eu-1")}
+    runs: dict[str, Callable[[], object]] = {"history": records.history, "write": lambda: records.write(record())}
+    applied: dict[str, Callable[[], object]] = {
+        "known_stacks": records.known_stacks, "applied_hash": lambda: records.applied_hash("eu-1"),
+        "applied_state": lambda: records.applied_state("eu-1"), "invalidate": lambda: records.invalidate("eu-1"),
+        "forget": lambda: records.forget("eu-1")}
     calls = {"state": {**runs, **applied}, "state/applied": applied, "state/runs": runs}[which]
     for name, call in calls.items():
         with pytest.raises(RecordsError, match="should be a folder") as caught:
@@ -237,9 +239,11 @@ print(json.dumps({{"first": first, "partial": partial, "full": full, "before": b
     said = " ".join(str(partial["said"]).split())
     assert "(writing tenants/alpha/dev/vcluster.yaml, 2 file(s) written before)" in said  # a partial write
     assert result["after"] == result["before"] and result["before"]  # the previous compile, byte for byte
-    assert 'cpu: "2"' in str(result["before"]) and len(result["before"]) == 3  # type: ignore[arg-type]
+    before, cache = result["before"], result["cache"]
+    assert isinstance(before, dict) and isinstance(cache, list)
+    assert 'cpu: "2"' in str(before) and len(before) == 3
     assert result["left"] == ["build", "cache", "filler"]  # no staging directory left behind
-    assert result["cache"] and all(str(n).endswith(".pickle") for n in result["cache"])  # type: ignore[union-attr]
+    assert cache and all(str(n).endswith(".pickle") for n in cache)
 
 
 def test_a_full_disk_keeps_the_previous_records(tmp_path: Path, states: tuple[DesiredState, DesiredState]) -> None:

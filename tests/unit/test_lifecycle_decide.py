@@ -12,7 +12,7 @@ from vfleet.specs import AutoDelete, Sleep
 
 
 def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)  # type: ignore[arg-type]
+    return datetime(*parts, tzinfo=UTC)  # type: ignore[arg-type,misc]
 
 
 def facts(replicas: int = 1, *, recorded: int | None = None, slept_at: datetime | None = None,

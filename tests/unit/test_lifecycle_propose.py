@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import git
@@ -15,7 +16,7 @@ EXPIRED = "  autoDelete: {expiry: 2026-01-31}\n"
 REASON = ("expired at 2026-02-01T00:00:00Z (expiry 2026-01-31)",)
 
 
-def history(tmp_path: Path, extra: dict[str, str | None] | None = None) -> History:
+def history(tmp_path: Path, extra: Mapping[str, str | None] | None = None) -> History:
     files: dict[str, str | None] = {
         "fleet/projects/alpha/tenants/old.yaml": tenant("old", extra=EXPIRED),
         "fleet/projects/alpha/tenants/keep.yaml": tenant("keep", protect=True, extra=EXPIRED),

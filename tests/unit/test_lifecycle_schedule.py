@@ -10,7 +10,7 @@ from vfleet.lifecycle import schedule
 
 
 def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)  # type: ignore[arg-type]
+    return datetime(*parts, tzinfo=UTC)  # type: ignore[arg-type,misc]
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ DESIRED: dict[str, Any] = {
 }
 # What the API server keeps for DESIRED applied by vfleet: defaults inside list elements, an atomic
 # podSelector tracked as one field, server-set metadata.
-FIELDS_V1 = {
+FIELDS_V1: dict[str, Any] = {
     "f:metadata": {"f:labels": {"f:app.kubernetes.io/managed-by": {}}},
     "f:spec": {"f:podSelector": {}, "f:ingress": {}},
 }

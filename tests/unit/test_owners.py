@@ -80,7 +80,7 @@ def test_check_finds_a_missing_or_stale_file_with_its_line(tmp_path: Path) -> No
     assert owners.check(fleet, open_tree(root), settings) == []
     target.write_text(target.read_text().replace("@carol ", ""))
     (stale,) = owners.check(fleet, open_tree(root), settings)
-    assert stale.code == "codeowners.stale" and stale.location is not None
+    assert stale.code == "codeowners.stale" and stale.location is not None and stale.location.line is not None
     assert target.read_text().splitlines()[stale.location.line - 1].startswith("/fleet/projects/beta/tenants/")
     assert "@carol" in stale.message and "vfleet codeowners" in stale.message
 

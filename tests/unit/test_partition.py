@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import orjson
@@ -46,11 +47,13 @@ def test_the_fleet_setting_and_small_fleets_send_one_request() -> None:
 
 def test_merge_unites_the_sets_each_entry_once_and_sums_metrics() -> None:
     shared = {"rule": "cluster-capacity", "subject": "cluster:c1", "message": "full"}
-    first = {"result": {"deny": [shared, {"rule": "r", "subject": "tenant:a/x", "message": "m"}], "warn": [],
-                        "errors": []}, "metrics": {"timer_rego_query_eval_ns": 5}}
-    second = {"result": {"deny": [dict(reversed(shared.items()))], "warn": [{"rule": "w", "subject": "s",
-                                                                            "message": "m"}], "errors": []},
-              "metrics": {"timer_rego_query_eval_ns": 7}}
+    first: dict[str, Any] = {
+        "result": {"deny": [shared, {"rule": "r", "subject": "tenant:a/x", "message": "m"}], "warn": [], "errors": []},
+        "metrics": {"timer_rego_query_eval_ns": 5}}
+    second: dict[str, Any] = {
+        "result": {"deny": [dict(reversed(shared.items()))], "warn": [{"rule": "w", "subject": "s", "message": "m"}],
+                   "errors": []},
+        "metrics": {"timer_rego_query_eval_ns": 7}}
     merged = partition.merge([first, second])
     assert merged["result"]["deny"] == first["result"]["deny"]
     assert merged["result"]["warn"] == second["result"]["warn"]
@@ -102,7 +105,7 @@ def test_a_small_fleet_is_cut_in_one_part_per_lane() -> None:
 
 
 def test_lanes_are_started_up_front_only_for_policies_that_take_parts(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(partition.os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)  # partition asks os.cpu_count()
     assert partition.lanes_to_start("project") == partition.MAX_LANES
     assert partition.lanes_to_start(None) == partition.lanes_to_start("fleet") == 1
     assert partition.lanes_to_start(["odd"]) == 1

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import time
 from pathlib import Path
 from typing import Any
 
@@ -514,25 +513,14 @@ def synthetic(repo: Repo, tenants: int, clusters: int, projects: int) -> tuple[F
     return big, params
 
 
-@pytest.mark.bench
-def test_bench_ten_thousand_tenants_on_a_hundred_clusters(repo: Repo) -> None:
+def test_ten_thousand_tenants_spread_over_a_hundred_clusters_and_stay_put(repo: Repo) -> None:
+    # The time of placing them is bench/compile_bench.py's ("place" column), at up to 100,000 tenants.
     fleet, params = synthetic(repo, 10_000, 100, 20)
-    cold: list[float] = []
-    for _ in range(3):
-        start = time.perf_counter()
-        placement = place.place(fleet, params, place.Lock())
-        cold.append(time.perf_counter() - start)
+    placement = place.place(fleet, params, place.Lock())
     assert len(placement.clusters) == 10_000 and placement.findings == ()
     counts: dict[str, int] = {}
     for cluster in placement.clusters.values():
         counts[cluster] = counts.get(cluster, 0) + 1
     assert max(counts.values()) - min(counts.values()) <= 40  # spread, not piled onto one cluster
-    lock = place.Lock(placement.clusters)
-    warm: list[float] = []
-    for _ in range(3):
-        start = time.perf_counter()
-        sticky = place.place(fleet, params, lock)
-        warm.append(time.perf_counter() - start)
+    sticky = place.place(fleet, params, place.Lock(placement.clusters))
     assert sticky.clusters == placement.clusters and sticky.stale == ()
-    print(f"\nplace 10,000 tenants / 100 clusters (best of 3): all new {min(cold) * 1000:.1f} ms, "
-          f"all locked {min(warm) * 1000:.1f} ms")

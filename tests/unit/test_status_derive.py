@@ -139,7 +139,8 @@ def observation(compiled: compiler.Compiled, **kinds: Any) -> Observation:
         return ReleaseRecord(tenant.namespace, tenant.name, 1, "deployed", "vcluster", "0.35.3",
                              canonical_hash(config), canonical_hash(releases.numbers_as_floats(config)), None, "")
 
-    namespaces = {t.namespace: {"metadata": {"name": t.namespace}} for t in compiled.fleet.tenants.values()}
+    namespaces: dict[str, dict[str, Any]] = {
+        t.namespace: {"metadata": {"name": t.namespace}} for t in compiled.fleet.tenants.values()}
     namespaces["vc-alpha-old"] = {"metadata": {"name": "vc-alpha-old", "labels": {
         "vfleet.dev/project": "alpha", "vfleet.dev/tenant": "old"}}}
     records: dict[tuple[str, str], ReleaseRecord | str] = {

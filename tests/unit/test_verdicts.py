@@ -10,7 +10,7 @@ import pytest
 
 from vfleet.policy import verdicts
 from vfleet.policy.partition import Partition
-from vfleet.policy.verdicts import Store, Units, VerdictCache
+from vfleet.policy.verdicts import Entries, Store, Units, VerdictCache
 
 
 def _document() -> dict[str, Any]:
@@ -100,7 +100,7 @@ def test_the_store_reads_back_what_was_written_and_damage_reads_as_empty(tmp_pat
 def test_a_store_keeps_the_current_units_and_as_many_others_at_most(tmp_path: Path) -> None:
     cache = VerdictCache.at(tmp_path)
     units = Units.of(_document(), Partition.PROJECT)
-    others = {f"old-{i}": {} for i in range(5)}
+    others: dict[str, Entries] = {f"old-{i}": {} for i in range(5)}
     cache.write("p", units, Store({}, {**others, units.projects["a"]: {}, units.projects["b"]: {}}))
     kept = cache.read("p", units).projects
     assert {units.projects["a"], units.projects["b"]} <= kept.keys() and len(kept) == 4
