@@ -7,9 +7,11 @@ when that is ever necessary, so that no object is deleted and recreated.
 from __future__ import annotations
 
 import hashlib
+import re
 
 MAX_NAME = 63  # a namespace name is an RFC 1123 label
 MANAGED_BY = "vfleet"
+_NOT_IN_FILE_NAMES = re.compile(r"[^A-Za-z0-9_.-]")
 
 
 def tenant_key(project: str, tenant: str) -> str:
@@ -33,3 +35,9 @@ def release_name(tenant: str) -> str:
 def resource_id(cluster: str, api_version: str, kind: str, namespace: str | None, name: str) -> str:
     """`<cluster>/<apiVersion>/<kind>/<namespace>/<name>`: the stable identity of a desired object."""
     return f"{cluster}/{api_version}/{kind}/{namespace or '_'}/{name}"
+
+
+def file_part(name: str) -> str:
+    """`name` (a cluster's, a timestamp) as one path segment of vfleet's state and caches: ASCII letters,
+    digits and `_.-` kept, anything else `_` (a cluster name is a DNS label: unchanged)."""
+    return _NOT_IN_FILE_NAMES.sub("_", name)

@@ -34,10 +34,10 @@ import orjson
 
 from vfleet.apply.store import DirStore, RecordsError, Store, open_store
 from vfleet.desired import DesiredState
+from vfleet.naming import file_part
 
 STATE_DIR_ENV = "VFLEET_STATE_DIR"
 DEFAULT_STATE_DIR = ".vfleet/state"
-_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 _HASH = re.compile(r"[0-9a-f]{64}")  # DesiredState.hash: sha256 hex
 
 
@@ -107,13 +107,13 @@ class Records:
 
     def write(self, record: Record) -> str:
         stamp = record.started.replace(":", "").replace("-", "").replace("+0000", "Z")
-        key = f"runs/{_safe(record.cluster)}/{_safe(stamp)}-{record.operation}.json"
+        key = f"runs/{file_part(record.cluster)}/{file_part(stamp)}-{record.operation}.json"
         self.store.write(key, orjson.dumps(record.to_json(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
         return self.store.where(key)
 
     def history(self, cluster: str | None = None, limit: int | None = None) -> list[Record]:
         """Records, newest first; of one cluster or of all. Raises `RecordsError` naming every bad record."""
-        keys = self.store.keys(f"runs/{_safe(cluster)}/" if cluster else "runs/")
+        keys = self.store.keys(f"runs/{file_part(cluster)}/" if cluster else "runs/")
         found: list[Record] = []
         bad: list[str] = []
         for key in keys:
@@ -134,7 +134,7 @@ class Records:
 
     def applied_hash(self, cluster: str) -> str | None:
         """The desired-state hash of the last successful apply; None when nothing is known to be applied."""
-        key = f"applied/{_safe(cluster)}.hash"
+        key = f"applied/{file_part(cluster)}.hash"
         data = self.store.read(key)
         if data is None:
             return None
@@ -155,7 +155,7 @@ class Records:
 
     def applied_state(self, cluster: str) -> DesiredState | None:
         """What the last successful apply applied (the deletion guards' base); None when nothing was."""
-        key, hash_key = f"applied/{_safe(cluster)}.json", f"applied/{_safe(cluster)}.hash"
+        key, hash_key = f"applied/{file_part(cluster)}.json", f"applied/{file_part(cluster)}.hash"
         path, hash_path = self.store.where(key), self.store.where(hash_key)
         data = self.store.read(key)
         recorded = self.applied_hash(cluster)
@@ -175,7 +175,7 @@ class Records:
 
     def applied_sources(self, cluster: str) -> Sources | None:
         """Where the last successful apply read each tenant; None when not recorded (older records)."""
-        key = f"applied/{_safe(cluster)}.sources.json"
+        key = f"applied/{file_part(cluster)}.sources.json"
         data = self.store.read(key)
         if data is None:
             return None
@@ -203,7 +203,7 @@ class Records:
 
     def save_applied(self, state: DesiredState, sources: Sources | None = None) -> None:
         """After a successful apply: the state and its sources (first), its hash (last: a crash never skips)."""
-        name = _safe(state.cluster)
+        name = file_part(state.cluster)
         self.store.write(f"applied/{name}.json", state.to_json())
         if sources is None:
             self.store.delete(f"applied/{name}.sources.json")  # an earlier apply's would name other files
@@ -217,21 +217,17 @@ class Records:
     def forget(self, cluster: str) -> None:
         """After a destroy: nothing is known to be applied."""
         for suffix in (".hash", ".json", ".sources.json", ".unfinished"):
-            self.store.delete(f"applied/{_safe(cluster)}{suffix}")
+            self.store.delete(f"applied/{file_part(cluster)}{suffix}")
 
     def invalidate(self, cluster: str) -> None:
         """Before an engine run: a run that dies half-way must not leave the old hash looking current, and
         the next run must know this one did not finish (`unfinished`)."""
-        self.store.write(f"applied/{_safe(cluster)}.unfinished", b"an engine run started and has not succeeded\n")
-        self.store.delete(f"applied/{_safe(cluster)}.hash")
+        self.store.write(f"applied/{file_part(cluster)}.unfinished", b"an engine run started and has not succeeded\n")
+        self.store.delete(f"applied/{file_part(cluster)}.hash")
 
     def unfinished(self, cluster: str) -> bool:
         """An engine run of this stack started and did not succeed (failed, killed, its answers lost)."""
-        return self.store.read(f"applied/{_safe(cluster)}.unfinished") is not None
-
-
-def _safe(name: str) -> str:
-    return _SAFE.sub("_", name)
+        return self.store.read(f"applied/{file_part(cluster)}.unfinished") is not None
 
 
 def _parse_record(store: Store, key: str) -> Record | str:

@@ -397,7 +397,7 @@ def fleet_status(
         if cache_dir is None:
             observed = observe(conn, frozenset(namespaces[conn.cluster]))
         else:
-            cache = releases.RecordCache(cache_dir / f"releases-{_safe(conn.cluster)}.json")
+            cache = releases.RecordCache(cache_dir / f"releases-{naming.file_part(conn.cluster)}.json")
             observed = observe(conn, frozenset(namespaces[conn.cluster]), cache)
             with contextlib.suppress(OSError):  # a cache that cannot be written costs time next run, nothing else
                 cache.save()
@@ -419,10 +419,6 @@ def fleet_status(
                                       subject=subjects.cluster(name))
     return derive(compiled, observed, unreachable, last_apply, seconds=round(time.monotonic() - began, 3),
                   activity=activities if activity else None)
-
-
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
 def last_apply_from(where: Path | Store) -> LastApply:
