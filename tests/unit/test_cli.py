@@ -77,6 +77,19 @@ def test_not_a_fleet_is_exit_2_with_a_message(tmp_path: Path) -> None:
     assert "no fleet/ folder here" in result.stderr
 
 
+def test_an_error_quoting_brackets_is_printed_as_text_not_markup(tmp_path: Path) -> None:
+    odd = tmp_path / "a[/b]" / "[bold]x"  # rich markup in user input: a closing tag once crashed the CLI
+    result = run("validate", str(odd))
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert f"error: {odd}: no fleet/ folder here" in " ".join(result.stderr.split())
+
+
+def test_an_unknown_tenant_with_brackets_is_named_as_typed(tmp_path: Path) -> None:
+    result = run("show", "tenant", "alpha/x[/y]", "--path", str(write_fleet(tmp_path)))
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "error: no tenant 'alpha/x[/y]'" in result.stderr
+
+
 def test_a_template_values_path_outside_the_repository_is_refused(tmp_path: Path) -> None:
     template = (REPO / "tests/fleetkit.py").read_text()  # only to keep the base template's shape in sync
     assert "values: values.yaml.j2" in template

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 
 import typer
 
-from vfleet.cli.output import console
+from vfleet.cli.output import say_error
 from vfleet.errors import VfleetError
 
 # first word of the command line -> the module (vfleet.cli.<module>) that registers it
@@ -73,5 +73,5 @@ def main() -> None:
     try:
         build(modules_for(sys.argv[1:]))()
     except VfleetError as exc:
-        console(stderr=True).print(f"[bold red]error:[/] {exc}")
+        say_error(exc)
         sys.exit(exc.exit_code)

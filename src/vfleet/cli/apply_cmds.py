@@ -22,9 +22,9 @@ from rich.table import Table
 from vfleet import compile as compiler
 from vfleet.apply import decide, gate, orchestrate, preflight, project, records, shards
 from vfleet.apply.decide import Operation, Result, Schedule, StackResult, Target
-from vfleet.cli.output import Output, console, emit_json, print_findings
+from vfleet.cli.output import Output, console, emit_json, fail, print_findings
 from vfleet.errors import VfleetError
-from vfleet.findings import Finding, Findings
+from vfleet.findings import Finding
 from vfleet.terminal import print_all
 
 PathArg = Annotated[Path, typer.Argument(help="the fleet repository (or its fleet/ folder)")]
@@ -108,9 +108,9 @@ def _execute(
                 confirm=None if yes or options.operation is Operation.PREVIEW else _confirm(options, display),
             )
     except (gate.Broken, gate.Refused) as exc:
-        _fail(exc, exc.findings, output)
+        fail(exc, output, exc.findings, "apply")
     except VfleetError as exc:
-        _fail(exc, Findings.of([]), output)
+        fail(exc, output)
     if output is Output.json:
         emit_json(report_json(report) | ({"shard": str(options.shard)} if options.shard else {}))
     else:
@@ -122,18 +122,7 @@ def _shard(text: str | None, output: Output) -> shards.Shard | None:
     try:
         return shards.Shard.parse(text) if text is not None else None
     except shards.ShardError as exc:
-        _fail(exc, Findings.of([]), output)
-        raise  # not reached: _fail exits
-
-
-def _fail(exc: VfleetError, findings: Findings, output: Output) -> None:
-    if output is Output.json:
-        emit_json({"error": str(exc), "findings": [f.to_json() for f in findings], "exitCode": exc.exit_code})
-    else:
-        if findings:
-            print_findings(findings, console(stderr=True), "apply")
-        console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}")
-    raise typer.Exit(exc.exit_code)
+        fail(exc, output)
 
 
 def _confirm(options: orchestrate.Options, display: _Display) -> orchestrate.Confirm:
@@ -178,7 +167,7 @@ def apply(
 ) -> None:
     """Compile, gate (policy, deletion guards, wave order) and apply every changed stack with the Pulumi engine."""
     if override_wave_order is not None and not override_wave_order.strip():
-        _fail(VfleetError("--override-wave-order needs a reason (nothing was run)"), Findings.of([]), output)
+        fail(VfleetError("--override-wave-order needs a reason (nothing was run)"), output)
     options = orchestrate.Options(
         Operation.UP,
         tuple(cluster or ()),
@@ -225,14 +214,13 @@ def destroy(
     """Delete everything a stack manages on its cluster: only with `--confirm <cluster>` and the guards."""
     if confirm != cluster:
         if confirm is not None or not sys.stdin.isatty():
-            _fail(
+            fail(
                 VfleetError(f"destroying stack {cluster} needs --confirm {cluster} (nothing was run)"),
-                Findings.of([]),
                 output,
             )
         typed = typer.prompt(f"type the cluster name ({cluster}) to destroy everything its stack manages")
         if typed != cluster:
-            _fail(orchestrate.Cancelled("not confirmed: nothing was run"), Findings.of([]), output)
+            fail(orchestrate.Cancelled("not confirmed: nothing was run"), output)
     options = orchestrate.Options(Operation.DESTROY, (cluster,), None, 1, override_guard)
     _execute(path, options, output, secrets_provider, True)
 
@@ -359,7 +347,8 @@ def _print_report(report: orchestrate.Report, shard: shards.Shard | None = None)
         for rid in r.adopted:
             out.print(f"adopted on {r.cluster}: {escape(rid)}")
     for name in report.orphans:
-        out.print(f"[yellow]stack {name} has no Cluster spec[/]: destroy it with `vfleet destroy --cluster {name}`")
+        shown = escape(name)
+        out.print(f"[yellow]stack {shown} has no Cluster spec[/]: destroy it with `vfleet destroy --cluster {shown}`")
     counts = ", ".join(f"{len(v)} {k}" for k, v in decide.summary(report.results).items())
     where = f" (shard {shard})" if shard else ""
     out.print(f"{report.operation.value}{where}: {counts or 'no stacks selected'}")

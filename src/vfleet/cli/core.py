@@ -10,7 +10,8 @@ import yaml
 
 from vfleet import compile as compiler
 from vfleet import place
-from vfleet.cli.output import Output, console, emit_json, print_findings
+from vfleet.cli.output import Output, console, emit_json, fail, print_findings
+from vfleet.errors import VfleetError
 from vfleet.findings import Findings
 
 PathArg = Annotated[Path, typer.Argument(help="the fleet repository (or its fleet/ folder)")]
@@ -113,8 +114,7 @@ def show_tenant(
     if tenant is None:
         known = [k for k in compiled.fleet.tenants if k.split("/")[-1] == key.split("/")[-1]]
         hint = f" (did you mean {', '.join(known)}?)" if known else ""
-        console(stderr=True).print(f"[bold red]error:[/] no tenant {key!r}{hint}")
-        raise typer.Exit(2)
+        fail(VfleetError(f"no tenant {key!r}{hint}"))
     params = compiled.params.tenants.get(key)
     rendered = compiled.rendered.tenants.get(key)
     resources = params.resources if params else None

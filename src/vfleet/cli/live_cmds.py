@@ -14,10 +14,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 from rich.table import Table
-from rich.text import Text
 
 from vfleet import compile as compiler
-from vfleet.cli.output import console, emit_json, print_findings
+from vfleet.cli.output import console, emit_json, fail, print_findings
 from vfleet.errors import VfleetError
 from vfleet.findings import Findings
 
@@ -29,11 +28,6 @@ class DriftOutput(StrEnum):
     table = "table"
     json = "json"
     markdown = "markdown"
-
-
-def _fail(exc: VfleetError) -> typer.Exit:
-    console(stderr=True).print(Text.assemble(("error:", "bold red"), " ", str(exc)))
-    return typer.Exit(exc.exit_code)
 
 
 def drift_command(
@@ -53,7 +47,7 @@ def drift_command(
         root = compiler.find_root(path)
         compiled = compiler.compile_fleet(root, rev, cache=compiler.parse_cache(root))
     except VfleetError as exc:
-        raise _fail(exc) from exc
+        fail(exc)
     if compiled.findings.errors:  # a broken fleet has no trustworthy desired state to compare with
         print_findings(Findings.of(compiled.findings.errors), console(stderr=True), "drift")
         raise typer.Exit(2)

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import sys
 from enum import StrEnum
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
+import typer
 from rich.console import Console
+from rich.text import Text
 
+from vfleet.errors import VfleetError
 from vfleet.findings import JSON_HINT, Findings
 from vfleet.terminal import print_all
 
@@ -40,3 +43,25 @@ def print_findings(findings: Findings, out: Console, summary: str, hint: str = J
         f"{len(findings.errors)} error(s), {len(findings.denies)} denied, {len(findings.warnings)} warning(s)"
     )
     out.print(f"{summary}: {counts}")
+
+
+def say_error(exc: VfleetError) -> None:
+    """`error: <message>` on stderr; the message is text, never markup (it quotes user input)."""
+    console(stderr=True).print(Text.assemble(("error:", "bold red"), " ", str(exc)))
+
+
+def fail(exc: VfleetError, output: Output = Output.table, findings: Findings | None = None,
+         summary: str = "") -> NoReturn:
+    """The one way a command stops on an error, with the error's exit code (vfleet.errors).
+
+    Table output: the findings that led to it (if any) and the error, on stderr. JSON output: one
+    object on stdout, `{"error", "findings", "exitCode"}`, so that a pipeline parsing stdout sees it.
+    Errors no command catches reach `vfleet.cli.main`, which says them the same way.
+    """
+    if output is Output.json:
+        emit_json({"error": str(exc), "findings": [f.to_json() for f in findings or ()], "exitCode": exc.exit_code})
+    else:
+        if findings:
+            print_findings(findings, console(stderr=True), summary)
+        say_error(exc)
+    raise typer.Exit(exc.exit_code)

@@ -11,11 +11,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
-from rich.text import Text
 
 from vfleet import compile as compiler
 from vfleet import policy
-from vfleet.cli.output import Output, console, emit_json, print_findings
+from vfleet.cli.output import Output, console, emit_json, fail, print_findings
 from vfleet.errors import VfleetError
 from vfleet.findings import Findings
 from vfleet.load import ParseCache
@@ -61,11 +60,6 @@ def _root_and_cache(path: Path, no_cache: bool) -> tuple[Path, ParseCache | None
     return root, None if no_cache else compiler.parse_cache(root)
 
 
-def _fail(exc: VfleetError) -> typer.Exit:
-    console(stderr=True).print(Text.assemble(("error:", "bold red"), " ", str(exc)))
-    return typer.Exit(exc.exit_code)
-
-
 def check_command(
     path: PathArg = Path("."),
     rev: RevOpt = None,
@@ -85,7 +79,7 @@ def check_command(
 
             report = with_live(report, live_base)
     except VfleetError as exc:
-        raise _fail(exc) from exc
+        fail(exc)
     compiled = report.compiled
     if output is Output.json:
         emit_json(
@@ -119,7 +113,7 @@ def test_command(
     try:
         root = compiler.find_root(path)
     except VfleetError as exc:
-        raise _fail(exc) from exc
+        fail(exc)
     report = policy.run_tests(root)
     if output is Output.json:
         emit_json(_test_json(report))
@@ -225,7 +219,7 @@ def impact_command(
         root, cache = _root_and_cache(path, no_cache)
         report = policy.impact(root, base, head, opa_url=opa_url, cache=cache)
     except VfleetError as exc:
-        raise _fail(exc) from exc
+        fail(exc)
     counts = {c.value: report.count(c) for c in policy.Change}
     if output is Output.json:
         emit_json(
@@ -265,7 +259,7 @@ def input_command(path: PathArg = Path("."), rev: RevOpt = None, no_cache: NoCac
         root, cache = _root_and_cache(path, no_cache)
         compiled = compiler.compile_fleet(root, rev, cache=cache)
     except VfleetError as exc:
-        raise _fail(exc) from exc
+        fail(exc)
     if compiled.findings.errors:
         print_findings(Findings.of(compiled.findings.errors), console(stderr=True), "policy input (partial)",
                        hint="vfleet compile --output json")
