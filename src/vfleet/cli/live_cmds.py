@@ -5,8 +5,6 @@ Exit codes: drift 0 none, 3 drift found, 2 broken input or a cluster that could 
 
 from __future__ import annotations
 
-import dataclasses
-import time
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -21,7 +19,7 @@ from vfleet.errors import VfleetError
 from vfleet.findings import Findings
 
 if TYPE_CHECKING:
-    from vfleet.policy import CheckReport
+    pass
 
 
 class DriftOutput(StrEnum):
@@ -76,26 +74,8 @@ def drift_command(
     raise typer.Exit(report.exit_code)
 
 
-def with_live(report: CheckReport, base: str | None) -> CheckReport:
-    """`vfleet check --live`: the check's report plus the dry-run findings of the touched clusters.
-
-    Runs only on a clean compile (a broken fleet exits 2 anyway, and has no state worth dry-running).
-    `base`: a revision; only clusters whose desired state differs from its compile are checked.
-    """
-    from vfleet.live.dryrun import check_live
-
-    compiled = report.compiled
-    if compiled is None or not compiled.ok:
-        return report
-    started = time.perf_counter()
-    before = compiler.compile_fleet(compiled.root, base, cache=compiler.parse_cache(compiled.root)) if base else None
-    live = check_live(compiled, base=before if before is not None and before.ok else None)
-    timings = {**report.timings, "live": time.perf_counter() - started}
-    return dataclasses.replace(report, findings=Findings.of([*report.findings, *live.findings]), timings=timings)
-
-
 def register(app: typer.Typer) -> None:
     app.command("drift")(drift_command)
 
 
-__all__ = ["drift_command", "register", "with_live"]
+__all__ = ["drift_command", "register"]

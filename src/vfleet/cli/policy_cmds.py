@@ -75,7 +75,7 @@ def check_command(
         verdicts = None if no_cache else VerdictCache.at(compiler.cache_dir())
         report = policy.check(root, rev, opa_url=opa_url, cache=cache, verdicts=verdicts)
         if live:  # `vfleet.live`: server-side dry runs on the connected clusters
-            from vfleet.cli.live_cmds import with_live
+            from vfleet.live.dryrun import with_live
 
             report = with_live(report, live_base)
     except VfleetError as exc:

@@ -20,22 +20,26 @@ reported as `info`, never silently skipped.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vfleet import subjects, toolchain
-from vfleet.compile import Compiled
+from vfleet.compile import Compiled, compile_fleet, parse_cache
 from vfleet.desired import HELM_RELEASE, MANAGED_BY_LABEL, DesiredState, Resource
 from vfleet.findings import Finding, Findings, Location, Severity, error
 from vfleet.live import helm, kube
 from vfleet.live.connect import ApiError, Connection, Unreachable, connect, describe, forbidden_message
 from vfleet.live.unchanged import unchanged
 from vfleet.naming import MANAGED_BY
+
+if TYPE_CHECKING:
+    from vfleet.policy.gate import CheckReport  # `check --live` only: drift needs no policy gate
 
 STAND_IN_NAMESPACE = "default"
 MANAGED_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
@@ -369,3 +373,19 @@ def _check_release(checker: _Checker, release: Resource, root: Path, env: Mappin
     for body in rendered.objects:
         found += checker.dry_run(body, release.tenant, what, force=True)
     return found
+
+
+def with_live(report: CheckReport, base: str | None) -> CheckReport:
+    """`vfleet check --live`: the check's report plus the dry-run findings of the touched clusters.
+
+    Runs only on a clean compile (a broken fleet exits 2 anyway, and has no state worth dry-running).
+    `base`: a revision; only clusters whose desired state differs from its compile are checked.
+    """
+    compiled = report.compiled
+    if compiled is None or not compiled.ok:
+        return report
+    started = time.perf_counter()
+    before = compile_fleet(compiled.root, base, cache=parse_cache(compiled.root)) if base else None
+    live = check_live(compiled, base=before if before is not None and before.ok else None)
+    timings = {**report.timings, "live": time.perf_counter() - started}
+    return dataclasses.replace(report, findings=Findings.of([*report.findings, *live.findings]), timings=timings)
