@@ -81,6 +81,14 @@ def parse_cache(root: Path, env: Mapping[str, str] = os.environ) -> load_stage.P
 OnRendered = Callable[[model.Fleet, params.ResolvedParams, place.Placement, render.Rendered], None]
 
 
+def compile_path(path: Path, rev: str | None = None, *, no_cache: bool = False, check_lock: bool = True
+                 ) -> Compiled:
+    """What a command compiles: the repository at or above `path` (`find_root`), with the parse cache
+    of earlier runs unless `no_cache`."""
+    root = find_root(path)
+    return compile_fleet(root, rev, cache=None if no_cache else parse_cache(root), check_lock=check_lock)
+
+
 def compile_fleet(
     root: Path,
     rev: str | None = None,

@@ -26,8 +26,8 @@ def codeowners(
     output: OutputOpt = Output.table,
 ) -> None:
     """Write the forge's CODEOWNERS from projects, teams and platform roles (docs/access.md)."""
-    root = compiler.find_root(path)
-    compiled = compiler.compile_fleet(root, cache=compiler.parse_cache(root), check_lock=False)
+    compiled = compiler.compile_path(path, check_lock=False)
+    root = compiled.root
     settings, problems = owners.read_settings(open_tree(root))
     if forge is not None:
         if forge not in owners.PATHS:
@@ -67,8 +67,7 @@ def show_platform(
     output: OutputOpt = Output.table,
 ) -> None:
     """Platform roles per connected cluster, and each project's host access: who can do what where."""
-    root = compiler.find_root(path)
-    compiled = compiler.compile_fleet(root, rev, cache=compiler.parse_cache(root), check_lock=False)
+    compiled = compiler.compile_path(path, rev, check_lock=False)
     fleet = compiled.fleet
     clusters = {
         name: {role: {"users": sorted(n for k, n in held if k == "User"),

@@ -91,8 +91,8 @@ def _execute(
     yes: bool,
     full: bool = False,
 ) -> None:
-    root = compiler.find_root(path)
-    compiled = compiler.compile_fleet(root, cache=compiler.parse_cache(root))
+    compiled = compiler.compile_path(path)
+    root = compiled.root
     state = records.state_dir(root)
     show = output is Output.table
     display = _Display(enabled=show and sys.stderr.isatty(), show=show)
@@ -259,8 +259,8 @@ stacks_app = typer.Typer(help="The Pulumi project files: one stack file per conn
 
 
 def _cluster_files(path: Path) -> tuple[Path, dict[str, str]]:
-    root = compiler.find_root(path)
-    compiled = compiler.compile_fleet(root, cache=compiler.parse_cache(root), check_lock=False)
+    compiled = compiler.compile_path(path, check_lock=False)
+    root = compiled.root
     return root, {name: item.doc.file for name, item in compiled.fleet.clusters.items()}
 
 

@@ -20,12 +20,6 @@ OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="table for peo
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="do not reuse parsed documents from earlier runs")]
 
 
-def _compile(path: Path, rev: str | None, no_cache: bool, check_lock: bool = True) -> compiler.Compiled:
-    root = compiler.find_root(path)
-    cache = None if no_cache else compiler.parse_cache(root)
-    return compiler.compile_fleet(root, rev, cache=cache, check_lock=check_lock)
-
-
 def _summary(compiled: compiler.Compiled) -> dict[str, Any]:
     return {
         "revision": compiled.tree.revision,
@@ -47,7 +41,7 @@ def _report(findings: Findings, output: Output, summary: str, extra: dict[str, A
 def validate(path: PathArg = Path("."), rev: RevOpt = None, output: OutputOpt = Output.table,
              no_cache: NoCacheOpt = False) -> None:
     """Validate specs, references, parameters, placement and rendered values. Exit 0 valid, 2 broken."""
-    compiled = _compile(path, rev, no_cache)
+    compiled = compiler.compile_path(path, rev, no_cache=no_cache)
     _report(compiled.findings, output, "validate", _summary(compiled))
     raise typer.Exit(compiled.findings.exit_code)
 
@@ -60,7 +54,7 @@ def compile_cmd(
     no_cache: NoCacheOpt = False,
 ) -> None:
     """Compile the fleet: one desired-state file per cluster and each tenant's vcluster.yaml."""
-    compiled = _compile(path, rev, no_cache)
+    compiled = compiler.compile_path(path, rev, no_cache=no_cache)
     written = compiler.write_output(compiled, out) if compiled.ok else []
     summary = _summary(compiled) | {"out": str(out), "files": len(written),
                                     "hashes": {c: s.hash for c, s in sorted(compiled.desired.items())}}
@@ -78,7 +72,7 @@ def compile_cmd(
 
 def place_cmd(path: PathArg = Path("."), output: OutputOpt = Output.table, no_cache: NoCacheOpt = False) -> None:
     """Place new tenants (sticky for placed ones) and write fleet/placement.lock."""
-    compiled = _compile(path, None, no_cache, check_lock=False)
+    compiled = compiler.compile_path(path, None, no_cache=no_cache, check_lock=False)
     changed = False
     if not compiled.findings.errors:
         changed = place.write_lock(compiled.root, compiled.placement)
@@ -109,7 +103,7 @@ def show_tenant(
     output: Annotated[Output, typer.Option("--output", "-o")] = Output.table,
 ) -> None:
     """The tenant's resolved spec and its computed vcluster.yaml, as the Platform shows before deploying."""
-    compiled = _compile(path, rev, no_cache=False, check_lock=False)
+    compiled = compiler.compile_path(path, rev, no_cache=False, check_lock=False)
     tenant = compiled.fleet.tenants.get(key)
     if tenant is None:
         known = [k for k in compiled.fleet.tenants if k.split("/")[-1] == key.split("/")[-1]]

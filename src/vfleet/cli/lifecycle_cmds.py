@@ -55,8 +55,7 @@ def lifecycle_cmd(
         clock = parse_time(now)
         if clock is None or "T" not in now:
             raise BadTime(f"--now {now!r}: expected an RFC 3339 time such as 2026-03-29T01:30:00Z")
-    root = compiler.find_root(path)
-    compiled = compiler.compile_fleet(root, None if work_tree else rev, cache=compiler.parse_cache(root))
+    compiled = compiler.compile_path(path, None if work_tree else rev)
     if compiled.findings.errors:
         if output is Output.json:
             emit_json({"findings": [f.to_json() for f in compiled.findings], "exitCode": 2})

@@ -42,8 +42,7 @@ def drift_command(
     from vfleet.live.drift import drift
 
     try:
-        root = compiler.find_root(path)
-        compiled = compiler.compile_fleet(root, rev, cache=compiler.parse_cache(root))
+        compiled = compiler.compile_path(path, rev)
     except VfleetError as exc:
         fail(exc)
     if compiled.findings.errors:  # a broken fleet has no trustworthy desired state to compare with

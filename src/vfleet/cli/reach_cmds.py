@@ -40,8 +40,7 @@ def kubeconfig_cmd(
     if (tenant is None) == (project is None):
         err.print("[bold red]error:[/] name one tenant (<project>/<tenant>) or give --project, not both")
         raise typer.Exit(2)
-    root = compiler.find_root(path)
-    compiled = compiler.compile_fleet(root, rev, cache=compiler.parse_cache(root), check_lock=False)
+    compiled = compiler.compile_path(path, rev, check_lock=False)
     # A kubeconfig applies nothing: problems elsewhere in the fleet do not withhold it (they are shown);
     # the asked-for tenant's own problems fail it, with its file:line (reach.target).
     if compiled.findings.errors:

@@ -48,8 +48,8 @@ def status_cmd(
 ) -> None:
     """Per tenant: phase, template, chart and values desired vs deployed; per cluster: reachable, version,
     tenants against capacity. One list call per kind per cluster."""
-    root = compiler.find_root(path)
-    compiled = compiler.compile_fleet(root, rev, cache=compiler.parse_cache(root))
+    compiled = compiler.compile_path(path, rev)
+    root = compiled.root
     if compiled.findings.errors:
         if output is Output.json:
             emit_json({"findings": [f.to_json() for f in compiled.findings], "exitCode": 2})
