@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from vfleet import argocd, model, params, place, render, schemas
+from vfleet import argocd, caches, model, params, place, render, schemas
 from vfleet import desired as desired_stage
 from vfleet import load as load_stage
 from vfleet.errors import VfleetError
@@ -63,17 +63,11 @@ def find_root(path: Path) -> Path:
     )
 
 
-def cache_dir(env: Mapping[str, str] = os.environ) -> Path:
-    """Caches live outside the repository: a file a pull request adds must never be unpickled."""
-    xdg = env.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
-    return Path(env.get("VFLEET_CACHE_DIR") or os.path.join(xdg, "vfleet"))
-
-
 def parse_cache(root: Path, env: Mapping[str, str] = os.environ) -> load_stage.ParseCache:
     import hashlib
 
     name = hashlib.sha256(str(root).encode()).hexdigest()[:16]
-    return load_stage.ParseCache.open(cache_dir(env) / "parse" / f"{name}.pickle")
+    return load_stage.ParseCache.open(caches.cache_dir(env) / "parse" / f"{name}.pickle")
 
 
 # Called between render and desired: everything the policy input needs exists then, so `vfleet check`

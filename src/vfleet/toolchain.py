@@ -4,7 +4,8 @@ Nothing here is downloaded as a prebuilt binary: on the machines vfleet is devel
 package registries are reachable, so every tool is built from its Go module through the Go module proxy
 (see TOOLCHAIN.md in the shared notes for where each recipe comes from and how long it takes).
 
-Layout of the cache (``$VFLEET_TOOLCHAIN_DIR`` or ``~/.cache/vfleet/toolchain``)::
+Layout of the cache (``$VFLEET_TOOLCHAIN_DIR``, else ``$XDG_CACHE_HOME/vfleet/toolchain`` or
+``~/.cache/vfleet/toolchain``: vfleet.caches)::
 
     <cache>/<name>-<version>/<name>     one finished binary per pinned tool (the directory appears atomically)
     <cache>/go/                         GOPATH and GOMODCACHE shared by every build, so downloads are reused
@@ -37,6 +38,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from vfleet import caches
 from vfleet.errors import VfleetError
 
 __all__ = [
@@ -238,11 +240,9 @@ class ToolBuildFailed(VfleetError):
 
 
 def cache_dir() -> Path:
-    """Where built tools live: outside any repository, so every checkout and worktree shares them."""
-    configured = os.environ.get("VFLEET_TOOLCHAIN_DIR")
-    if configured:
-        return Path(configured).expanduser().absolute()
-    return Path.home() / ".cache" / "vfleet" / "toolchain"
+    """Where built tools live: outside any repository, so every checkout and worktree shares them
+    (vfleet.caches: $VFLEET_TOOLCHAIN_DIR, else toolchain/ of vfleet's folder in the user's cache)."""
+    return caches.toolchain_dir()
 
 
 def env_var(name: str) -> str:

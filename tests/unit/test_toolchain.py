@@ -155,8 +155,13 @@ def test_cache_dir_from_env(isolated: Path) -> None:
 
 def test_cache_dir_default(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("VFLEET_TOOLCHAIN_DIR")
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
     assert cache_dir() == tmp_path / ".cache" / "vfleet" / "toolchain"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))  # one cache folder for all of vfleet
+    assert cache_dir() == tmp_path / "xdg" / "vfleet" / "toolchain"
+    monkeypatch.setenv("VFLEET_CACHE_DIR", str(tmp_path / "runs"))  # moves the run caches, not the tools
+    assert cache_dir() == tmp_path / "xdg" / "vfleet" / "toolchain"
 
 
 def test_env_var_names() -> None:

@@ -12,8 +12,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from vfleet import caches, policy
 from vfleet import compile as compiler
-from vfleet import policy
 from vfleet.cli.output import Output, console, emit_json, fail, print_findings
 from vfleet.errors import VfleetError
 from vfleet.findings import Findings
@@ -72,7 +72,7 @@ def check_command(
     """Compile the fleet and check it against policies/. Exit 0 clean, 1 denied, 2 broken input or policy."""
     try:
         root, cache = _root_and_cache(path, no_cache)
-        verdicts = None if no_cache else VerdictCache.at(compiler.cache_dir())
+        verdicts = None if no_cache else VerdictCache.at(caches.cache_dir())
         report = policy.check(root, rev, opa_url=opa_url, cache=cache, verdicts=verdicts)
         if live:  # `vfleet.live`: server-side dry runs on the connected clusters
             from vfleet.live.dryrun import with_live

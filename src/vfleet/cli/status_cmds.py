@@ -14,6 +14,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from vfleet import caches
 from vfleet import compile as compiler
 from vfleet.apply.records import open_records
 from vfleet.cli.output import Output, console, emit_json, print_findings
@@ -59,7 +60,7 @@ def status_cmd(
         raise typer.Exit(2)
     records = last_apply_from(open_records(root).store)
     status = fleet_status(compiled, cluster or None, last_apply=records, timeout_s=timeout,
-                          cache_dir=compiler.cache_dir() / "status", activity=activity)
+                          cache_dir=caches.cache_dir() / "status", activity=activity)
     if html is not None:
         html.parent.mkdir(parents=True, exist_ok=True)
         html.write_text(dashboard.render(status), encoding="utf-8")

@@ -47,7 +47,7 @@ class Options:
     policy: bool = True  # evaluate policy (with a real OPA); False only when asked explicitly
     opa_url: str | None = None
     incremental: bool = True  # compile only what the change can affect (exactness: compare.py)
-    cache: bool = True  # keep indexes and verdicts under vfleet.compile.cache_dir()
+    cache: bool = True  # keep indexes and verdicts under vfleet.caches.cache_dir()
     applied: Mapping[str, vanished.Applied] | None = None  # each stack's last applied tenants (the records)
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import orjson
 
+from vfleet import caches
 from vfleet import compile as compiler
 from vfleet.findings import Finding, Findings, Severity
 from vfleet.load import POLICIES_DIR
@@ -43,7 +44,7 @@ def judge(root: Path, source: Source, cache: Cache | None, *, opa_url: str | Non
     if not compiled.ok:
         return Findings.of(compiled.findings.errors)
     # A head one tenant away from a base judged before: OPA is asked about that tenant's project only.
-    verdicts = VerdictCache.at(compiler.cache_dir(env)) if cache is not None else None
+    verdicts = VerdictCache.at(caches.cache_dir(env)) if cache is not None else None
     found = policy_findings(compiled, compiled.tree, opa_url=opa_url, env=env, verdicts=verdicts).findings
     if cache is not None and not found.errors:
         cache.put(source.key, orjson.dumps([f.to_json() for f in found]), _KIND)
