@@ -160,7 +160,7 @@ def opa_path(compiled: Any, root: Path, repeat: int) -> tuple[Best, set[tuple[st
         cpu_before = _children_cpu()
         started = time.perf_counter()
         lanes = partition.lanes_to_start(policies.config(partition.SETTING))  # as `vfleet check` starts them
-        with serve(policies, env={}, lanes=lanes) as engine:
+        with serve(policies, env={}, lanes=lanes, tenants=len(compiled.fleet.tenants)) as engine:
             best.add("server start", time.perf_counter() - started)
             cpu = time.process_time()
             with _timer(best, "input"):
@@ -201,12 +201,13 @@ def kept_path(compiled: Any, root: Path, work: Path, repeat: int) -> tuple[Best,
     policies = PolicySet.from_tree(open_tree(root))
     lanes = partition.lanes_to_start(policies.config(partition.SETTING))
     cache = VerdictCache.at(work / "kept")
-    with serve(policies, env={}, lanes=lanes) as engine:  # the run before the change: fills the store
+    tenants = len(compiled.fleet.tenants)
+    with serve(policies, env={}, lanes=lanes, tenants=tenants) as engine:  # the run before the change: fills the store
         evaluate.evaluate(engine, policy.input_for(compiled), cache=cache)
     same = True
     for run in range(repeat):
         started = time.perf_counter()
-        with serve(policies, env={}, lanes=lanes) as engine:
+        with serve(policies, env={}, lanes=lanes, tenants=tenants) as engine:
             best.add("server start", time.perf_counter() - started)
             with _timer(best, "input"):
                 document = policy.input_for(compiled)

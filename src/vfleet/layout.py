@@ -17,6 +17,7 @@ without a decision. The rules, for people, are docs/files.md; this module is the
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ TEMPLATES_DIR = "templates"
 SPEC_SUFFIXES = (".yaml", ".yml")
 _FLEET_PREFIX = FLEET_DIR + "/"
 TEMPLATE_FILES = ("template.yaml", "template.yml")
+TENANT_FILE = re.compile(rf"^{FLEET_DIR}/projects/([^/]+)/tenants/[^/]+\.ya?ml$")
 
 _GIT_FILES = frozenset({".gitkeep", ".gitignore", ".gitattributes", ".keep"})
 _LITTER_NAMES = frozenset({".ds_store", "thumbs.db", "desktop.ini"})
@@ -63,6 +65,10 @@ def ignored_by_rule(name: str) -> bool:
         or name.startswith(".#")  # Emacs lock files (dangling symbolic links while a file is open)
         or (name.startswith("#") and name.endswith("#"))  # Emacs auto-save
     )
+
+
+def is_tenant_file(path: str) -> bool:
+    return TENANT_FILE.match(path) is not None
 
 
 def classify(files: Iterable[FileEntry], unlisted: Iterable[Unlisted]) -> Layout:

@@ -145,6 +145,12 @@ def classify(tree: Tree) -> layout.Layout:
     return layout.classify(listed, unlisted)
 
 
+def tenant_files(tree: Tree) -> int:
+    """How many tenant spec files `tree` has, before anything is read (the listing is kept for `load`)."""
+    tree.unlisted(FLEET_DIR)  # first, as `classify` does: a work tree then runs Git while it walks
+    return sum(1 for entry in tree.files(FLEET_DIR) if layout.is_tenant_file(entry.path))
+
+
 def spec_files(tree: Tree) -> list[FileEntry]:
     """The files that hold spec documents, in a stable order."""
     return classify(tree).specs

@@ -154,6 +154,7 @@ class WorkTree:
         self.label = f"work tree {self.root}"
         self.revision: str | None = None
         self._cache: dict[str, bytes] = {}
+        self._blobs: dict[str, str] = {}  # listed twice in a check: once to size the policy step
         self._scans: dict[str, tuple[list[str], list[Unlisted]]] = {}
         self._unlisted: dict[str, list[Unlisted]] = {}
 
@@ -173,10 +174,14 @@ class WorkTree:
         return found
 
     def _blob_id(self, rel: str) -> str:
-        try:
-            return git_blob_id(self.read(rel))
-        except (TreeError, FileNotFoundError):
-            return f"unreadable:{rel}"  # `read` raises again for the loader, which reports it
+        blob = self._blobs.get(rel)
+        if blob is None:
+            try:
+                blob = git_blob_id(self.read(rel))
+            except (TreeError, FileNotFoundError):
+                blob = f"unreadable:{rel}"  # `read` raises again for the loader, which reports it
+            self._blobs[rel] = blob
+        return blob
 
     def _scan(self, prefix: str) -> tuple[list[str], list[Unlisted]]:
         scan = self._scans.get(prefix)

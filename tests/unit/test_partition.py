@@ -109,3 +109,17 @@ def test_lanes_are_started_up_front_only_for_policies_that_take_parts(monkeypatc
     assert partition.lanes_to_start("project") == partition.MAX_LANES
     assert partition.lanes_to_start(None) == partition.lanes_to_start("fleet") == 1
     assert partition.lanes_to_start(["odd"]) == 1
+
+
+def test_each_opa_process_gets_what_the_check_budget_leaves_between_256_and_512_mib() -> None:
+    from vfleet.policy.server import lane_memory
+
+    assert lane_memory(1, 100_000) == "512MiB"  # one process: the whole fleet may come in one request
+    assert lane_memory(2, None) == "256MiB"  # size unknown: the least
+    assert lane_memory(2, 10_000) == "512MiB"  # vfleet holds ~250 MiB: room for both at their most
+    assert lane_memory(2, 90_000) == "384MiB"  # 3,072 - 2,285 MiB, halved, in steps of 64
+    assert lane_memory(2, 100_000) == "256MiB"  # vfleet holds ~2.5 GiB: both at their least
+    assert lane_memory(4, 90_000) == "256MiB"  # more processes share what is left
+    sizes = [lane_memory(2, n) for n in range(0, 150_001, 5_000)]
+    assert [int(s.removesuffix("MiB")) for s in sizes] == sorted((int(s.removesuffix("MiB")) for s in sizes),
+                                                                 reverse=True)

@@ -120,3 +120,17 @@ def test_a_cache_of_another_parser_version_is_not_used(tmp_path: Path) -> None:
     blob = next(iter(cache.entries))
     path.write_bytes(pickle.dumps({blob: [(0, 1, {"stale": True})]}))  # the format before versions
     assert ParseCache.open(path).entries == {}
+
+
+def test_tenant_files_counts_what_load_reads_as_tenants_on_both_trees(tmp_path: Path) -> None:
+    from vfleet.load import tenant_files
+    from vfleet.model import build
+
+    root = write_fleet(tmp_path)
+    repo = git.Repo.init(root)
+    (root / "fleet" / "projects" / "alpha" / "tenants" / "README.md").write_text("not a tenant\n")
+    sha = _commit_all(repo, "base")
+    work = WorkTree(root)
+    counted = tenant_files(work)
+    assert counted == tenant_files(GitTree(root, sha)) > 0
+    assert counted == len(build(load(work)).tenants)

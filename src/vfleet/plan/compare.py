@@ -40,9 +40,10 @@ from vfleet import compile as compiler
 from vfleet import place
 from vfleet.desired import Resource
 from vfleet.findings import Finding, Findings, Severity
+from vfleet.layout import is_tenant_file
 from vfleet.load import FLEET_DIR, LOCK_FILE, TEMPLATES_DIR, ParseCache
 from vfleet.plan.index import Cache, Index
-from vfleet.plan.sources import Source, changed_paths, is_tenant_file, read_text
+from vfleet.plan.sources import Source, changed_paths, read_text
 from vfleet.schemas import CONFIG_FILE
 from vfleet.tree import TreeError
 from vfleet.yamldoc import YamlError, parse_documents

@@ -14,23 +14,18 @@ templates, teams, node providers, the lock) and only the chosen tenants.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from vfleet.layout import is_tenant_file
 from vfleet.load import FLEET_DIR, POLICIES_DIR, TEMPLATES_DIR
 from vfleet.tree import FileEntry, GitTree, Lister, Tree, TreeError, Unlisted, WorkTree, ls_tree
 
 LISTED = (FLEET_DIR, TEMPLATES_DIR, POLICIES_DIR)
 _LISTED_PREFIXES = tuple(f"{d}/" for d in LISTED)
-TENANT_FILE = re.compile(rf"^{FLEET_DIR}/projects/([^/]+)/tenants/[^/]+\.ya?ml$")
 _SYMLINK = 0o120000
-
-
-def is_tenant_file(path: str) -> bool:
-    return TENANT_FILE.match(path) is not None
 
 
 def _hidden(path: str) -> bool:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from vfleet import compile as compiler
-from vfleet import owners
+from vfleet import load, owners
 from vfleet.findings import Finding, Findings, Location, Severity, error
 from vfleet.load import POLICIES_DIR, ParseCache
 from vfleet.model import Fleet
@@ -91,7 +91,7 @@ def check(
     # Leaving the block: first the pool (waits for a start or a request still under way), then the
     # stack (stops the server) — also when the compile raises.
     with ExitStack() as stack, ThreadPoolExecutor(max_workers=2, thread_name_prefix="vfleet-opa") as pool:
-        starting = pool.submit(_start_engine, stack, policies, opa_url, env)
+        starting = pool.submit(_start_engine, stack, policies, opa_url, env, load.tenant_files(tree))
 
         def send(fleet: Fleet, resolved: ResolvedParams, placement: Placement, rendered: Rendered) -> None:
             built = time.perf_counter()
@@ -122,11 +122,12 @@ def check(
 
 def _start_engine(
     stack: ExitStack, policies: PolicySet | PolicyError, opa_url: str | None, env: Mapping[str, str],
+    tenants: int,
 ) -> Engine:
     if isinstance(policies, PolicyError):
         raise policies
     lanes = partition.lanes_to_start(policies.config(partition.SETTING))
-    return stack.enter_context(serve(policies, url=opa_url, env=env, lanes=lanes))
+    return stack.enter_context(serve(policies, url=opa_url, env=env, lanes=lanes, tenants=tenants))
 
 
 def _request(
@@ -158,7 +159,8 @@ def policy_findings(
                 started = time.perf_counter()
                 policies = PolicySet.from_tree(policies_from)
                 lanes = partition.lanes_to_start(policies.config(partition.SETTING))
-                engine = stack.enter_context(serve(policies, url=opa_url, env=env, lanes=lanes))
+                engine = stack.enter_context(serve(policies, url=opa_url, env=env, lanes=lanes,
+                                                   tenants=len(compiled.fleet.tenants)))
                 timings["policy-server"] = time.perf_counter() - started
             if document is None:
                 started = time.perf_counter()

@@ -110,8 +110,12 @@ class Bodies(Sequence[bytes]):
 def bodies(
     document: Mapping[str, Any], partition: Partition, per_part: int | None = None, *, lanes: int = 1
 ) -> Bodies:
-    """The request bodies for `document`, cut as `partition` says (serialised when each is read), in parts
-    of at most `per_part` tenants, and in at least one part per lane when the fleet is big enough."""
+    """The request bodies for `document`, cut as `partition` says (serialised when each is read), and in at
+    least one part per lane when the fleet is big enough.
+
+    A part takes whole projects until it holds `per_part` tenants or more: about `per_part`, more by up to
+    a project less one (at 100,000 tenants in projects of 1,000, parts of 2,000 for a `per_part` of 1,250).
+    """
     tenants: Mapping[str, Any] = document.get("tenants") or {}
     per_part = part_size(len(tenants), per_part or TENANTS_PER_PART, lanes)
     if partition is Partition.FLEET or len(tenants) <= per_part:

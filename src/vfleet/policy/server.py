@@ -55,7 +55,12 @@ _QUERY_TIMEOUT_S = 120.0  # one request evaluates the whole fleet; 10k tenants t
 _DATA_SUFFIXES = (".json", ".yaml", ".yml")
 # Per OPA process: where the local OPA's garbage collector starts working (see _go_runtime).
 _GO_MEMORY_LIMIT = "512MiB"  # one process: it may get the whole fleet in one request
-_GO_MEMORY_LIMIT_LANES = "256MiB"  # processes side by side, each given parts of the input
+_GO_MEMORY_LIMIT_LANES = "256MiB"  # the least for processes side by side, each given parts of the input
+# What a whole `vfleet check` may hold, vfleet and its OPA processes together (issue 15's 3 GiB), and what
+# vfleet itself holds per tenant at its peak (compile_bench: 2,389 MiB at 100,000 tenants, 26 KiB with a
+# margin). What is left goes to the lanes, 256 to 512 MiB each.
+CHECK_BUDGET_MIB = 3072
+VFLEET_KIB_PER_TENANT = 26
 
 
 @functools.cache
@@ -267,19 +272,22 @@ class Engine:
 
 @contextmanager
 def serve(
-    policies: PolicySet, *, url: str | None = None, env: Mapping[str, str] = os.environ, lanes: int = 1
+    policies: PolicySet, *, url: str | None = None, env: Mapping[str, str] = os.environ, lanes: int = 1,
+    tenants: int | None = None,
 ) -> Iterator[Engine]:
     """An `Engine` with `policies` loaded: on `url` / $VFLEET_OPA_URL if given, else on a local OPA.
 
     `lanes`: local OPA processes to start at once (side by side, each on a core), for input in parts;
     more are started when asked for. Connections to a shared server are opened when needed.
+    `tenants`: about how many tenants the fleet has, which sizes the local processes' memory ceiling
+    (`lane_memory`); unknown, each gets the least.
     """
     shared = url if url is not None else env.get(URL_ENV) or None
     if shared:
         with _shared(policies, shared, env.get(TOKEN_ENV) or None) as engine:
             yield engine
     else:
-        with _local(policies, env, lanes) as engine:
+        with _local(policies, env, lanes, lane_memory(lanes, tenants)) as engine:
             yield engine
 
 
@@ -287,7 +295,7 @@ def serve(
 
 
 @contextmanager
-def _local(policies: PolicySet, env: Mapping[str, str], lanes: int) -> Iterator[Engine]:
+def _local(policies: PolicySet, env: Mapping[str, str], lanes: int, memory: str) -> Iterator[Engine]:
     try:
         opa = toolchain.binary("opa")
     except toolchain.ToolMissing as exc:
@@ -299,8 +307,6 @@ def _local(policies: PolicySet, env: Mapping[str, str], lanes: int) -> Iterator[
         policies.write(bundle)
         started = itertools.count(1)
         registering = threading.Lock()  # lanes starting side by side register their stops on one stack
-
-        memory = _GO_MEMORY_LIMIT_LANES if lanes > 1 else _GO_MEMORY_LIMIT
 
         def start() -> Lane:
             log = workdir / f"opa-{next(started)}.log"
@@ -360,6 +366,24 @@ def _start(opa: Path, port: int, bundle: Path, log: Path, memory: str) -> subpro
                               f"{toolchain.build_command('opa')}") from exc
 
 
+def lane_memory(lanes: int, tenants: int | None) -> str:
+    """The memory ceiling of each local OPA process (GOMEMLIMIT; `_go_runtime` says why there is one).
+
+    One process: 512 MiB. Several, side by side: what `CHECK_BUDGET_MIB` leaves once vfleet holds a
+    fleet of `tenants`, shared out, between 256 and 512 MiB, in steps of 64. The ceiling is what the
+    processes trade memory for time with: at 10,000 tenants, 512 MiB each answered the policy requests
+    in 0.75 s where 256 MiB took 0.95 s; at 100,000 two processes of 512 MiB (parts of 2,500) and vfleet
+    peaked at 3.36 GiB together, of 256 MiB (parts of 1,250) at 2.90 GiB (docs/performance.md).
+    """
+    if lanes <= 1:
+        return _GO_MEMORY_LIMIT
+    if tenants is None:
+        return _GO_MEMORY_LIMIT_LANES
+    left = CHECK_BUDGET_MIB - tenants * VFLEET_KIB_PER_TENANT // 1024
+    each = max(256, min(512, left // lanes // 64 * 64))
+    return f"{each}MiB"
+
+
 def _go_runtime(environ: Mapping[str, str], memory: str = _GO_MEMORY_LIMIT) -> dict[str, str]:
     """The local server's environment: ours, with the Go collector tuned for big requests.
 
@@ -369,10 +393,8 @@ def _go_runtime(environ: Mapping[str, str], memory: str = _GO_MEMORY_LIMIT) -> d
     fleet: 2.0 -> 1.6 s CPU, peak memory 370 -> 435 MB). This server lives for one check, so the
     collector only runs near a memory ceiling (`memory`, GOMEMLIMIT: a soft limit).
 
-    - 512 MiB for one process, which may be sent a whole 10,000-tenant fleet in one request.
-    - 256 MiB for each of several processes given parts of 1,250 tenants: at 100,000 tenants the two
-      processes and vfleet peaked at 2.90 GiB together, against 3.36 GiB with 512 MiB and parts of 2,500,
-      for ~1.2 s more of policy time (docs/performance.md).
+    `memory` is `lane_memory`'s: 512 MiB for one process, which may be sent a whole 10,000-tenant fleet
+    in one request; 256 to 512 MiB each for several given parts of the input, by the fleet's size.
 
     A GOGC or GOMEMLIMIT set by the user wins.
     """
