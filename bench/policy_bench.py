@@ -150,7 +150,8 @@ def opa_path(compiled: Any, root: Path, repeat: int) -> tuple[Best, set[tuple[st
     """vfleet's own policy step, as `vfleet check` runs it after the compile."""
     from vfleet import policy
     from vfleet.policy import evaluate, partition
-    from vfleet.policy.server import PolicySet, serve
+    from vfleet.policy.policyset import PolicySet
+    from vfleet.policy.server import serve
     from vfleet.tree import open_tree
 
     best = Best()
@@ -193,7 +194,8 @@ def kept_path(compiled: Any, root: Path, work: Path, repeat: int) -> tuple[Best,
     (vfleet.policy.verdicts); and whether its verdicts are those of a run that keeps nothing."""
     from vfleet import policy
     from vfleet.policy import evaluate, partition
-    from vfleet.policy.server import PolicySet, serve
+    from vfleet.policy.policyset import PolicySet
+    from vfleet.policy.server import serve
     from vfleet.policy.verdicts import VerdictCache
     from vfleet.tree import open_tree
 

@@ -9,7 +9,7 @@ import requests
 
 from policykit import closed_port, fleet_with_policies, vfleet
 from vfleet import policy
-from vfleet.policy import server
+from vfleet.policy import local, policyset, server
 
 pytestmark = pytest.mark.policy
 
@@ -141,7 +141,7 @@ def test_a_policy_file_the_gate_would_not_load_is_refused_not_skipped(fleet: Pat
 def test_the_local_server_is_stopped_also_on_errors(fleet: Path) -> None:
     from vfleet.tree import open_tree
 
-    policies = server.PolicySet.from_tree(open_tree(fleet))
+    policies = policyset.PolicySet.from_tree(open_tree(fleet))
     with pytest.raises(RuntimeError), server.serve(policies, env={}) as engine:
         url = engine.url
         assert requests.get(f"{url}/health", timeout=5).status_code == 200
@@ -178,10 +178,10 @@ def test_two_policy_sets_share_one_server_without_seeing_each_other(fleet: Path,
     compiled = policy.check(fleet).compiled
     assert compiled is not None
     document = policy.input_for(compiled)
-    strict = server.PolicySet.from_tree(open_tree(fleet))
+    strict = policyset.PolicySet.from_tree(open_tree(fleet))
     files = dict(strict.files)
     files["data.yaml"] = files["data.yaml"].replace(b"owner-member: deny", b'owner-member: "off"')
-    lenient = server.PolicySet(files, "lenient")
+    lenient = policyset.PolicySet(files, "lenient")
     with server.serve(strict, url=shared_opa) as a, server.serve(lenient, url=shared_opa) as b:
         assert a.root != b.root
         rules_a = {v.rule for v in evaluate.evaluate(a, document).verdicts}
@@ -191,9 +191,9 @@ def test_two_policy_sets_share_one_server_without_seeing_each_other(fleet: Path,
 
 def test_the_local_server_collects_garbage_only_near_a_memory_limit() -> None:
     """Pure: the environment the local OPA gets (its GC settings), and that the user's settings win."""
-    tuned = server._go_runtime({"PATH": "/bin"})
+    tuned = local._go_runtime({"PATH": "/bin"})
     assert tuned == {"PATH": "/bin", "GOGC": "off", "GOMEMLIMIT": "512MiB"}
-    lanes = server._go_runtime({"PATH": "/bin"}, server._GO_MEMORY_LIMIT_LANES)
+    lanes = local._go_runtime({"PATH": "/bin"}, local._GO_MEMORY_LIMIT_LANES)
     assert lanes == {"PATH": "/bin", "GOGC": "off", "GOMEMLIMIT": "256MiB"}  # processes side by side
-    assert server._go_runtime({"GOGC": "50"}) == {"GOGC": "50"}
-    assert server._go_runtime({"GOMEMLIMIT": "4GiB"}) == {"GOMEMLIMIT": "4GiB"}
+    assert local._go_runtime({"GOGC": "50"}) == {"GOGC": "50"}
+    assert local._go_runtime({"GOMEMLIMIT": "4GiB"}) == {"GOMEMLIMIT": "4GiB"}

@@ -99,7 +99,8 @@ def test_an_unknown_partition_setting_is_an_error_and_no_verdict(tmp_path: Path)
 def test_an_input_that_cannot_be_serialised_is_a_policy_error_not_a_pass(tmp_path: Path) -> None:
     from vfleet import compile as compiler
     from vfleet.policy import evaluate
-    from vfleet.policy.server import PolicyError, PolicySet, serve
+    from vfleet.policy.policyset import PolicyError, PolicySet
+    from vfleet.policy.server import serve
     from vfleet.tree import open_tree
 
     root = fleet_with_policies("violations", tmp_path / "fleet")

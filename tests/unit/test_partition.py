@@ -112,7 +112,7 @@ def test_lanes_are_started_up_front_only_for_policies_that_take_parts(monkeypatc
 
 
 def test_each_opa_process_gets_what_the_check_budget_leaves_between_256_and_512_mib() -> None:
-    from vfleet.policy.server import lane_memory
+    from vfleet.policy.local import lane_memory
 
     assert lane_memory(1, 100_000) == "512MiB"  # one process: the whole fleet may come in one request
     assert lane_memory(2, None) == "256MiB"  # size unknown: the least

@@ -1,7 +1,9 @@
 """The policy gate: the resolved fleet checked against Rego policies by a real OPA server.
 
 input     Fleet + params + placement + rendered values -> one policy input document
-server    an OPA server with a policy set loaded (started locally, or a shared one)
+policyset the policies/ folder as loaded, its data document, and PolicyError
+server    an OPA server with a policy set loaded: local processes (local), or a shared one
+client    the OPA client the lanes talk through
 evaluate  one request for the whole fleet -> verdicts -> Findings (file:line of each subject)
 gate      the commands as library calls: check, impact
 opatest   `opa test policies/`: each test's outcome, and coverage per rule
@@ -29,7 +31,8 @@ if TYPE_CHECKING:
     )
     from vfleet.policy.input import PolicyInput, build
     from vfleet.policy.opatest import Coverage, RuleCoverage, TestReport, TestResult, run_tests
-    from vfleet.policy.server import Engine, PolicyError, PolicySet, serve
+    from vfleet.policy.policyset import PolicyError, PolicySet
+    from vfleet.policy.server import Engine, serve
 
 URL_ENV = "VFLEET_OPA_URL"  # an OPA server to use instead of starting one (vfleet.policy.server)
 
@@ -40,7 +43,8 @@ _HOMES = {
     "PolicyInput": "input", "build": "input",
     "Coverage": "opatest", "RuleCoverage": "opatest", "TestReport": "opatest", "TestResult": "opatest",
     "run_tests": "opatest",
-    "Engine": "server", "PolicyError": "server", "PolicySet": "server", "serve": "server",
+    "PolicyError": "policyset", "PolicySet": "policyset",
+    "Engine": "server", "serve": "server",
 }
 
 __all__ = [

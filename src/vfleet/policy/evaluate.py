@@ -24,7 +24,8 @@ from vfleet.findings import Finding, Findings, Severity, error
 from vfleet.policy import partition
 from vfleet.policy import verdicts as kept_verdicts
 from vfleet.policy.input import PolicyInput
-from vfleet.policy.server import QUERY_RULE, ROOT, Engine, PolicyError
+from vfleet.policy.policyset import ROOT, PolicyError
+from vfleet.policy.server import QUERY_RULE, Engine
 from vfleet.policy.verdicts import VerdictCache
 from vfleet.yamldoc import FieldPath
 

@@ -27,7 +27,8 @@ from vfleet.place import Placement
 from vfleet.policy import evaluate as evaluation
 from vfleet.policy import input as policy_input
 from vfleet.policy import partition
-from vfleet.policy.server import Engine, PolicyError, PolicySet, serve
+from vfleet.policy.policyset import PolicyError, PolicySet
+from vfleet.policy.server import Engine, serve
 from vfleet.policy.verdicts import VerdictCache
 from vfleet.render import Rendered
 from vfleet.tree import Tree, TreeError, open_tree

@@ -22,8 +22,8 @@ import orjson
 from vfleet import toolchain
 from vfleet.findings import Findings, Location, error
 from vfleet.load import POLICIES_DIR
-from vfleet.policy.server import PolicyError, PolicySet
-from vfleet.policy.server import data_document as policy_data
+from vfleet.policy.policyset import PolicyError, PolicySet
+from vfleet.policy.policyset import data_document as policy_data
 from vfleet.tree import open_tree
 
 _RULE_ID = re.compile(r'lib\.violation\(\s*"([^"]+)"')

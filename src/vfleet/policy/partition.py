@@ -32,7 +32,7 @@ from typing import Any, overload
 import orjson
 
 SETTING = "inputPartition"  # data.vfleet.config.inputPartition
-TENANTS_PER_PART = 1250  # what a process with a 256 MiB heap ceiling takes in its stride (server._go_runtime)
+TENANTS_PER_PART = 1250  # what a process with a 256 MiB heap ceiling takes in its stride (local._go_runtime)
 MIN_TENANTS_PER_PART = 250  # smaller parts than this are not worth a process of their own
 MAX_LANES = 4
 
