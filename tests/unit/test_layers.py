@@ -21,7 +21,7 @@ PACKAGE = SRC / "vfleet"
 # Lowest first. A unit is a top-level module or a subpackage of vfleet.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("values and formats", ("errors", "caches", "units", "naming", "findings", "terminal", "jsonyaml", "yamldoc",
-                            "gcpause", "toolchain")),
+                            "gcpause", "processes", "toolchain")),
     ("the repository", ("gitindex", "tree", "layout")),
     ("spec types", ("specs", "subjects", "schemas")),
     ("compile stages", ("load", "model", "params", "place_reasons", "place", "render", "access", "endpoint", "argocd",

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import socket
-import subprocess
 import tempfile
 import threading
 import time
@@ -22,12 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vfleet import toolchain
+from vfleet import processes, toolchain
 from vfleet.load import POLICIES_DIR
 from vfleet.policy.client import QUERY_TIMEOUT_S, FleetClient, Lane
 from vfleet.policy.policyset import PolicyError, PolicySet
 
 _READY_TIMEOUT_S = 20.0
+_STOP_GRACE_S = 5.0  # OPA itself gives requests in flight 1 s (--shutdown-grace-period)
 _READY_POLL_S = 0.002  # OPA is ready ~30 ms after it starts; polling every 20 ms made that ~44 ms
 # Per OPA process: where the local OPA's garbage collector starts working (see _go_runtime).
 _GO_MEMORY_LIMIT = "512MiB"  # one process: it may get the whole fleet in one request
@@ -88,7 +87,7 @@ def _start_ready(
 ) -> Lane:
     """One `opa run --server` on a free port, ready to answer; stopped when `stack` closes."""
     for attempt in range(3):
-        port = _free_port()
+        (port,) = processes.free_ports(1)
         with registering:
             process = _start(opa, port, bundle, log, memory)
             stack.callback(_stop, process)
@@ -105,7 +104,7 @@ def _start_ready(
     raise AssertionError("unreachable")  # the last attempt returns or raises
 
 
-def _start(opa: Path, port: int, bundle: Path, log: Path, memory: str) -> subprocess.Popen[bytes]:
+def _start(opa: Path, port: int, bundle: Path, log: Path, memory: str) -> processes.Process:
     args = [
         str(opa), "run", "--server",
         "--addr", f"127.0.0.1:{port}",
@@ -116,13 +115,11 @@ def _start(opa: Path, port: int, bundle: Path, log: Path, memory: str) -> subpro
         "--ignore", ".*",
         str(bundle),
     ]
-    with log.open("wb") as out:
-        try:
-            return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    env=_go_runtime(os.environ, memory))
-        except OSError as exc:
-            raise PolicyError("policy.opa-missing", f"cannot run {opa}: {exc}. Rebuild it with: "
-                              f"{toolchain.build_command('opa')}") from exc
+    try:
+        return processes.spawn("opa", args, log, env=_go_runtime(os.environ, memory))
+    except OSError as exc:
+        raise PolicyError("policy.opa-missing", f"cannot run {opa}: {exc}. Rebuild it with: "
+                          f"{toolchain.build_command('opa')}") from exc
 
 
 def lane_memory(lanes: int, tenants: int | None) -> str:
@@ -164,11 +161,11 @@ def _go_runtime(environ: Mapping[str, str], memory: str = _GO_MEMORY_LIMIT) -> d
     return env
 
 
-def _wait_ready(process: subprocess.Popen[bytes], client: Any) -> bool:
+def _wait_ready(process: processes.Process, client: Any) -> bool:
     """Poll /health until OPA answers; False as soon as the process has exited (or after the timeout)."""
     deadline = time.monotonic() + _READY_TIMEOUT_S
     while time.monotonic() < deadline:
-        if process.poll() is not None:
+        if not processes.alive(process):
             return False
         if client.check_health():  # GET /health; False while the port is not open yet
             return True
@@ -176,30 +173,16 @@ def _wait_ready(process: subprocess.Popen[bytes], client: Any) -> bool:
     return False
 
 
-def _startup_error(process: subprocess.Popen[bytes], output: str, policies: PolicySet, opa: Path) -> PolicyError:
-    if process.poll() is None:
+def _startup_error(process: processes.Process, output: str, policies: PolicySet, opa: Path) -> PolicyError:
+    if processes.alive(process):
         return PolicyError("policy.unreachable", f"{opa} did not become ready within {_READY_TIMEOUT_S:.0f} s. "
                            f"Its output:\n{output or '(none)'}")
     if "rego_" in output or "load error" in output:
         return PolicyError("policy.compile", f"the policies in {policies.origin} do not compile; nothing can be "
                            f"checked until they do. Fix them (`vfleet policy test` shows the same errors):\n{output}")
-    return PolicyError("policy.unreachable", f"{opa} exited with code {process.returncode} at start-up:\n"
+    return PolicyError("policy.unreachable", f"{opa} exited with code {processes.exit_code(process)} at start-up:\n"
                        f"{output or '(no output)'}")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+def _stop(process: processes.Process) -> None:
+    processes.stop(process, grace_s=_STOP_GRACE_S)
