@@ -33,7 +33,7 @@ from vfleet import specs
 from vfleet.errors import VfleetError
 from vfleet.findings import Finding, Location, error
 from vfleet.tree import Tree, TreeError
-from vfleet.yamldoc import YamlError, locate, parse_documents
+from vfleet.yamldoc import YamlError, format_path, locate, parse_documents
 
 CONFIG_FILE = "vfleet.yaml"
 ENV_VAR = "VFLEET_CHART_SCHEMAS"
@@ -41,7 +41,6 @@ SCHEMA_FILE = "values.schema.json"
 DIR_PREFIX = "vcluster-chart-"
 
 _VERSION = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?$")
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
 class SchemaError(VfleetError):
@@ -57,16 +56,9 @@ class SchemaInvalid(SchemaError):
 
 
 def json_path(path: Sequence[str | int]) -> str:
-    """['statefulSet', 'annotations', 'a.b/c', 0] -> 'statefulSet.annotations["a.b/c"][0]'; [] -> '(root)'."""
-    out = ""
-    for step in path:
-        if isinstance(step, int):
-            out += f"[{step}]"
-        elif _IDENT.match(step):
-            out += f".{step}" if out else step
-        else:
-            out += f"[{json.dumps(step, ensure_ascii=False)}]"
-    return out or "(root)"
+    """['statefulSet', 'annotations', 'a.b/c', 0] -> 'statefulSet.annotations["a.b/c"][0]'; [] -> '(root)'
+    (`yamldoc.format_path`, naming the root of a values document)."""
+    return format_path(path) or "(root)"
 
 
 class ValuesValidator:

@@ -12,6 +12,7 @@ actually needs a line, so a clean fleet of 10,000 tenants never pays for them.
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from collections.abc import Iterator, Sequence
@@ -19,6 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
+
+_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")  # written bare in a field path; others are quoted
 
 try:  # libyaml is what makes 10,000 documents affordable; fall back only so that errors stay readable
     _Loader: type = yaml.CSafeLoader
@@ -226,11 +229,16 @@ def locate(text: str, first_line: int, index: int, path: Sequence[str | int]) ->
 
 
 def format_path(path: Sequence[str | int]) -> str:
-    """("spec", "pools", 0, "nodeType") -> "spec.pools[0].nodeType"."""
+    """The one way vfleet writes a field path (findings, schema errors, plan and drift changes):
+    ("spec", "pools", 0, "nodeType") -> 'spec.pools[0].nodeType'; a key that is not a plain name is
+    quoted, so that a label key's dots are not read as steps: ("metadata", "labels", "vfleet.dev/tenant")
+    -> 'metadata.labels["vfleet.dev/tenant"]'. The empty path is ""."""
     out = ""
     for step in path:
         if isinstance(step, int):
             out += f"[{step}]"
+        elif _PLAIN_KEY.match(step):
+            out += f".{step}" if out else step
         else:
-            out += ("." if out else "") + step
+            out += f"[{json.dumps(step, ensure_ascii=False)}]"
     return out

@@ -53,3 +53,33 @@ def test_locate_field_lines() -> None:
     assert locate(text, 3, 1, ("spec", "list", 1)) == 8
     assert locate(text, 3, 1, ("spec", "missing")) == 3  # deepest existing node: spec
     assert format_path(("spec", "list", 1, "name")) == "spec.list[1].name"
+
+
+@pytest.mark.parametrize(("path", "written"), [
+    ((), ""),
+    (("spec",), "spec"),
+    (("spec", "pools", 0, "nodeType"), "spec.pools[0].nodeType"),
+    (("metadata", "labels", "vfleet.dev/tenant"), 'metadata.labels["vfleet.dev/tenant"]'),
+    (("spec", "hard", "requests.cpu"), 'spec.hard["requests.cpu"]'),
+    (("values", "a b", 'q"uote'), 'values["a b"]["q\\"uote"]'),
+    (("x", "0start", "under_score", "da-sh"), 'x["0start"].under_score.da-sh'),
+    ((3, "ü"), '[3]["ü"]'),
+])
+def test_one_field_path_format_quotes_keys_that_are_not_plain_names(path: tuple[str | int, ...], written: str) -> None:
+    """Findings, schema errors, plan changes and drift all write paths with this one function."""
+    assert format_path(path) == written
+
+
+def test_the_formats_that_were_three_agree() -> None:
+    from vfleet.live.drift import diff
+    from vfleet.plan.diff import field_changes
+    from vfleet.schemas import json_path
+
+    # (A plan compares a list as one value, drift element by element: the paths of mappings agree.)
+    old = {"metadata": {"labels": {"vfleet.dev/tenant": "a"}}, "spec": {"hard": {"requests.cpu": 1}}}
+    new = {"metadata": {"labels": {"vfleet.dev/tenant": "b"}}, "spec": {"hard": {"requests.cpu": 2}}}
+    drift_paths = [change.path for change in diff(old, new)]
+    plan_paths = [change.path for change in field_changes(old, new)]
+    assert drift_paths == plan_paths == ['metadata.labels["vfleet.dev/tenant"]', 'spec.hard["requests.cpu"]']
+    assert json_path(["metadata", "labels", "vfleet.dev/tenant"]) == drift_paths[0]
+    assert json_path([]) == "(root)"

@@ -42,6 +42,7 @@ from vfleet.live.connect import ApiError, Connection, connect, describe
 from vfleet.live.unchanged import unchanged
 from vfleet.naming import MANAGED_BY, resource_id
 from vfleet.specs import API_VERSION
+from vfleet.yamldoc import format_path
 
 MANAGED_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
 # Every kind vfleet ever puts on a cluster: orphans are looked for in all of them, also in kinds the
@@ -332,7 +333,7 @@ def _release_fields(secret: Mapping[str, Any], spec: Mapping[str, Any]) -> tuple
     if record.values_hash != spec.get("valuesHash"):
         # Helm keeps numbers as Go float64 (2.0 comes back as 2): compare numbers as floats.
         live, desired = releases.numbers_as_floats(values), releases.numbers_as_floats(spec.get("values") or {})
-        fields += [_hide_secret(f) for f in diff(live, desired, "values")]
+        fields += [_hide_secret(f) for f in diff(live, desired, ("values",))]
     return tuple(fields)
 
 
@@ -355,24 +356,18 @@ def _comparable(obj: Mapping[str, Any]) -> dict[str, Any]:
     return {**{k: v for k, v in obj.items() if k != "status"}, "metadata": meta}
 
 
-def diff(live: Any, desired: Any, path: str = "") -> list[FieldChange]:
+def diff(live: Any, desired: Any, path: tuple[str | int, ...] = ()) -> list[FieldChange]:
     """Field-level differences, in key order; lists of equal length element by element."""
     if live == desired:
         return []
     if isinstance(live, dict) and isinstance(desired, dict):
         out: list[FieldChange] = []
         for key in sorted(set(live) | set(desired)):
-            out += diff(live.get(key), desired.get(key), _join(path, key))
+            out += diff(live.get(key), desired.get(key), (*path, key))
         return out
     if isinstance(live, list) and isinstance(desired, list) and len(live) == len(desired):
         out = []
         for i, (a, b) in enumerate(zip(live, desired, strict=True)):
-            out += diff(a, b, f"{path}[{i}]")
+            out += diff(a, b, (*path, i))
         return out
-    return [FieldChange(path, live, desired)]
-
-
-def _join(path: str, key: str) -> str:
-    if key.replace("_", "").replace("-", "").isalnum():
-        return f"{path}.{key}" if path else key
-    return f'{path}["{key}"]'
+    return [FieldChange(format_path(path), live, desired)]
