@@ -10,7 +10,7 @@ import pytest
 
 from vfleet import toolchain
 from vfleet.errors import VfleetError
-from vfleet.toolchain import TOOLS, Recipe, ToolMissing, binary, build, cache_dir, env_var
+from vfleet.toolchain import TOOLS, Recipe, ToolMissing, binary, build, cache_dir, env_var, gobuild
 
 
 @pytest.fixture(autouse=True)
@@ -76,13 +76,13 @@ def test_each_tool_builds_its_own_package_with_the_right_recipe() -> None:
 
 def test_the_s3_server_is_built_from_its_command_package_and_stamped_with_its_release() -> None:
     assert TOOLS["versitygw"].package == "github.com/versity/versitygw/cmd/versitygw"
-    assert toolchain._ldflags_args(TOOLS["versitygw"], {}) == ["-ldflags=-X main.Version=v1.8.0"]
+    assert gobuild._ldflags_args(TOOLS["versitygw"], {}) == ["-ldflags=-X main.Version=v1.8.0"]
 
 
 def test_the_engine_binaries_report_the_versions_the_sdks_ask_for() -> None:
-    (cli,) = toolchain._ldflags_args(TOOLS["pulumi"], {})
+    (cli,) = gobuild._ldflags_args(TOOLS["pulumi"], {})
     assert cli == "-ldflags=-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v3.276.0"
-    (provider,) = toolchain._ldflags_args(TOOLS["pulumi-resource-kubernetes"], {})
+    (provider,) = gobuild._ldflags_args(TOOLS["pulumi-resource-kubernetes"], {})
     assert provider.endswith("provider/v4/pkg/version.Version=4.25.0")
 
 
@@ -102,7 +102,7 @@ def test_the_provider_embeds_are_written_by_its_generate_rule(tmp_path: Path) ->
 
 def test_kubernetes_binaries_are_stamped_with_their_version() -> None:
     # Without the stamp kube-apiserver reports v0.0.0.
-    flags = toolchain._ldflags_args(TOOLS["kube-apiserver"], {})
+    flags = gobuild._ldflags_args(TOOLS["kube-apiserver"], {})
     assert flags == [
         "-ldflags=-X k8s.io/component-base/version.gitVersion=v1.35.4"
         " -X k8s.io/component-base/version.gitMajor=1"
@@ -112,15 +112,15 @@ def test_kubernetes_binaries_are_stamped_with_their_version() -> None:
 
 
 def test_helm_stamp_uses_the_resolved_client_go_version() -> None:
-    (flags,) = toolchain._ldflags_args(TOOLS["helm"], {"kube_major": "1", "kube_minor": "37"})
+    (flags,) = gobuild._ldflags_args(TOOLS["helm"], {"kube_major": "1", "kube_minor": "37"})
     assert "-X helm.sh/helm/v3/internal/version.version=v3.22.0" in flags
     assert "-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=37" in flags
     assert "{" not in flags
 
 
 def test_opa_needs_no_stamp_and_conftest_gets_a_bare_semver() -> None:
-    assert toolchain._ldflags_args(TOOLS["opa"], {}) == []
-    assert toolchain._ldflags_args(TOOLS["conftest"], {}) == [
+    assert gobuild._ldflags_args(TOOLS["opa"], {}) == []
+    assert gobuild._ldflags_args(TOOLS["conftest"], {}) == [
         "-ldflags=-X github.com/open-policy-agent/conftest/internal/version.Version=0.71.1"
     ]
 
@@ -134,16 +134,16 @@ def test_staging_replaces_become_published_v0_modules() -> None:
         ],
         "GoDebug": [{"Key": "default", "Value": "go1.25"}],
     }
-    assert toolchain._staging_replaces(gomod, "v1.35.4") == [
+    assert gobuild._staging_replaces(gomod, "v1.35.4") == [
         ("k8s.io/api", "v0.35.4"),
         ("k8s.io/client-go", "v0.35.4"),
     ]
-    assert toolchain._godebugs(gomod) == [("default", "go1.25")]
+    assert gobuild._godebugs(gomod) == [("default", "go1.25")]
 
 
 def test_staging_version_refuses_what_it_cannot_map() -> None:
     with pytest.raises(VfleetError):
-        toolchain._staging_version("v2.0.0")
+        gobuild._staging_version("v2.0.0")
 
 
 # --- where binaries come from ------------------------------------------------------------------------------

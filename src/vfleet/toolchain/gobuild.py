@@ -1,26 +1,7 @@
-"""The real external tools vfleet runs, pinned in one place, built from source into a user cache.
-
-Nothing here is downloaded as a prebuilt binary: on the machines vfleet is developed and tested on only
-package registries are reachable, so every tool is built from its Go module through the Go module proxy
-(see TOOLCHAIN.md in the shared notes for where each recipe comes from and how long it takes).
-
-Layout of the cache (``$VFLEET_TOOLCHAIN_DIR``, else ``$XDG_CACHE_HOME/vfleet/toolchain`` or
-``~/.cache/vfleet/toolchain``: vfleet.caches)::
-
-    <cache>/<name>-<version>/<name>     one finished binary per pinned tool (the directory appears atomically)
-    <cache>/go/                         GOPATH and GOMODCACHE shared by every build, so downloads are reused
-    <cache>/logs/<name>-<version>.log   full output of the last build attempt of a tool
-    <cache>/.lock                       held while building, so concurrent bootstraps take turns
-
-Usage::
-
-    python -m vfleet.toolchain build [name ...]   # build what is missing (default: every pinned tool)
-    python -m vfleet.toolchain path <name>        # print the binary vfleet would run
-"""
+"""Building the pinned tools from their Go modules into the cache, one at a time, under a lock."""
 
 from __future__ import annotations
 
-import argparse
 import fcntl
 import json
 import os
@@ -28,298 +9,21 @@ import re
 import shlex
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from vfleet import caches
 from vfleet.errors import VfleetError
-
-__all__ = [
-    "TOOLS",
-    "Recipe",
-    "Tool",
-    "ToolBuildFailed",
-    "ToolMissing",
-    "binary",
-    "build",
-    "build_command",
-    "cache_dir",
-    "env_var",
-    "installed_path",
-]
-
-
-class Recipe(StrEnum):
-    """How a tool is built from its Go module."""
-
-    # `go install <package>@<version>`: only for modules whose go.mod has no replace directives.
-    GO_INSTALL = "go-install"
-    # A throwaway module that requires the tool: `go get <package>@<version>`, then `go build`. Needed
-    # when the main package is not the module root or the module's own replaces point outside its zip.
-    WRAPPER = "wrapper"
-    # A wrapper that also copies k8s.io/kubernetes's staging replaces (as published k8s.io/X@v0.Y.Z
-    # modules) and its godebug line, because its go.mod points those 31 modules at ./staging paths
-    # that are not in the module zip, so `go install` refuses it.
-    KUBERNETES = "kubernetes"
-    # A wrapper whose required module is first copied out of the module cache into a writable directory
-    # (and `go mod edit -replace`d to it), so that files its `go:generate` step would write can be written
-    # there before `go build`: pulumi-resource-kubernetes embeds schema-embed.json and
-    # terraform-mapping-embed.json, which are not in its module zip.
-    GENERATED = "generated"
-
-
-@dataclass(frozen=True, slots=True)
-class Tool:
-    """One pinned tool: where its source comes from and how to turn it into `<name>`.
-
-    `ldflags` are `-X` stamps the upstream release builds set; without them several tools report a
-    wrong version (kube-apiserver says v0.0.0, helm says "v3.22", conftest says "dev"). They are
-    templates: `{version}` is the pinned version, `{semver}` the same without "v", `{major}`/`{minor}`
-    its first two numbers, and `{kube_major}`/`{kube_minor}` the Kubernetes version matching the
-    k8s.io/client-go the wrapper module resolved (how Helm's own Makefile derives its defaults).
-    """
-
-    name: str
-    module: str
-    version: str
-    package: str
-    recipe: Recipe
-    ldflags: tuple[str, ...] = ()
-
-    @property
-    def dirname(self) -> str:
-        return f"{self.name}-{self.version}"
-
-
-# The Kubernetes version stamp, as the upstream release build (hack/lib/version.sh) sets it.
-_KUBE_VERSION_STAMP = (
-    "-X k8s.io/component-base/version.gitVersion={version}",
-    "-X k8s.io/component-base/version.gitMajor={major}",
-    "-X k8s.io/component-base/version.gitMinor={minor}",
-    "-X k8s.io/component-base/version.gitTreeState=clean",
-)
-
-_KUBERNETES_VERSION = "v1.35.4"
-
-# The Pulumi engine. The CLI is the newest release the Go module proxy serves that was seen to build here.
-# The Kubernetes provider's module is served at one pseudo-version only: the commit of 2026-01-15, one day
-# before pulumi-kubernetes 4.25.0 was published; it is stamped (binary and embedded schema) as that release,
-# and pyproject.toml pins the Python SDK pulumi-kubernetes to the same version, so the SDK asks the engine
-# for exactly the plugin version this binary reports (no "provider is older than the SDK wants" warning).
-PULUMI_VERSION = "v3.276.0"
-KUBERNETES_PROVIDER_MODULE_VERSION = "v4.0.0-20260115033456-f47bc2d6f199"
-KUBERNETES_PROVIDER_RELEASE = "4.25.0"
-
-# THE place where versions are pinned. Bumping a tool means editing its line here and nothing else;
-# the new version lands in a new cache directory, so the old binary is never reused by mistake.
-TOOLS: dict[str, Tool] = {
-    tool.name: tool
-    for tool in (
-        Tool(
-            name="opa",
-            module="github.com/open-policy-agent/opa",
-            version="v1.22.2",
-            package="github.com/open-policy-agent/opa",
-            recipe=Recipe.GO_INSTALL,
-            # opa keeps its version in source (v1/version.Version), so no stamp is needed.
-        ),
-        Tool(
-            name="conftest",
-            module="github.com/open-policy-agent/conftest",
-            version="v0.71.1",
-            package="github.com/open-policy-agent/conftest",
-            recipe=Recipe.GO_INSTALL,
-            ldflags=("-X github.com/open-policy-agent/conftest/internal/version.Version={semver}",),
-        ),
-        Tool(
-            name="helm",
-            module="helm.sh/helm/v3",
-            version="v3.22.0",
-            package="helm.sh/helm/v3/cmd/helm",
-            recipe=Recipe.WRAPPER,
-            # As helm's Makefile for a tagged release; the k8sVersion pair is the default
-            # .Capabilities.KubeVersion of `helm template` (v1.20 when left unstamped).
-            ldflags=(
-                "-X helm.sh/helm/v3/internal/version.version={version}",
-                "-X helm.sh/helm/v3/internal/version.gitTreeState=clean",
-                "-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor={kube_major}",
-                "-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor={kube_minor}",
-                "-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor={kube_major}",
-                "-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor={kube_minor}",
-            ),
-        ),
-        Tool(
-            name="etcd",
-            module="go.etcd.io/etcd/server/v3",
-            version="v3.7.3",
-            # The module root is etcd's main package; its replaces (../api ...) are outside the zip.
-            package="go.etcd.io/etcd/server/v3",
-            recipe=Recipe.WRAPPER,
-        ),
-        Tool(
-            name="kube-apiserver",
-            module="k8s.io/kubernetes",
-            version=_KUBERNETES_VERSION,
-            package="k8s.io/kubernetes/cmd/kube-apiserver",
-            recipe=Recipe.KUBERNETES,
-            ldflags=_KUBE_VERSION_STAMP,
-        ),
-        Tool(
-            name="kube-controller-manager",
-            module="k8s.io/kubernetes",
-            version=_KUBERNETES_VERSION,
-            package="k8s.io/kubernetes/cmd/kube-controller-manager",
-            recipe=Recipe.KUBERNETES,
-            ldflags=_KUBE_VERSION_STAMP,
-        ),
-        Tool(
-            name="pulumi",
-            module="github.com/pulumi/pulumi/pkg/v3",
-            version=PULUMI_VERSION,
-            package="github.com/pulumi/pulumi/pkg/v3/cmd/pulumi",
-            recipe=Recipe.WRAPPER,
-            # Unstamped, the CLI reports v3.0.0 (and the Automation API's version checks read that).
-            ldflags=("-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version={version}",),
-        ),
-        Tool(
-            name="pulumi-resource-kubernetes",
-            module="github.com/pulumi/pulumi-kubernetes/provider/v4",
-            version=KUBERNETES_PROVIDER_MODULE_VERSION,
-            package="github.com/pulumi/pulumi-kubernetes/provider/v4/cmd/pulumi-resource-kubernetes",
-            recipe=Recipe.GENERATED,
-            ldflags=(
-                "-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version="
-                + KUBERNETES_PROVIDER_RELEASE,
-            ),
-        ),
-        Tool(
-            # Versity S3 Gateway: a real S3-compatible object store (its `posix` backend keeps objects
-            # as files in a directory); the tests point Pulumi's `s3://` backend at it on loopback.
-            name="versitygw",
-            module="github.com/versity/versitygw",
-            version="v1.8.0",
-            package="github.com/versity/versitygw/cmd/versitygw",
-            recipe=Recipe.GO_INSTALL,
-            # As its Makefile stamps a release (unstamped, `versitygw --version` says "git").
-            ldflags=("-X main.Version={version}",),
-        ),
-    )
-}
+from vfleet.toolchain.lookup import binary, cache_dir, is_executable, pinned
+from vfleet.toolchain.tools import KUBERNETES_PROVIDER_RELEASE, Recipe, Tool, ToolBuildFailed
 
 # A single go command may legitimately run for many minutes on 2 cores (kube-apiserver: ~5 min);
 # the limit only exists so that a hung download cannot block a bootstrap forever.
 _STEP_TIMEOUT_S = 3600
 _LOG_TAIL_LINES = 25
-
-
-class ToolMissing(VfleetError):
-    """A tool vfleet needs is neither overridden, nor built into the cache, nor on PATH."""
-
-    def __init__(self, tool: str, message: str) -> None:
-        super().__init__(message)
-        self.tool = tool
-
-
-class ToolBuildFailed(VfleetError):
-    """Building one or more pinned tools failed; `tools` names each of them."""
-
-    def __init__(self, tools: list[str], message: str) -> None:
-        super().__init__(message)
-        self.tools = tools
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Finding binaries
-
-
-def cache_dir() -> Path:
-    """Where built tools live: outside any repository, so every checkout and worktree shares them
-    (vfleet.caches: $VFLEET_TOOLCHAIN_DIR, else toolchain/ of vfleet's folder in the user's cache)."""
-    return caches.toolchain_dir()
-
-
-def env_var(name: str) -> str:
-    """The variable that overrides a tool's binary: VFLEET_KUBE_APISERVER_BIN for kube-apiserver."""
-    return "VFLEET_" + name.upper().replace("-", "_") + "_BIN"
-
-
-def build_command(name: str) -> str:
-    return f"python -m vfleet.toolchain build {name}"
-
-
-def installed_path(name: str) -> Path:
-    """Where the pinned binary of `name` is (or would be) in the cache."""
-    tool = _tool(name)
-    return cache_dir() / tool.dirname / tool.name
-
-
-def binary(name: str, env: Mapping[str, str] | None = None) -> Path:
-    """The program to run for tool `name`.
-
-    Order: the `VFLEET_<NAME>_BIN` override (always wins, so tests can simulate a missing tool), then
-    the pinned build in the cache, then the same-named program on PATH. Names that are not pinned here
-    (e.g. "go") are looked up the same way, minus the cache. `env` (default: this process's) is where
-    the override and PATH are read.
-    """
-    env = os.environ if env is None else env
-    override = env.get(env_var(name))
-    if override is not None:
-        return _from_override(name, override)
-    if name in TOOLS:
-        cached = installed_path(name)
-        if _is_executable(cached):
-            return cached
-    found = shutil.which(name, path=env.get("PATH", os.defpath))
-    if found:
-        return Path(found)
-    raise ToolMissing(name, _missing_message(name))
-
-
-def _from_override(name: str, value: str) -> Path:
-    # shutil.which accepts both a path and a bare program name, and checks that it is executable.
-    found = shutil.which(value) if value else None
-    if not found:
-        problem = f"{env_var(name)}={value!r} is not an executable program."
-        raise ToolMissing(name, f"{name} is missing: {problem}" + _how_to_get(name))
-    return Path(found)
-
-
-def _missing_message(name: str) -> str:
-    if name in TOOLS:
-        where = f"not built in the toolchain cache ({installed_path(name)}) and not on PATH."
-    else:
-        where = "not on PATH."
-    return f"{name} is missing: {where}" + _how_to_get(name)
-
-
-def _how_to_get(name: str) -> str:
-    if name in TOOLS:
-        tool = TOOLS[name]
-        return f" Build it ({tool.module} {tool.version}) with: {build_command(name)}"
-    return f" vfleet does not build {name}; install it on PATH or set {env_var(name)}."
-
-
-def _is_executable(path: Path) -> bool:
-    return path.is_file() and os.access(path, os.X_OK)
-
-
-def _tool(name: str) -> Tool:
-    try:
-        return TOOLS[name]
-    except KeyError:
-        known = ", ".join(TOOLS)
-        raise VfleetError(f"unknown tool {name!r}; the toolchain pins: {known}") from None
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Building
 
 
 def build(names: Iterable[str], log: Callable[[str], None]) -> list[Path]:
@@ -328,7 +32,7 @@ def build(names: Iterable[str], log: Callable[[str], None]) -> list[Path]:
     Each tool is built on its own, so a failure names that tool and does not stop the others; all
     failures are raised together at the end as `ToolBuildFailed`.
     """
-    tools = [_tool(name) for name in dict.fromkeys(names)]  # validate all names before any work
+    tools = [pinned(name) for name in dict.fromkeys(names)]  # validate all names before any work
     cache = cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
@@ -337,7 +41,7 @@ def build(names: Iterable[str], log: Callable[[str], None]) -> list[Path]:
         _remove_stale_builds(cache)
         for tool in tools:
             target = cache / tool.dirname / tool.name
-            if _is_executable(target):
+            if is_executable(target):
                 log(f"{tool.name} {tool.version}: already built at {target}")
             else:
                 try:
@@ -392,7 +96,7 @@ def _build_one(tool: Tool, cache: Path, log: Callable[[str], None]) -> Path:
             _RECIPES[tool.recipe](tool, go, work, staged / tool.name)
         except _StepFailed as step:
             raise ToolBuildFailed([tool.name], _failure_message(tool, step, log_file)) from None
-        if not _is_executable(staged / tool.name):
+        if not is_executable(staged / tool.name):
             raise ToolBuildFailed([tool.name], f"{tool.name}: the build produced no binary; see {log_file}")
         final = cache / tool.dirname
         # A leftover directory without a working binary (hand-made, or half-deleted) would make the
@@ -616,35 +320,3 @@ _RECIPES: dict[Recipe, Callable[[Tool, _Go, Path, Path], None]] = {
     Recipe.KUBERNETES: _build_kubernetes,
     Recipe.GENERATED: _build_generated,
 }
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Command line
-
-
-def _parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m vfleet.toolchain", description=__doc__.split("\n\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    build_cmd = commands.add_parser("build", help="build the pinned tools that are not in the cache yet")
-    build_cmd.add_argument("names", nargs="*", metavar="name", help=f"default: all of {', '.join(TOOLS)}")
-    path_cmd = commands.add_parser("path", help="print the binary vfleet runs for a tool")
-    path_cmd.add_argument("name")
-    return parser.parse_args(argv)
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = _parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        if args.command == "build":
-            for path in build(args.names or list(TOOLS), log=lambda line: print(line, file=sys.stderr)):
-                print(path)
-        else:
-            print(binary(args.name))
-    except VfleetError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return error.exit_code
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from vfleet.toolchain.command import main
+
+sys.exit(main())
