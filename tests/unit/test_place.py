@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from vfleet import load, model, place
+from vfleet import load, model, place, placelock
 from vfleet.findings import Severity
 from vfleet.model import Fleet, Item
 from vfleet.params import ResolvedParams, Resources, TenantParams
@@ -427,7 +427,7 @@ def test_the_canonical_shortcut_reads_what_yaml_reads(repo: Repo) -> None:
     """`read_lock` skips the YAML parser for a lock exactly as written; any other shape takes YAML."""
     clusters = {f"p/t{i:03d}": f"c{i % 3}" for i in range(50)}
     text = place.Placement(clusters, {}, (), ()).lock_text()
-    assert place._read_canonical(text) == clusters
+    assert placelock._read_canonical(text) == clusters
     variants = [
         text,
         text.replace("  p/t007: c1\n", "  p/t007: c1  # moved by hand\n"),  # a comment
@@ -435,13 +435,13 @@ def test_the_canonical_shortcut_reads_what_yaml_reads(repo: Repo) -> None:
         text.replace("  p/t007: c1\n", "").replace("  p/t020: c2\n", "  p/t020: c2\n  p/t007: c1\n"),  # order
     ]
     for variant in variants[1:]:
-        assert place._read_canonical(variant) is None
+        assert placelock._read_canonical(variant) is None
     for variant in variants:
         (repo.root / load.LOCK_FILE).parent.mkdir(parents=True, exist_ok=True)
         (repo.root / load.LOCK_FILE).write_text(variant)
         assert repo.lock() == place.Lock(clusters)
     repeated = text.replace("  p/t008: c2\n", "  p/t008: c2\n  p/t008: c0\n")
-    assert place._read_canonical(repeated) is None  # a repeated key goes to YAML, which reports it
+    assert placelock._read_canonical(repeated) is None  # a repeated key goes to YAML, which reports it
     (repo.root / load.LOCK_FILE).write_text(repeated)
     assert repo.lock().findings
 
