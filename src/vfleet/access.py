@@ -11,7 +11,7 @@
   namespaces (`hostAccess.view`); the spec cannot ask for more, and policy refuses rendered values
   that would (policies/rules/access.rego).
 - Tenant cluster roles: inside the tenant cluster only, rendered into the vcluster values
-  (`render.access_manifests`).
+  (`overlays.access_manifests`).
 
 docs/access.md describes what each layer can do where; the live tier checks it on a real apiserver.
 """

@@ -11,6 +11,8 @@ import re
 
 MAX_NAME = 63  # a namespace name is an RFC 1123 label
 MANAGED_BY = "vfleet"
+# On a tenant's control plane: put to sleep (by the chart values vfleet renders, or by `vfleet lifecycle`).
+SLEEPING_ANNOTATION = "vfleet.dev/sleeping"
 _NOT_IN_FILE_NAMES = re.compile(r"[^A-Za-z0-9_.-]")
 
 

@@ -130,7 +130,7 @@ def _ca_data(compiled: Compiled, tenant: ResolvedTenant, expose: Expose) -> str:
 
 def grants(values: Mapping[str, Any]) -> dict[str, dict[str, list[str]]]:
     """Cluster role -> the groups and users bound to it inside the tenant, read from its rendered values
-    (the ClusterRoleBindings `render.access_manifests` and the template deploy into the tenant)."""
+    (the ClusterRoleBindings `overlays.access_manifests` and the template deploy into the tenant)."""
     manifests = (((values.get("experimental") or {}).get("deploy") or {}).get("vcluster") or {}).get("manifests")
     out: dict[str, dict[str, set[str]]] = {}
     if isinstance(manifests, str):

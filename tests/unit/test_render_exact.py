@@ -1,9 +1,9 @@
 """The renderer's fast paths against the plain way, on inputs chosen to break them.
 
-render.py avoids parsing YAML per tenant (skeletons with holes) and PyYAML's emitter (a small writer of
-its own). Both claim to be exact; these tests hold them to it: every template below is also rendered by
-a plain Jinja2 sandbox with the same settings and parsed with PyYAML, and every value written by
-`to_yaml` is read back by PyYAML.
+vfleet.templating avoids parsing YAML per tenant (skeletons with holes), and the writer avoids PyYAML's
+emitter (a small one of its own). Both claim to be exact; these tests hold them to it: every template
+below is also rendered by a plain Jinja2 sandbox with the same settings and parsed with PyYAML, and
+every value written by `to_yaml` is read back by PyYAML.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import yaml
 from jinja2 import StrictUndefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from vfleet import jsonyaml, render
+from vfleet import jsonyaml, templating
 
 PLAIN = ImmutableSandboxedEnvironment(
     undefined=StrictUndefined, finalize=jsonyaml.to_json, trim_blocks=True, lstrip_blocks=True,
@@ -74,21 +74,21 @@ def _plain(source: str, context: dict[str, Any]) -> Any:
 
 @pytest.mark.parametrize("source", TEMPLATES)
 def test_the_fast_path_equals_rendering_and_parsing_the_text(source: str) -> None:
-    compiled = render._compile(source, f"test-{hash(source)}")
+    compiled = templating.compile_values(source, f"test-{hash(source)}")
     assert compiled.template is not None, compiled.syntax
     checked = 0
     for context in _contexts(seed=len(source)):
         try:
             expected = _plain(source, context)
         except Exception:  # undefined attribute, YAML that does not parse: the renderer must refuse too
-            with pytest.raises(render._RenderError):
-                render._evaluate(compiled, context)
+            with pytest.raises(templating.RenderError):
+                templating.evaluate(compiled, context)
             continue
         if not isinstance(expected, dict):
             continue  # not a mapping: reported by render(), not this function's business
         try:
-            got = render._evaluate(compiled, context)
-        except render._RenderError:  # e.g. a duplicate key, which PyYAML accepts and vfleet refuses
+            got = templating.evaluate(compiled, context)
+        except templating.RenderError:  # e.g. a duplicate key, which PyYAML accepts and vfleet refuses
             assert source.startswith("{{ s }}: 1") and context["s"] == "z"
             continue
         assert got == expected, (source, context)

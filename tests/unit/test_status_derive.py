@@ -28,7 +28,7 @@ from vfleet.live.status import (
     phase,
     sleep_summary,
 )
-from vfleet.render import SLEEPING_ANNOTATION
+from vfleet.naming import SLEEPING_ANNOTATION
 from vfleet.specs import AutoDelete, Sleep
 
 # ------------------------------------------------------------------------------------------------ phases

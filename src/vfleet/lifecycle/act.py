@@ -24,7 +24,7 @@ from typing import Any
 from vfleet.lifecycle.decide import Action, Facts, Workload, rfc3339
 from vfleet.live.activity import LIFECYCLE_MANAGER
 from vfleet.live.connect import MERGE_PATCH, ApiError, Connection, Unreachable, describe
-from vfleet.render import SLEEPING_ANNOTATION
+from vfleet.naming import SLEEPING_ANNOTATION
 
 FIELD_MANAGER = LIFECYCLE_MANAGER
 REPLICAS = "vfleet.dev/sleep-replicas"

@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 from vfleet.live.releases import ReleaseRecord
-from vfleet.render import SLEEPING_ANNOTATION
+from vfleet.naming import SLEEPING_ANNOTATION
 
 
 class Phase(StrEnum):
@@ -26,7 +26,7 @@ class Phase(StrEnum):
 
 PHASES = tuple(Phase)
 # A StatefulSet scaled to 0 under one of these annotations (value "true") sleeps: vfleet's own (manual
-# sleep, see render.tenant_overlay) and the one `vcluster pause` and the Platform's sleep mode set.
+# sleep, see overlays.tenant_overlay) and the one `vcluster pause` and the Platform's sleep mode set.
 SLEEP_ANNOTATIONS = (SLEEPING_ANNOTATION, "loft.sh/paused")
 _PENDING = ("pending-install", "pending-upgrade", "pending-rollback")
 
