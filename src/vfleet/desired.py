@@ -18,144 +18,42 @@ copied): treat them as read-only.
 
 from __future__ import annotations
 
-import hashlib
-import math
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
-from functools import cached_property, lru_cache
-from typing import Any, Protocol
-
-import orjson
+from collections.abc import Mapping
+from typing import Any
 
 from vfleet import access, argocd, naming
 from vfleet.gcpause import gc_paused
+from vfleet.guardrails import ISOLATE, control_plane, limit_range, quota
 from vfleet.model import Fleet, ResolvedTenant
+from vfleet.nodeclaim_crd import node_claim_crd as node_claim_crd
 from vfleet.params import ResolvedParams, Resources
 from vfleet.place import Placement
+from vfleet.resources import (  # re-exported: what a cluster's desired state is made of
+    CHART,
+    CRD_API_VERSION,
+    CRD_NAME,
+    DEFAULT_CHART_REPOSITORY,
+    HELM_RELEASE,
+    MANAGED_BY_LABEL,
+    NETWORKING_API,
+    NODE_CLAIM,
+    RBAC_API,
+    RBAC_GROUP,
+    DesiredState,
+    RenderedFleet,
+    RenderedValues,
+    Resource,
+)
+from vfleet.resources import (
+    make_resource as _make,
+)
 from vfleet.specs import API_VERSION, ArgoCDSettings
-from vfleet.units import Quantity, parse_quantity
 
-CHART = "vcluster"
-DEFAULT_CHART_REPOSITORY = "https://charts.loft.sh"
-HELM_RELEASE = "HelmRelease"  # a pseudo-kind: the apply adapter turns it into a Helm release
-NODE_CLAIM = "NodeClaim"
-CRD_NAME = "nodeclaims.vfleet.dev"
-CRD_API_VERSION = "apiextensions.k8s.io/v1"
-RBAC_API = access.RBAC_API
-NETWORKING_API = "networking.k8s.io/v1"
-RBAC_GROUP = access.RBAC_GROUP
-MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
-
-# LimitRange defaults per container, lowered to the tenant's quota when that is smaller: a container
-# that sets nothing must still fit, and a default above the quota would make every such pod fail.
-DEFAULT_CPU_REQUEST = parse_quantity("100m")
-DEFAULT_CPU_LIMIT = parse_quantity("1")
-DEFAULT_MEMORY_REQUEST = parse_quantity("128Mi")
-DEFAULT_MEMORY_LIMIT = parse_quantity("1Gi")
-# Pod count quota: 20 pods per requested core, within [20, 1000]; 200 when the size sets no cpu.
-PODS_PER_CORE, MIN_PODS, MAX_PODS, DEFAULT_PODS = 20, 20, 1000, 200
-# The vcluster API port, reachable from outside the namespace (ingress, load balancer); the API is
-# authenticated, everything else in the namespace is not reachable from other namespaces.
-VCLUSTER_API_PORT = 8443
-
-
-class RenderedValues(Protocol):
-    """What desired needs of a rendered tenant (`render.RenderedTenant` has these fields)."""
-
-    @property
-    def key(self) -> str: ...
-
-    @property
-    def values(self) -> dict[str, Any]: ...
-
-    @property
-    def hash(self) -> str: ...
-
-
-class RenderedFleet(Protocol):
-    @property
-    def tenants(self) -> Mapping[str, RenderedValues]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Resource:
-    """One object to apply on a cluster (or, for kind HelmRelease, a Helm release to install).
-
-    In JSON a resource is an object with exactly these field names (orjson writes the dataclass
-    natively, in field order; `body` with sorted keys).
-    """
-
-    id: str
-    api_version: str
-    kind: str
-    namespace: str | None
-    name: str
-    body: dict[str, Any]
-    tenant: str | None  # tenant key, None for cluster-wide objects such as the CRD
-    depends_on: tuple[str, ...]
-    protect: bool
-
-    @staticmethod
-    def from_data(data: Mapping[str, Any]) -> Resource:
-        return Resource(**{**data, "depends_on": tuple(data["depends_on"])})
-
-
-@dataclass(frozen=True)
-class DesiredState:
-    """Everything vfleet wants on one connected cluster, in apply order."""
-
-    cluster: str
-    resources: tuple[Resource, ...]
-
-    def to_json(self) -> bytes:
-        """Canonical JSON (sorted keys, no whitespace): the same tree gives the same bytes."""
-        return self._canonical
-
-    def to_data(self) -> dict[str, Any]:
-        """The JSON as plain Python values."""
-        return orjson.loads(self._canonical)  # type: ignore[no-any-return]
-
-    @cached_property
-    def _canonical(self) -> bytes:
-        # Resources go to orjson as dataclasses: no intermediate dict per resource (100,000 at 10k tenants).
-        state = {"apiVersion": API_VERSION, "kind": "DesiredState", "cluster": self.cluster,
-                 "resources": self.resources}
-        return orjson.dumps(state, option=orjson.OPT_SORT_KEYS)
-
-    @cached_property
-    def hash(self) -> str:
-        """sha256 of the canonical JSON: equal hashes mean nothing to apply."""
-        return hashlib.sha256(self._canonical).hexdigest()
-
-    @cached_property
-    def by_id(self) -> dict[str, Resource]:
-        return {r.id: r for r in self.resources}
-
-    @staticmethod
-    def from_json(data: bytes) -> DesiredState:
-        parsed = orjson.loads(data)
-        return DesiredState(parsed["cluster"], tuple(Resource.from_data(r) for r in parsed["resources"]))
-
-
-def _resource_maker() -> Callable[[str, str, str, str | None, str, dict[str, Any], str | None,
-                                    tuple[str, ...], bool], Resource]:
-    """`Resource(...)` without the frozen dataclass `__init__`, whose nine `object.__setattr__` calls are a
-    fifth of the build at 100,000 resources; the slot descriptors set the same fields at C speed."""
-    s = [getattr(Resource, f.name).__set__ for f in fields(Resource)]
-    assert len(s) == 9
-    new = object.__new__
-
-    def make(rid: str, api_version: str, kind: str, namespace: str | None, name: str, body: dict[str, Any],
-             tenant: str | None, depends_on: tuple[str, ...], protect: bool) -> Resource:
-        r = new(Resource)
-        s[0](r, rid), s[1](r, api_version), s[2](r, kind), s[3](r, namespace), s[4](r, name)
-        s[5](r, body), s[6](r, tenant), s[7](r, depends_on), s[8](r, protect)
-        return r
-
-    return make
-
-
-_make = _resource_maker()
+__all__ = [
+    "CHART", "CRD_API_VERSION", "CRD_NAME", "DEFAULT_CHART_REPOSITORY", "HELM_RELEASE", "MANAGED_BY_LABEL",
+    "NETWORKING_API", "NODE_CLAIM", "RBAC_API", "RBAC_GROUP", "DesiredState", "RenderedFleet", "RenderedValues",
+    "Resource", "build", "node_claim_crd", "platform_rbac",
+]
 
 
 def build(
@@ -313,9 +211,9 @@ class _Tenant:
             namespace,
             self.obj("v1", "ResourceQuota", "vfleet-quota", {"spec": {"hard": quota(size)}}, ns),
             self.obj("v1", "LimitRange", "vfleet-limits", {"spec": {"limits": [limit_range(size)]}}, ns),
-            self.obj(NETWORKING_API, "NetworkPolicy", "vfleet-isolate", {"spec": _ISOLATE}, ns),
+            self.obj(NETWORKING_API, "NetworkPolicy", "vfleet-isolate", {"spec": ISOLATE}, ns),
             self.obj(
-                NETWORKING_API, "NetworkPolicy", "vfleet-control-plane", {"spec": _control_plane(release)}, ns
+                NETWORKING_API, "NetworkPolicy", "vfleet-control-plane", {"spec": control_plane(release)}, ns
             ),
         ]
         # Project members get nothing here unless their project asks for the read-only view (access.py).
@@ -365,81 +263,6 @@ class _Tenant:
         return out
 
 
-# ---------------------------------------------------------------------------------- host guardrails
-
-
-@lru_cache(maxsize=1024)  # sizes repeat (they come from templates); the result is shared, read-only
-def quota(size: Resources) -> dict[str, str]:
-    """ResourceQuota.spec.hard for a tenant of this size; an unset dimension is not limited."""
-    hard: dict[str, str] = {}
-    if size.cpu is not None:
-        hard["requests.cpu"] = size.cpu.text
-    if size.memory is not None:
-        hard["requests.memory"] = size.memory.text
-    if size.storage is not None:
-        hard["requests.storage"] = size.storage.text
-    hard["requests.nvidia.com/gpu"] = str(size.gpus)  # 0 unless granted: no GPU by accident
-    hard["pods"] = str(pod_limit(size.cpu))
-    return hard
-
-
-def pod_limit(cpu: Quantity | None) -> int:
-    if cpu is None:
-        return DEFAULT_PODS
-    wanted = math.ceil(cpu.value * PODS_PER_CORE)
-    return max(MIN_PODS, min(MAX_PODS, wanted))
-
-
-def _lowest(default: Quantity, cap: Quantity | None) -> Quantity:
-    return cap if cap is not None and cap.value < default.value else default
-
-
-@lru_cache(maxsize=1024)
-def limit_range(size: Resources) -> dict[str, Any]:
-    """Container defaults that never exceed the quota (and a default request never above its limit)."""
-    cpu_limit = _lowest(DEFAULT_CPU_LIMIT, size.cpu)
-    memory_limit = _lowest(DEFAULT_MEMORY_LIMIT, size.memory)
-    return {
-        "type": "Container",
-        "default": {"cpu": cpu_limit.text, "memory": memory_limit.text},
-        "defaultRequest": {
-            "cpu": _lowest(DEFAULT_CPU_REQUEST, cpu_limit).text,
-            "memory": _lowest(DEFAULT_MEMORY_REQUEST, memory_limit).text,
-        },
-    }
-
-
-# Default deny: traffic only within the namespace, plus DNS to the cluster's resolver (shared, read-only).
-_ISOLATE: dict[str, Any] = {
-    "podSelector": {},
-    "policyTypes": ["Ingress", "Egress"],
-    "ingress": [{"from": [{"podSelector": {}}]}],
-    "egress": [
-        {"to": [{"podSelector": {}}]},
-        {
-            "to": [
-                {
-                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
-                    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
-                }
-            ],
-            "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
-        },
-    ],
-}
-
-
-def _control_plane(release: str) -> dict[str, Any]:
-    """The vcluster control plane must reach the host API server (its address is cluster-specific, so
-    egress is open for it alone) and be reachable on its API port; no other pod gets either."""
-    return {
-        "podSelector": {"matchLabels": {"app": "vcluster", "release": release}},
-        "policyTypes": ["Ingress", "Egress"],
-        "ingress": [{"ports": [{"protocol": "TCP", "port": VCLUSTER_API_PORT}]}],
-        "egress": [{}],
-    }
-
-
 # ---------------------------------------------------------------------------------------------- RBAC
 
 
@@ -477,82 +300,3 @@ def platform_rbac(fleet: Fleet, cluster: str) -> list[Resource]:
         binding_id = naming.resource_id(cluster, RBAC_API, "ClusterRoleBinding", None, name)
         out.append(_make(binding_id, RBAC_API, "ClusterRoleBinding", None, name, binding, None, (role_id,), False))
     return out
-
-
-# ------------------------------------------------------------------------------------ NodeClaim CRD
-
-_QUANTITY_PATTERN = (
-    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
-)
-
-
-def node_claim_crd() -> dict[str, Any]:
-    """The CustomResourceDefinition of vfleet's NodeClaim (shaped like vCluster Platform's), structural."""
-    string = {"type": "string"}
-    spec_schema = {
-        "type": "object",
-        "required": ["providerRef", "typeRef", "vClusterRef"],
-        "properties": {
-            "providerRef": {"type": "string", "description": "the NodeProvider that supplies the node"},
-            "typeRef": {"type": "string", "description": "the node type of that provider"},
-            "vClusterRef": {
-                "type": "object",
-                "required": ["name", "project"],
-                "properties": {"name": string, "project": string},
-            },
-            "taints": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["key", "effect"],
-                    "properties": {
-                        "key": string,
-                        "value": string,
-                        "effect": {"type": "string", "enum": ["NoSchedule", "PreferNoSchedule", "NoExecute"]},
-                    },
-                },
-            },
-            "desiredCapacity": {
-                "type": "object",
-                "additionalProperties": {
-                    "anyOf": [{"type": "integer"}, {"type": "string"}],
-                    "pattern": _QUANTITY_PATTERN,
-                    "x-kubernetes-int-or-string": True,
-                },
-            },
-            "owner": {"type": "object", "properties": {"user": string, "team": string}},
-        },
-    }
-    schema = {
-        "type": "object",
-        "properties": {
-            "apiVersion": string,
-            "kind": string,
-            "metadata": {"type": "object"},
-            "spec": spec_schema,
-            "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
-        },
-    }
-    return {
-        "apiVersion": CRD_API_VERSION,
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": CRD_NAME, "labels": {MANAGED_BY_LABEL: naming.MANAGED_BY}},
-        "spec": {
-            "group": "vfleet.dev",
-            "scope": "Namespaced",
-            "names": {"plural": "nodeclaims", "singular": "nodeclaim", "kind": NODE_CLAIM,
-                      "listKind": "NodeClaimList"},
-            "versions": [{
-                "name": "v1alpha1",
-                "served": True,
-                "storage": True,
-                "schema": {"openAPIV3Schema": schema},
-                "subresources": {"status": {}},
-                "additionalPrinterColumns": [
-                    {"name": "Provider", "type": "string", "jsonPath": ".spec.providerRef"},
-                    {"name": "Type", "type": "string", "jsonPath": ".spec.typeRef"},
-                    {"name": "VCluster", "type": "string", "jsonPath": ".spec.vClusterRef.name"},
-                ],
-            }],
-        },
-    }
