@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from vfleet.live.status import FleetStatus
+from vfleet.live.status_types import FleetStatus
 
 PLACEHOLDER = "/*VFLEET_DATA*/"
 _ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
