@@ -11,7 +11,8 @@ import pytest
 from kubernetes import client as k8s
 
 from livekit import helm, kube_client
-from vfleet.apply import adopt, kubeconfig
+from vfleet import kubeconfig
+from vfleet.apply import adopt
 from vfleet.desired import HELM_RELEASE, Resource
 from vfleet.devclusters import DevCluster, write_kubeconfig
 from vfleet.specs import KubeconfigRef

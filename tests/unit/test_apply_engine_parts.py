@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from pulumi.automation import events
 
-from vfleet import toolchain
-from vfleet.apply import engine, kubeconfig, outcome, project
+from vfleet import kubeconfig, toolchain
+from vfleet.apply import engine, outcome, project
 from vfleet.apply.decide import Result
 from vfleet.specs import KubeconfigRef
 

@@ -20,8 +20,8 @@ from pulumi.runtime import mocks as pmocks
 
 from vfleet import compile as compiler
 from vfleet import desired
+from vfleet import kubeconfig as kubeconfigs
 from vfleet.apply import adapter, aliases, gate, program
-from vfleet.apply import kubeconfig as kubeconfigs
 from vfleet.apply.adapter import ClusterSettings
 from vfleet.desired import DesiredState
 from vfleet.findings import Finding, Findings, Location, Severity

@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("values and formats", ("errors", "caches", "units", "naming", "findings", "terminal", "jsonyaml", "yamldoc",
                             "gcpause", "processes", "toolchain")),
     ("the repository", ("gitindex", "tree", "layout")),
-    ("spec types", ("specs", "subjects", "schemas")),
+    ("spec types", ("specs", "subjects", "schemas", "kubeconfig")),
     ("compile stages", ("load", "model", "params", "place_reasons", "placelock", "place", "templating", "overlays",
                         "render", "access", "endpoint", "argocd", "resources", "guardrails", "nodeclaim_crd", "desired",
                         "compile", "owners", "waves", "reach")),

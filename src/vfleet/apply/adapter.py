@@ -30,10 +30,10 @@ from vfleet import argocd, desired
 from vfleet.apply import adopt as adopt_marks
 from vfleet.apply import aliases
 from vfleet.apply import argocd as argocd_apply
-from vfleet.apply.kubeconfig import Kubeconfig
 from vfleet.apply.project import PROJECT_NAME
 from vfleet.desired import DesiredState, Resource
 from vfleet.errors import VfleetError
+from vfleet.kubeconfig import Kubeconfig
 
 # pulumi_kubernetes loads its submodules lazily (importlib.util.LazyLoader), which is not thread-safe: two
 # stacks of one wave declaring at once saw "module 'pulumi_kubernetes.helm' has no attribute 'v3'". So

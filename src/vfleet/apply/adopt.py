@@ -15,8 +15,8 @@ from typing import Any
 import yaml
 
 from vfleet import desired
-from vfleet.apply.kubeconfig import Kubeconfig
 from vfleet.desired import DesiredState, Resource
+from vfleet.kubeconfig import Kubeconfig
 
 # id -> whether the object carries vfleet's own mark (it was applied by a vfleet run: see `probe_cluster`)
 Probe = Callable[[Kubeconfig, Sequence[Resource]], Mapping[str, bool]]

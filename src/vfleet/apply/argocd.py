@@ -19,8 +19,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from vfleet.apply.kubeconfig import Kubeconfig
 from vfleet.errors import VfleetError
+from vfleet.kubeconfig import Kubeconfig
 
 # The keys of the Secret the vcluster chart (its syncer) writes for a tenant: `vc-<release>`.
 CA_KEY, CERT_KEY, KEY_KEY = "certificate-authority", "client-certificate", "client-key"

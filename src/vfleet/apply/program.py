@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pulumi
 
-from vfleet import argocd
+from vfleet import argocd, kubeconfig
 from vfleet import compile as compiler
-from vfleet.apply import adapter, aliases, gate, kubeconfig, preflight, records
+from vfleet.apply import adapter, aliases, gate, preflight, records
 from vfleet.apply.adapter import ClusterSettings, Declared
 from vfleet.desired import DesiredState
 from vfleet.errors import VfleetError

@@ -29,7 +29,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from vfleet.apply import adapter, adopt, kubeconfig, outcome, program, store, targets
+from vfleet import kubeconfig
+from vfleet.apply import adapter, adopt, outcome, program, store, targets
 from vfleet.apply.adapter import ClusterSettings
 from vfleet.apply.decide import Operation, Result, StackResult
 from vfleet.apply.engine import EngineConfig, pulumi_command

@@ -38,8 +38,7 @@ import yaml
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
-from vfleet import subjects
-from vfleet.apply import kubeconfig
+from vfleet import kubeconfig, subjects
 from vfleet.errors import VfleetError
 from vfleet.findings import Finding, Location, error
 from vfleet.model import Fleet
