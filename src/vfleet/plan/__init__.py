@@ -1,6 +1,6 @@
 """The PR plan: base and head compiled from Git, diffed per connected cluster, guarded, judged by policy.
 
-    plan(root, base, head=None, Options(...)) -> Plan      (vfleet.plan.engine)
+    plan(root, base, head=None, Options(...)) -> Plan      (vfleet.plan.planner)
 
 `Plan` and its parts are plain values (`changes`); `report` renders them (terminal, JSON, Markdown).
 `guards.check_cluster` is the deletion guard `vfleet apply` uses too.
@@ -21,7 +21,7 @@ from vfleet.plan.changes import (
     TenantChange,
     TenantOp,
 )
-from vfleet.plan.engine import Options, plan
+from vfleet.plan.planner import Options, plan
 
 __all__ = [
     "Aspect",

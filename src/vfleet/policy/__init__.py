@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from vfleet.policy.input import PolicyInput, build
     from vfleet.policy.opatest import Coverage, RuleCoverage, TestReport, TestResult, run_tests
     from vfleet.policy.policyset import PolicyError, PolicySet
-    from vfleet.policy.server import Engine, serve
+    from vfleet.policy.server import PolicyServer, serve
 
 URL_ENV = "VFLEET_OPA_URL"  # an OPA server to use instead of starting one (vfleet.policy.server)
 
@@ -44,7 +44,7 @@ _HOMES = {
     "Coverage": "opatest", "RuleCoverage": "opatest", "TestReport": "opatest", "TestResult": "opatest",
     "run_tests": "opatest",
     "PolicyError": "policyset", "PolicySet": "policyset",
-    "Engine": "server", "serve": "server",
+    "PolicyServer": "server", "serve": "server",
 }
 
 __all__ = [
@@ -52,11 +52,11 @@ __all__ = [
     "Change",
     "CheckReport",
     "Coverage",
-    "Engine",
     "Evaluation",
     "ImpactReport",
     "PolicyError",
     "PolicyInput",
+    "PolicyServer",
     "PolicySet",
     "RuleCoverage",
     "TestReport",

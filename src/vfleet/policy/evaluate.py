@@ -25,7 +25,7 @@ from vfleet.policy import partition
 from vfleet.policy import verdicts as kept_verdicts
 from vfleet.policy.input import PolicyInput
 from vfleet.policy.policyset import ROOT, PolicyError
-from vfleet.policy.server import QUERY_RULE, Engine
+from vfleet.policy.server import QUERY_RULE, PolicyServer
 from vfleet.policy.verdicts import VerdictCache
 from vfleet.yamldoc import FieldPath
 
@@ -60,7 +60,7 @@ class Evaluation:
 
 
 def evaluate(
-    engine: Engine, policy_input: PolicyInput, *, metrics: bool = False, cache: VerdictCache | None = None
+    engine: PolicyServer, policy_input: PolicyInput, *, metrics: bool = False, cache: VerdictCache | None = None
 ) -> Evaluation:
     """Evaluate the whole fleet. Raises `PolicyError` when OPA cannot answer."""
     return answer(request(engine, policy_input, metrics=metrics, cache=cache), policy_input)
@@ -77,7 +77,7 @@ class Answer:
 
 
 def request(
-    engine: Engine, policy_input: PolicyInput, *, metrics: bool = False, cache: VerdictCache | None = None
+    engine: PolicyServer, policy_input: PolicyInput, *, metrics: bool = False, cache: VerdictCache | None = None
 ) -> Answer:
     """Serialise the input and send it; no reading of the answer (safe on a worker thread).
 
@@ -118,7 +118,7 @@ def request(
     return Answer(body, timings, fresh.parts, len(kept))
 
 
-def _send(engine: Engine, document: Mapping[str, Any], cut: partition.Partition, metrics: bool) -> Answer:
+def _send(engine: PolicyServer, document: Mapping[str, Any], cut: partition.Partition, metrics: bool) -> Answer:
     started = time.perf_counter()
     lanes = partition.lanes()
     bodies = partition.bodies(document, cut, lanes=lanes if engine.more is not None else 1)

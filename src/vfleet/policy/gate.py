@@ -28,7 +28,7 @@ from vfleet.policy import evaluate as evaluation
 from vfleet.policy import input as policy_input
 from vfleet.policy import partition
 from vfleet.policy.policyset import PolicyError, PolicySet
-from vfleet.policy.server import Engine, serve
+from vfleet.policy.server import PolicyServer, serve
 from vfleet.policy.verdicts import VerdictCache
 from vfleet.render import Rendered
 from vfleet.tree import Tree, TreeError, open_tree
@@ -124,7 +124,7 @@ def check(
 def _start_engine(
     stack: ExitStack, policies: PolicySet | PolicyError, opa_url: str | None, env: Mapping[str, str],
     tenants: int,
-) -> Engine:
+) -> PolicyServer:
     if isinstance(policies, PolicyError):
         raise policies
     lanes = partition.lanes_to_start(policies.config(partition.SETTING))
@@ -132,7 +132,7 @@ def _start_engine(
 
 
 def _request(
-    starting: Future[Engine], document: policy_input.PolicyInput, verdicts: VerdictCache | None
+    starting: Future[PolicyServer], document: policy_input.PolicyInput, verdicts: VerdictCache | None
 ) -> evaluation.Answer:
     return evaluation.request(starting.result(), document, cache=verdicts)
 
@@ -145,7 +145,7 @@ def policy_findings(
     opa_url: str | None = None,
     env: Mapping[str, str] = os.environ,
     timings: dict[str, float] | None = None,
-    engine: Engine | None = None,
+    engine: PolicyServer | None = None,
     verdicts: VerdictCache | None = None,
 ) -> evaluation.Evaluation:
     """Evaluate the policies of `policies_from` against a compiled fleet; failures become ERROR findings.

@@ -81,7 +81,7 @@ class PolicySet:
 
     def config(self, name: str) -> Any:
         """data.<root>.config.<name> as the data files set it, None when they do not (or cannot be read):
-        a hint before any server runs; what the server answers (`Engine.setting`) is what counts."""
+        a hint before any server runs; what the server answers (`PolicyServer.setting`) is what counts."""
         try:
             config = data_document(self).get("config")
         except PolicyError:

@@ -41,7 +41,7 @@ QUERY_RULE = "main"  # data.vfleet.main: {deny, warn, excepted, errors}
 
 
 @dataclass
-class Engine:
+class PolicyServer:
     """A server with one policy set loaded, ready to answer the fleet query."""
 
     client: Any  # opa_client.OpaClient (untyped package)
@@ -132,8 +132,8 @@ class Engine:
 def serve(
     policies: PolicySet, *, url: str | None = None, env: Mapping[str, str] = os.environ, lanes: int = 1,
     tenants: int | None = None,
-) -> Iterator[Engine]:
-    """An `Engine` with `policies` loaded: on `url` / $VFLEET_OPA_URL if given, else on a local OPA.
+) -> Iterator[PolicyServer]:
+    """An `PolicyServer` with `policies` loaded: on `url` / $VFLEET_OPA_URL if given, else on a local OPA.
 
     `lanes`: local OPA processes to start at once (side by side, each on a core), for input in parts;
     more are started when asked for. Connections to a shared server are opened when needed.
@@ -147,7 +147,7 @@ def serve(
     else:
         with local.run(policies, lanes, local.lane_memory(lanes, tenants)) as servers:
             client, url = servers.first
-            yield Engine(client, url, ROOT, servers.file_prefix, servers.fingerprint, more=servers.start,
+            yield PolicyServer(client, url, ROOT, servers.file_prefix, servers.fingerprint, more=servers.start,
                          _lanes=list(servers.others))
 
 
@@ -155,7 +155,7 @@ def serve(
 
 
 @contextmanager
-def _shared(policies: PolicySet, url: str, token: str | None) -> Iterator[Engine]:
+def _shared(policies: PolicySet, url: str, token: str | None) -> Iterator[PolicyServer]:
     client = _client_for(url, token)
     try:
         if not client.check_health():
@@ -184,7 +184,7 @@ def _shared(policies: PolicySet, url: str, token: str | None) -> Iterator[Engine
                     connections.callback(extra.close_connection)
                     return extra, url
 
-                yield Engine(client, url, root, f"{root}/", policies.fingerprint(url), more=connect)
+                yield PolicyServer(client, url, root, f"{root}/", policies.fingerprint(url), more=connect)
         finally:
             _remove(client, pushed, root)
     finally:

@@ -5,7 +5,7 @@
     diff     -> per cluster: create / update / delete, field changes, the vcluster.yaml diff
     aspects  -> per tenant: what the change reads as (move, chart upgrade, sleep, quota ...)
     guards   -> deletion guards per cluster, and for moves across clusters
-    policy   -> head findings marked new / existing / resolved (real OPA, fail closed)
+    policy_delta -> head findings marked new / existing / resolved (real OPA, fail closed)
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from vfleet import owners, subjects
 from vfleet.findings import Finding, Findings, Location, Severity
 from vfleet.gcpause import gc_paused
 from vfleet.plan import aspects as aspect_views
-from vfleet.plan import guards, policy, vanished
+from vfleet.plan import guards, policy_delta, vanished
 from vfleet.plan.changes import (
     Aspect,
     ClusterPlan,
@@ -83,7 +83,7 @@ def _plan(root: Path, base: str, head: str | None, options: Options) -> Plan:
         judged = PolicyResult(False, note="policy not evaluated: the head does not compile")
     else:
         started = time.perf_counter()
-        judged = policy.evaluate(root, base_src, head_src, compared.head_index, compared.base_index, cache,
+        judged = policy_delta.evaluate(root, base_src, head_src, compared.head_index, compared.base_index, cache,
                                  opa_url=options.opa_url, env=options.env)
         timings["policy"] = time.perf_counter() - started
         denies: dict[str, int] = {}
