@@ -9,12 +9,11 @@ import typer
 
 from vfleet import access, owners
 from vfleet import compile as compiler
-from vfleet.cli.core import OutputOpt, RevOpt, show_app
+from vfleet.cli.core import RevOpt, show_app
+from vfleet.cli.options import OutputOpt, PathArg
 from vfleet.cli.output import Output, console, emit_json, print_findings
 from vfleet.findings import Findings
 from vfleet.tree import open_tree
-
-PathArg = Annotated[Path, typer.Argument(help="the fleet repository (or its fleet/ folder)")]
 
 
 def codeowners(

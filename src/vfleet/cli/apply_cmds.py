@@ -22,12 +22,12 @@ from rich.table import Table
 from vfleet import compile as compiler
 from vfleet.apply import decide, gate, orchestrate, preflight, project, records, shards
 from vfleet.apply.decide import Operation, Result, Schedule, StackResult, Target
+from vfleet.cli.options import OutputOpt, PathArg
 from vfleet.cli.output import Output, console, emit_json, fail, print_findings
 from vfleet.errors import VfleetError
 from vfleet.findings import Finding
 from vfleet.terminal import print_all
 
-PathArg = Annotated[Path, typer.Argument(help="the fleet repository (or its fleet/ folder)")]
 ClusterOpt = Annotated[list[str] | None, typer.Option("--cluster", "-c", help="only these stacks (repeatable)")]
 WaveOpt = Annotated[int | None, typer.Option("--wave", help="only the clusters of this rollout wave")]
 ShardOpt = Annotated[
@@ -43,7 +43,6 @@ OverrideOpt = Annotated[
 SecretsOpt = Annotated[
     str | None, typer.Option("--secrets-provider", help="Pulumi secrets provider for new stacks (default: passphrase)")
 ]
-OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="table for people, json for machines")]
 FullOpt = Annotated[
     bool,
     typer.Option(

@@ -10,14 +10,12 @@ import yaml
 
 from vfleet import compile as compiler
 from vfleet import place
+from vfleet.cli.options import NoCacheOpt, OutputOpt, PathArg
 from vfleet.cli.output import Output, console, emit_json, fail, print_findings
 from vfleet.errors import VfleetError
 from vfleet.findings import Findings
 
-PathArg = Annotated[Path, typer.Argument(help="the fleet repository (or its fleet/ folder)")]
 RevOpt = Annotated[str | None, typer.Option("--rev", help="compile this Git revision instead of the work tree")]
-OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="table for people, json for machines")]
-NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="do not reuse parsed documents from earlier runs")]
 
 
 def _summary(compiled: compiler.Compiled) -> dict[str, Any]:

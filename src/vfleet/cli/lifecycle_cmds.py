@@ -14,6 +14,7 @@ import typer
 from rich.markup import escape
 
 from vfleet import compile as compiler
+from vfleet.cli.options import PathArg
 from vfleet.cli.output import Output, console, emit_json, print_findings
 from vfleet.errors import VfleetError
 from vfleet.lifecycle import propose
@@ -27,7 +28,7 @@ class BadTime(VfleetError):
 
 
 def lifecycle_cmd(
-    path: Annotated[Path, typer.Argument(help="the fleet repository (or its fleet/ folder)")] = Path("."),
+    path: PathArg = Path("."),
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print what would happen; change nothing")] = False,
     cluster: Annotated[list[str] | None, typer.Option("--cluster", "-c", help="only this cluster (repeatable)")
                        ] = None,

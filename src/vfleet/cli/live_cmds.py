@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from vfleet import compile as compiler
+from vfleet.cli.options import PathArg
 from vfleet.cli.output import console, emit_json, fail, print_findings
 from vfleet.errors import VfleetError
 from vfleet.findings import Findings
@@ -29,7 +30,7 @@ class DriftOutput(StrEnum):
 
 
 def drift_command(
-    path: Annotated[Path, typer.Argument(help="the fleet repository (or its fleet/ folder)")] = Path("."),
+    path: PathArg = Path("."),
     cluster: Annotated[
         list[str] | None, typer.Option("--cluster", "-c", help="only this cluster (repeatable); default: all")
     ] = None,

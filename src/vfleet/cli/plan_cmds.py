@@ -16,6 +16,7 @@ import typer
 from vfleet import compile as compiler
 from vfleet import waves
 from vfleet.apply import records, shards
+from vfleet.cli.options import PathArg
 from vfleet.cli.output import console, emit_json
 from vfleet.plan import Options, plan, report_json, report_md, report_term, vanished
 from vfleet.policy import URL_ENV
@@ -41,7 +42,7 @@ def applied_tenants(root: Path) -> dict[str, vanished.Applied]:
 
 
 def plan_cmd(
-    path: Annotated[Path, typer.Argument(help="the fleet repository (or its fleet/ folder)")] = Path("."),
+    path: PathArg = Path("."),
     base: Annotated[str, typer.Option("--base", help="the revision to compare against (a PR's base)")] = "",
     head: Annotated[str | None, typer.Option("--head", help="the revision to plan (default: the work tree)")]
     = None,

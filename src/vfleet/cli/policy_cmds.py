@@ -14,15 +14,14 @@ from rich.table import Table
 
 from vfleet import caches, policy
 from vfleet import compile as compiler
+from vfleet.cli.options import OutputOpt, PathArg
 from vfleet.cli.output import Output, console, emit_json, fail, print_findings
 from vfleet.errors import VfleetError
 from vfleet.findings import Findings
 from vfleet.load import ParseCache
 from vfleet.policy.verdicts import VerdictCache
 
-PathArg = Annotated[Path, typer.Argument(help="the fleet repository (or its fleet/ folder)")]
 RevOpt = Annotated[str | None, typer.Option("--rev", help="check this Git revision instead of the work tree")]
-OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="table for people, json for machines")]
 OpaUrlOpt = Annotated[
     str | None,
     typer.Option(

@@ -17,6 +17,7 @@ from rich.table import Table
 from vfleet import caches
 from vfleet import compile as compiler
 from vfleet.apply.records import open_records
+from vfleet.cli.options import OutputOpt, PathArg
 from vfleet.cli.output import Output, console, emit_json, print_findings
 from vfleet.live import dashboard
 from vfleet.live.connect import DEFAULT_TIMEOUT_S
@@ -31,13 +32,12 @@ _PHASE_STYLE = {
 ClusterOpt = Annotated[
     list[str] | None, typer.Option("--cluster", "-c", help="only this cluster (repeatable)")]
 RevOpt = Annotated[str | None, typer.Option("--rev", help="desired state from this Git revision")]
-OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="table for people, json for machines")]
 HtmlOpt = Annotated[Path | None, typer.Option("--html", help="write the fleet dashboard: a static file")]
 TimeoutOpt = Annotated[float, typer.Option("--timeout", help="seconds per API request")]
 
 
 def status_cmd(
-    path: Annotated[Path, typer.Argument(help="the fleet repository (or its fleet/ folder)")] = Path("."),
+    path: PathArg = Path("."),
     cluster: ClusterOpt = None,
     rev: RevOpt = None,
     output: OutputOpt = Output.table,
