@@ -32,7 +32,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("apply", ("apply",)),
     ("live clusters", ("live",)),
     ("lifecycle", ("lifecycle",)),
-    ("commands and developer tools", ("cli", "devclusters")),
+    ("commands and developer tools", ("api", "cli", "devclusters")),
 ]
 LAYER_OF = {unit: index for index, (_, units) in enumerate(LAYERS) for unit in units}
 # Only the commands talk to the terminal; every stage returns what it found (findings, reports).

@@ -19,11 +19,11 @@ from test_apply_orchestrate import (
 )
 
 from vfleet import compile as compiler
+from vfleet.api import applied_tenants
 from vfleet.apply import gate, orchestrate
 from vfleet.apply.decide import Result
 from vfleet.apply.orchestrate import Options
 from vfleet.apply.records import Records, RecordsError
-from vfleet.cli.plan_cmds import applied_tenants
 from vfleet.findings import Severity
 from vfleet.plan import Options as PlanOptions
 from vfleet.plan import Plan, plan, report_json, report_md, vanished

@@ -8,8 +8,8 @@ from typing import Annotated, Any
 import typer
 import yaml
 
+from vfleet import api
 from vfleet import compile as compiler
-from vfleet import place
 from vfleet.cli.options import NoCacheOpt, OutputOpt, PathArg
 from vfleet.cli.output import Output, console, emit_json, fail, print_findings
 from vfleet.errors import VfleetError
@@ -39,7 +39,7 @@ def _report(findings: Findings, output: Output, summary: str, extra: dict[str, A
 def validate(path: PathArg = Path("."), rev: RevOpt = None, output: OutputOpt = Output.table,
              no_cache: NoCacheOpt = False) -> None:
     """Validate specs, references, parameters, placement and rendered values. Exit 0 valid, 2 broken."""
-    compiled = compiler.compile_path(path, rev, no_cache=no_cache)
+    compiled = api.validate(path, rev, no_cache=no_cache)
     _report(compiled.findings, output, "validate", _summary(compiled))
     raise typer.Exit(compiled.findings.exit_code)
 
@@ -52,8 +52,8 @@ def compile_cmd(
     no_cache: NoCacheOpt = False,
 ) -> None:
     """Compile the fleet: one desired-state file per cluster and each tenant's vcluster.yaml."""
-    compiled = compiler.compile_path(path, rev, no_cache=no_cache)
-    written = compiler.write_output(compiled, out) if compiled.ok else []
+    result = api.compile(path, rev, out=out, no_cache=no_cache)
+    compiled, written = result.compiled, result.written
     summary = _summary(compiled) | {"out": str(out), "files": len(written),
                                     "hashes": {c: s.hash for c, s in sorted(compiled.desired.items())}}
     if output is Output.json:
@@ -70,10 +70,8 @@ def compile_cmd(
 
 def place_cmd(path: PathArg = Path("."), output: OutputOpt = Output.table, no_cache: NoCacheOpt = False) -> None:
     """Place new tenants (sticky for placed ones) and write fleet/placement.lock."""
-    compiled = compiler.compile_path(path, None, no_cache=no_cache, check_lock=False)
-    changed = False
-    if not compiled.findings.errors:
-        changed = place.write_lock(compiled.root, compiled.placement)
+    placed = api.place(path, no_cache=no_cache)
+    compiled, changed = placed.compiled, placed.changed
     extra = {"changed": changed, "stale": list(compiled.placement.stale), "placements": compiled.placement.clusters}
     if output is Output.json:
         _report(compiled.findings, output, "place", extra)

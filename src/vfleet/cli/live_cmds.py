@@ -13,7 +13,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from vfleet import compile as compiler
+from vfleet import api
 from vfleet.cli.options import PathArg
 from vfleet.cli.output import console, emit_json, fail, print_findings
 from vfleet.errors import VfleetError
@@ -40,16 +40,14 @@ def drift_command(
     """Live objects against desired, field by field. Exit 0 none, 3 drift found, 2 a cluster unreadable."""
     # Imported here: the kubernetes client costs ~0.5 s to import, which no other command should pay.
     from vfleet.live import drift_output
-    from vfleet.live.drift import drift
 
     try:
-        compiled = compiler.compile_path(path, rev)
+        report = api.drift(path, rev, clusters=cluster)
+    except api.FleetBroken as exc:  # a broken fleet has no trustworthy desired state to compare with
+        print_findings(Findings.of(exc.findings.errors), console(stderr=True), "drift")
+        raise typer.Exit(2) from None
     except VfleetError as exc:
         fail(exc)
-    if compiled.findings.errors:  # a broken fleet has no trustworthy desired state to compare with
-        print_findings(Findings.of(compiled.findings.errors), console(stderr=True), "drift")
-        raise typer.Exit(2)
-    report = drift(compiled, clusters=cluster or None)
     if output is DriftOutput.json:
         emit_json(drift_output.to_json(report))
     elif output is DriftOutput.markdown:

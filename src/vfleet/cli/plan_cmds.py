@@ -13,12 +13,11 @@ from typing import Annotated
 
 import typer
 
-from vfleet import compile as compiler
-from vfleet import waves
-from vfleet.apply import records, shards
+from vfleet import api, waves
+from vfleet.apply import shards
 from vfleet.cli.options import PathArg
 from vfleet.cli.output import console, emit_json
-from vfleet.plan import Options, plan, report_json, report_md, report_term, vanished
+from vfleet.plan import Options, report_json, report_md, report_term
 from vfleet.policy import URL_ENV
 
 
@@ -26,19 +25,6 @@ class PlanOutput(StrEnum):
     table = "table"
     json = "json"
     markdown = "markdown"
-
-
-def applied_tenants(root: Path) -> dict[str, vanished.Applied]:
-    """Each stack's last applied tenants, from the records (none when nothing was applied from here)."""
-    store = records.open_records(root)
-    out: dict[str, vanished.Applied] = {}
-    for cluster in store.applied_stacks():
-        sources = store.applied_sources(cluster)
-        if sources is not None:
-            out[cluster] = vanished.Applied(frozenset(sources.tenants), sources.tenants, sources.untracked)
-        elif (state := store.applied_state(cluster)) is not None:
-            out[cluster] = vanished.Applied(frozenset(vanished.tenants_of(state)), None)
-    return out
 
 
 def plan_cmd(
@@ -85,11 +71,10 @@ def plan_cmd(
     if shard_count is not None and not matrix:
         console(stderr=True).print("[bold red]error:[/] --shards N goes with --matrix")
         raise typer.Exit(2)
-    root = compiler.find_root(path)
     options = Options(override=override_guard.strip() if override_guard else None, max_deletes=max_deletes,
                       max_delete_share=max_delete_share, policy=not no_policy, opa_url=opa_url,
-                      incremental=not full, cache=not no_cache, applied=applied_tenants(root))
-    result = plan(root, base, head, options)
+                      incremental=not full, cache=not no_cache)
+    result = api.plan(path, base, head, options)
     data = report_json.to_json(result) if json_out is not None or output is PlanOutput.json else None
     if json_out is not None and data is not None:
         import orjson

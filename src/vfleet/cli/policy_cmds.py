@@ -12,14 +12,13 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from vfleet import caches, policy
+from vfleet import api, policy
 from vfleet import compile as compiler
 from vfleet.cli.options import OutputOpt, PathArg
 from vfleet.cli.output import Output, console, emit_json, fail, print_findings
 from vfleet.errors import VfleetError
 from vfleet.findings import Findings
 from vfleet.load import ParseCache
-from vfleet.policy.verdicts import VerdictCache
 
 RevOpt = Annotated[str | None, typer.Option("--rev", help="check this Git revision instead of the work tree")]
 OpaUrlOpt = Annotated[
@@ -70,13 +69,7 @@ def check_command(
 ) -> None:
     """Compile the fleet and check it against policies/. Exit 0 clean, 1 denied, 2 broken input or policy."""
     try:
-        root, cache = _root_and_cache(path, no_cache)
-        verdicts = None if no_cache else VerdictCache.at(caches.cache_dir())
-        report = policy.check(root, rev, opa_url=opa_url, cache=cache, verdicts=verdicts)
-        if live:  # `vfleet.live`: server-side dry runs on the connected clusters
-            from vfleet.live.dryrun import with_live
-
-            report = with_live(report, live_base)
+        report = api.check(path, rev, opa_url=opa_url, no_cache=no_cache, live=live, live_base=live_base)
     except VfleetError as exc:
         fail(exc)
     compiled = report.compiled

@@ -14,14 +14,12 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from vfleet import caches
-from vfleet import compile as compiler
-from vfleet.apply.records import open_records
+from vfleet import api
 from vfleet.cli.options import OutputOpt, PathArg
 from vfleet.cli.output import Output, console, emit_json, print_findings
 from vfleet.live import dashboard
 from vfleet.live.connect import DEFAULT_TIMEOUT_S
-from vfleet.live.status import FleetStatus, Phase, TenantStatus, fleet_status, last_apply_from
+from vfleet.live.status import FleetStatus, Phase, TenantStatus
 
 _PHASE_STYLE = {
     Phase.RUNNING: "green", Phase.STARTING: "yellow", Phase.SLEEPING: "blue", Phase.NOT_DEPLOYED: "dim",
@@ -49,18 +47,15 @@ def status_cmd(
 ) -> None:
     """Per tenant: phase, template, chart and values desired vs deployed; per cluster: reachable, version,
     tenants against capacity. One list call per kind per cluster."""
-    compiled = compiler.compile_path(path, rev)
-    root = compiled.root
-    if compiled.findings.errors:
+    try:
+        status = api.status(path, rev, clusters=cluster, timeout_s=timeout, activity=activity)
+    except api.FleetBroken as exc:
         if output is Output.json:
-            emit_json({"findings": [f.to_json() for f in compiled.findings], "exitCode": 2})
+            emit_json({"findings": [f.to_json() for f in exc.findings], "exitCode": 2})
         else:
             summary = "status: the fleet does not compile, nothing was read"
-            print_findings(compiled.findings, console(), summary)
-        raise typer.Exit(2)
-    records = last_apply_from(open_records(root).store)
-    status = fleet_status(compiled, cluster or None, last_apply=records, timeout_s=timeout,
-                          cache_dir=caches.cache_dir() / "status", activity=activity)
+            print_findings(exc.findings, console(), summary)
+        raise typer.Exit(2) from None
     if html is not None:
         html.parent.mkdir(parents=True, exist_ok=True)
         html.write_text(dashboard.render(status), encoding="utf-8")

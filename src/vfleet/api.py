@@ -1,0 +1,198 @@
+"""vfleet as a library: one function per command, doing what the command does, returning its result.
+
+    from vfleet import api
+
+    compiled = api.validate("path/to/fleet")          # vfleet validate
+    report = api.check("path/to/fleet")                # vfleet check
+    result = api.plan("path/to/fleet", base="origin/main")   # vfleet plan --base origin/main
+
+Each takes the fleet repository (or its fleet/ folder) and the command's options as keyword arguments,
+finds the repository root, and uses the same caches the command would (under `vfleet.caches`), unless
+`no_cache`. Nothing prints or exits: results carry their findings and an `exit_code`, the number the
+command would exit with. Bad input is a finding; what stops the command before it has a result (no
+repository, a Git revision that does not exist, a fleet that does not compile where a compiled one is
+needed) raises a `VfleetError` with the command's exit code.
+
+Every import is made inside the function that needs it: `import vfleet.api` costs nothing, and
+`api.validate` never loads the Kubernetes client or the apply engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from vfleet.errors import VfleetError
+from vfleet.findings import Findings
+
+if TYPE_CHECKING:
+    from vfleet.compile import Compiled
+    from vfleet.live.drift import DriftReport
+    from vfleet.live.status import FleetStatus
+    from vfleet.plan import Options, Plan
+    from vfleet.plan.vanished import Applied
+    from vfleet.policy import CheckReport
+
+PathLike = str | Path
+
+
+class FleetBroken(VfleetError):
+    """The fleet does not compile, and the command needs its desired state (drift, status)."""
+
+    def __init__(self, command: str, findings: Findings) -> None:
+        errors = findings.errors
+        super().__init__(f"{command}: the fleet does not compile ({len(errors)} error(s)), nothing was read")
+        self.findings = findings
+
+
+@dataclass(frozen=True)
+class CompileResult:
+    compiled: Compiled
+    written: tuple[Path, ...]  # the files of the output folder; none when the fleet has errors
+
+    @property
+    def exit_code(self) -> int:
+        return self.compiled.findings.exit_code
+
+
+def validate(path: PathLike = ".", rev: str | None = None, *, no_cache: bool = False) -> Compiled:
+    """`vfleet validate`: the fleet compiled (specs, references, parameters, placement, rendered values)."""
+    from vfleet import compile as compiler
+
+    return compiler.compile_path(Path(path), rev, no_cache=no_cache)
+
+
+def compile(  # named after the command; it shadows the builtin in this module only
+    path: PathLike = ".", rev: str | None = None, *, out: PathLike = "build", no_cache: bool = False
+) -> CompileResult:
+    """`vfleet compile`: the fleet compiled and, when it has no errors, written to `out` (replaced
+    atomically)."""
+    from vfleet import compile as compiler
+
+    compiled = compiler.compile_path(Path(path), rev, no_cache=no_cache)
+    written = compiler.write_output(compiled, Path(out)) if compiled.ok else []
+    return CompileResult(compiled, tuple(written))
+
+
+@dataclass(frozen=True)
+class PlaceResult:
+    compiled: Compiled
+    changed: bool  # fleet/placement.lock was written (False: up to date, or the fleet has errors)
+
+    @property
+    def exit_code(self) -> int:
+        return self.compiled.findings.exit_code
+
+
+def place(path: PathLike = ".", *, no_cache: bool = False) -> PlaceResult:
+    """`vfleet place`: new tenants placed (placed ones stay where they are) and fleet/placement.lock
+    written, unless the fleet has errors."""
+    from vfleet import compile as compiler
+    from vfleet.place import write_lock
+
+    compiled = compiler.compile_path(Path(path), None, no_cache=no_cache, check_lock=False)
+    changed = False if compiled.findings.errors else write_lock(compiled.root, compiled.placement)
+    return PlaceResult(compiled, changed)
+
+
+def check(
+    path: PathLike = ".",
+    rev: str | None = None,
+    *,
+    opa_url: str | None = None,
+    no_cache: bool = False,
+    live: bool = False,
+    live_base: str | None = None,
+) -> CheckReport:
+    """`vfleet check`: the fleet compiled and judged by its own policies/ on OPA (a local one unless
+    `opa_url`); with `live`, also server-side dry runs on the connected clusters."""
+    from vfleet import caches, policy
+    from vfleet import compile as compiler
+    from vfleet.policy.verdicts import VerdictCache
+
+    root = compiler.find_root(Path(path))
+    cache = None if no_cache else compiler.parse_cache(root)
+    verdicts = None if no_cache else VerdictCache.at(caches.cache_dir())
+    report = policy.check(root, rev, opa_url=opa_url, cache=cache, verdicts=verdicts)
+    if live:
+        from vfleet.live.dryrun import with_live
+
+        report = with_live(report, live_base)
+    return report
+
+
+def plan(path: PathLike = ".", base: str = "", head: str | None = None, options: Options | None = None) -> Plan:
+    """`vfleet plan --base BASE`: base and head compiled from Git, diffed per connected cluster, guarded,
+    judged by policy. Unless `options.applied` is given, what each stack last applied is read from the
+    apply records, as the command does (a tenant missing from head but live is then a deletion)."""
+    from vfleet import compile as compiler
+    from vfleet.plan import Options
+    from vfleet.plan import plan as plan_fleet
+
+    if not base:
+        raise VfleetError("plan: a base revision is required (e.g. origin/main)")
+    root = compiler.find_root(Path(path))
+    chosen = options or Options()
+    if chosen.applied is None:
+        chosen = replace(chosen, applied=applied_tenants(root))
+    return plan_fleet(root, base, head, chosen)
+
+
+def applied_tenants(root: Path) -> dict[str, Applied]:
+    """Each stack's last applied tenants, from the apply records (none when nothing was applied from here)."""
+    from vfleet.apply import records
+    from vfleet.plan import vanished
+
+    store = records.open_records(root)
+    out: dict[str, vanished.Applied] = {}
+    for cluster in store.applied_stacks():
+        sources = store.applied_sources(cluster)
+        if sources is not None:
+            out[cluster] = vanished.Applied(frozenset(sources.tenants), sources.tenants, sources.untracked)
+        elif (state := store.applied_state(cluster)) is not None:
+            out[cluster] = vanished.Applied(frozenset(vanished.tenants_of(state)), None)
+    return out
+
+
+def drift(path: PathLike = ".", rev: str | None = None, *, clusters: Sequence[str] | None = None) -> DriftReport:
+    """`vfleet drift`: live objects against desired, field by field, on `clusters` (default: all).
+    Raises `FleetBroken` when the fleet does not compile: there is no trustworthy desired state."""
+    from vfleet import compile as compiler
+    from vfleet.live.drift import drift as drift_of
+
+    compiled = compiler.compile_path(Path(path), rev)
+    if compiled.findings.errors:
+        raise FleetBroken("drift", compiled.findings)
+    return drift_of(compiled, clusters=list(clusters) if clusters else None)
+
+
+def status(
+    path: PathLike = ".",
+    rev: str | None = None,
+    *,
+    clusters: Sequence[str] | None = None,
+    timeout_s: float | None = None,
+    activity: bool = True,
+) -> FleetStatus:
+    """`vfleet status`: per tenant phase, template, chart and values desired against deployed; per
+    cluster reachable, version, tenants against capacity. Raises `FleetBroken` when the fleet does not
+    compile."""
+    from vfleet import caches
+    from vfleet import compile as compiler
+    from vfleet.apply.records import open_records
+    from vfleet.live.connect import DEFAULT_TIMEOUT_S
+    from vfleet.live.status import fleet_status, last_apply_from
+
+    compiled = compiler.compile_path(Path(path), rev)
+    if compiled.findings.errors:
+        raise FleetBroken("status", compiled.findings)
+    records = last_apply_from(open_records(compiled.root).store)
+    return fleet_status(compiled, list(clusters) if clusters else None, last_apply=records,
+                        timeout_s=DEFAULT_TIMEOUT_S if timeout_s is None else timeout_s,
+                        cache_dir=caches.cache_dir() / "status", activity=activity)
+
+
+__all__ = ["CompileResult", "FleetBroken", "PlaceResult", "applied_tenants", "check", "compile", "drift", "place",
+           "plan", "status", "validate"]
