@@ -1,4 +1,4 @@
-"""Stage 3a — parameters: each tenant's parameters checked against its template version, typed.
+"""Stage 3 — parameters: each tenant's parameters checked against its template version, typed.
 
 A template version declares typed parameters (string, int, number, bool, enum, quantity, duration) with
 bounds; a tenant may set only those, only within their bounds. Everything that depends on the template

@@ -1,4 +1,4 @@
-"""Stage 3b — render: template version + tenant parameters -> the vcluster.yaml values of each tenant.
+"""Stage 5 — render: template version + tenant parameters -> the vcluster.yaml values of each tenant.
 
 A template version's values file is a Jinja2 template (`vfleet.templating`: sandboxed, every expression
 one JSON value, fast per skeleton). vfleet then merges what the tenant spec decides (`vfleet.overlays`:
