@@ -324,6 +324,11 @@ def test_an_interrupted_run_is_finished_by_the_next(world: World) -> None:
 
 def test_inactivity_from_objects_the_test_changes(world: World) -> None:
     core = k8s.CoreV1Api(world.apis["lc-b"])
+    # Creation times have a resolution of one second: a ConfigMap made in the namespace's own second
+    # would tie with it, and either is then the newest activity. Start in a later second.
+    namespace_created = core.read_namespace(NS["idle"]).metadata.creation_timestamp
+    while datetime.now(UTC) < namespace_created + timedelta(seconds=1):
+        time.sleep(0.05)
     core.create_namespaced_config_map(NS["idle"], {"metadata": {"name": "touched"}, "data": {"a": "1"}})
     created = core.read_namespaced_config_map("touched", NS["idle"]).metadata.creation_timestamp
     first = world.run(created + timedelta(minutes=59), clusters=["lc-b"], dry_run=True)
