@@ -58,11 +58,11 @@ def spawn(role: str, argv: list[str], log: Path, *, env: Mapping[str, str] | Non
     return Process(role=role, pid=child.pid, started=_start_ticks(child.pid) or 0, log=log)
 
 
-def stop(process: Process, grace_s: float = STOP_GRACE_S) -> bool:
-    """SIGTERM, then SIGKILL once `grace_s` has passed; True once the process is gone."""
+def stop(process: Process, grace_s: float = STOP_GRACE_S, first: signal.Signals = signal.SIGTERM) -> bool:
+    """`first` (SIGTERM), then SIGKILL once `grace_s` has passed; True once the process is gone."""
     with _children_lock:
         child = _children.get(process.pid)
-    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, _KILL_WAIT_S)):
+    for sig, wait_s in ((first, grace_s), (signal.SIGKILL, _KILL_WAIT_S)):
         if not alive(process):
             break
         try:

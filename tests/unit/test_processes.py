@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -79,3 +80,19 @@ def test_ports_are_never_handed_out_twice() -> None:
 
 def test_a_missing_log_tail_says_so(tmp_path: Path) -> None:
     assert processes.tail(tmp_path / "never-written.log") == "(no log)"
+
+
+def test_the_first_signal_can_be_another_than_sigterm(tmp_path: Path) -> None:
+    """`restart_apiserver(kill_signal=...)`: the process gets the signal asked for, not SIGTERM."""
+    code = ("import signal, sys, time\n"
+            "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+            "def interrupted(*_):\n    print('interrupted', flush=True); sys.exit(0)\n"
+            "signal.signal(signal.SIGINT, interrupted)\n"
+            "print('ready', flush=True)\n"
+            "time.sleep(60)\n")
+    log = tmp_path / "interruptible.log"
+    process = processes.spawn("interruptible", _python(code), log)
+    while "ready" not in log.read_text():
+        assert processes.alive(process)
+    assert processes.stop(process, grace_s=30, first=signal.SIGINT)
+    assert processes.tail(log).splitlines() == ["ready", "interrupted"]  # ended by SIGINT, not killed

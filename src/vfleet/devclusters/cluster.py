@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import atexit
-import os
 import re
 import secrets
 import shutil
@@ -13,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -132,16 +131,8 @@ def restart_apiserver(
         raise DevClusterError(f"cluster {cluster.name}: kube-apiserver is not running: {error}") from None
     if not processes.alive(old):
         raise DevClusterError(f"cluster {cluster.name}: kube-apiserver (pid {old.pid}) is not running")
-    for sig, wait_s in ((kill_signal, grace_s), (signal.SIGKILL, 5.0)):
-        if processes.alive(old):
-            with suppress(ProcessLookupError):
-                os.kill(old.pid, sig)
-            deadline = time.monotonic() + wait_s
-            while processes.alive(old) and time.monotonic() < deadline:
-                time.sleep(0.05)
-    if processes.alive(old):
+    if not processes.stop(old, grace_s, first=kill_signal):
         raise DevClusterError(f"cluster {cluster.name}: could not stop kube-apiserver (pid {old.pid})")
-    processes.forget(old)
     time.sleep(down_for)
     members = list(cluster.processes)
     by_role = {p.role: i for i, p in enumerate(members)}
