@@ -26,7 +26,7 @@ from vfleet import devclusters, toolchain
 from vfleet.compile import Compiled
 from vfleet.devclusters import DevCluster
 from vfleet.live.drift import Change, drift
-from vfleet.live.drift_output import to_markdown
+from vfleet.report.drift import to_markdown
 
 pytestmark = pytest.mark.live
 

@@ -44,9 +44,10 @@ from vfleet import compile as compiler
 from vfleet import place
 from vfleet.desired import HELM_RELEASE
 from vfleet.devclusters import DevCluster
-from vfleet.live import dashboard, releases
+from vfleet.live import releases
 from vfleet.live.connect import Connection
 from vfleet.live.status import FleetStatus, Phase, fleet_status
+from vfleet.report import dashboard
 
 pytestmark = pytest.mark.live
 

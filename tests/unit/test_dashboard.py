@@ -9,8 +9,8 @@ import json
 import re
 
 from vfleet.findings import Findings
-from vfleet.live import dashboard
 from vfleet.live.status import ClusterStatus, FleetStatus, Phase, TenantStatus
+from vfleet.report import dashboard
 
 HOSTILE = "</script><script>alert(1)</script><!-- & \u2028\u2029 </SCRIPT >"
 

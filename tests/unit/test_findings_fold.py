@@ -12,8 +12,9 @@ from rich.console import Console
 
 from fleetkit import write_fleet
 from vfleet.findings import Finding, Findings, Folded, Location, Severity, fold, left_out
-from vfleet.plan import Plan, PolicyFinding, PolicyResult, PolicyStatus, Side, report_json, report_md, report_term
-from vfleet.terminal import print_all
+from vfleet.plan import Plan, PolicyFinding, PolicyResult, PolicyStatus, Side
+from vfleet.report import plan_json, plan_markdown, plan_table
+from vfleet.report.findings import print_all
 
 VFLEET = str(Path(sys.executable).with_name("vfleet"))
 HINT = "(full list: --output json)"
@@ -76,19 +77,19 @@ def test_plan_reports_fold_findings_and_policy_findings_but_json_keeps_all() -> 
     denies = tuple(PolicyFinding(_error("policy.owner-member", i, Severity.DENY), PolicyStatus.NEW)
                    for i in range(9))
     plan = _plan(_mixed(), denies)
-    md = report_md.render(plan)
+    md = plan_markdown.to_markdown(plan)
     assert md.count("error `place.no-cluster`") == 5 and md.count("error `ref.template`") == 2
     assert "- … and 7 more error place.no-cluster (full list: `vfleet plan --output json`)" in md
     assert "- … and 2 more warn policy.dev-sleep (full list: `vfleet plan --output json`)" in md
     assert md.count("**new** deny `policy.owner-member`") == 5
     assert "- … and 4 more new deny policy.owner-member (full list: `vfleet plan --output json`)" in md
     out = Console(record=True, width=200, color_system=None)
-    report_term.render(plan, out)
+    plan_table.render(plan, out)
     text = out.export_text()
     assert text.count("error place.no-cluster\n") == 5 and f"... and 7 more error place.no-cluster {HINT}" in text
     assert text.count("  new deny policy.owner-member fleet/") == 5
     assert f"\n  ... and 4 more new deny policy.owner-member {HINT}\n" in text
-    data = report_json.to_json(plan)
+    data = plan_json.to_json(plan)
     assert len(data["findings"]) == 21 and len(data["policy"]["findings"]) == 9
 
 

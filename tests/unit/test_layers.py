@@ -20,7 +20,7 @@ PACKAGE = SRC / "vfleet"
 
 # Lowest first. A unit is a top-level module or a subpackage of vfleet.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("values and formats", ("errors", "caches", "units", "naming", "findings", "terminal", "jsonyaml", "yamldoc",
+    ("values and formats", ("errors", "caches", "units", "naming", "findings", "jsonyaml", "yamldoc",
                             "gcpause", "processes", "toolchain")),
     ("the repository", ("gitindex", "tree", "layout")),
     ("spec types", ("specs", "subjects", "schemas", "kubeconfig")),
@@ -32,7 +32,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("apply", ("apply",)),
     ("live clusters", ("live",)),
     ("lifecycle", ("lifecycle",)),
-    ("commands and developer tools", ("api", "cli", "devclusters")),
+    ("the library API", ("api",)),
+    ("reports", ("report",)),  # render what the API returns; every renderer is handed its console
+    ("commands and developer tools", ("cli", "devclusters")),
 ]
 LAYER_OF = {unit: index for index, (_, units) in enumerate(LAYERS) for unit in units}
 # Only the commands talk to the terminal; every stage returns what it found (findings, reports).

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from plankit import History, comparable, tenant
-from vfleet.plan import report_json
+from vfleet.report import plan_json
 
 GPU = "  privateNodes:\n    - {name: gpu, provider: metal, nodeType: gpu-l4, quantity: 1}\n"
 BETA = """
@@ -138,7 +138,7 @@ def test_incremental_equals_full(tmp_path: Path, case: str) -> None:
     full = h.plan(base, head, incremental=False)
     assert incremental.method == method, incremental.reason
     assert full.method == "full"
-    assert comparable(report_json.to_json(incremental)) == comparable(report_json.to_json(full))
+    assert comparable(plan_json.to_json(incremental)) == comparable(plan_json.to_json(full))
     if case != "duplicate-key":
         assert full.exit_code in (1, 3) and full.clusters, "the case must change something"
     else:
@@ -158,5 +158,5 @@ def test_cached_base_index_is_reused_and_head_index_is_stored(tmp_path: Path) ->
     _edit(T + "api.yaml", 'cpu: "2"', 'cpu: "3"')(h)
     third = h.plan(head, h.commit("two"))  # the head of the first plan is the base now: cached
     assert "compile-base" not in third.timings and third.method == "incremental"
-    assert comparable(report_json.to_json(third)) == comparable(
-        report_json.to_json(h.plan(head, h.repo.head.commit.hexsha, incremental=False)))
+    assert comparable(plan_json.to_json(third)) == comparable(
+        plan_json.to_json(h.plan(head, h.repo.head.commit.hexsha, incremental=False)))

@@ -12,7 +12,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from plankit import History, tenant
-from vfleet.plan import report_json, report_md, report_term
+from vfleet.report import plan_json, plan_markdown, plan_table
 
 REPO = Path(__file__).resolve().parents[2]
 CLUSTER = """apiVersion: vfleet.dev/v1alpha1
@@ -45,20 +45,20 @@ def test_markdown_of_a_2000_tenant_change_is_folded_under_the_limit(tmp_path: Pa
     h.write("fleet/projects/alpha/tenants/t-0007.yaml", None)
     p = h.plan(base, h.commit("every tenant changes"))
     assert sum(len(c.tenants) for c in p.clusters) == 2001 and p.exit_code == 3  # and the fixture's dev
-    text = report_md.render(p)
-    assert len(text) <= report_md.LIMIT
+    text = plan_markdown.to_markdown(p)
+    assert len(text) <= plan_markdown.LIMIT
     assert "Folded to fit a comment" in text and "grouped by change" in text
     for name in clusters:  # every cluster keeps its summary row and its section
         assert f"| `{name}` |" in text and f"<b>{name}</b>" in text
     assert "**2000**" in text  # total updates: every tenant's release
     assert "`alpha/t-0007`" in text  # a folded section still names the deletion
     assert "`HelmRelease` ×100, the same change" in text  # one values diff for a template edit
-    unfolded = report_md.render(p, limit=10_000_000)
-    assert "Folded" not in unfolded and len(unfolded) > report_md.LIMIT
-    brief = report_md.render(p, limit=12_000)
+    unfolded = plan_markdown.to_markdown(p, limit=10_000_000)
+    assert "Folded" not in unfolded and len(unfolded) > plan_markdown.LIMIT
+    brief = plan_markdown.to_markdown(p, limit=12_000)
     assert len(brief) <= 12_000 and "summarised as counts and tenants" in brief
     assert "delete: 1 tenant(s): `alpha/t-0007`" in brief
-    tiny = report_md.render(p, limit=4_000)
+    tiny = plan_markdown.to_markdown(p, limit=4_000)
     assert len(tiny) <= 4_000 and "left out" in tiny and "| **total** |" in tiny
 
 
@@ -67,7 +67,7 @@ def test_markdown_lists_refusals_and_deletions_first(small: History) -> None:
     small.write("fleet/projects/alpha/tenants/api.yaml", None)
     small.write("fleet/projects/alpha/tenants/dev.yaml", tenant("dev", cluster="eu-1", cpu="3"))
     p = small.plan(small.base, small.commit("mass delete"))  # type: ignore[attr-defined]
-    text = report_md.render(p)
+    text = plan_markdown.to_markdown(p)
     assert text.startswith("### vfleet plan: refused (exit 1)")
     assert "⛔ Refused by 1 deletion guard(s)" in text and "guard.mass-delete" in text
     assert text.index("<b>us-1</b>") < text.index("<b>eu-1</b>")  # the refused cluster's section first
@@ -78,7 +78,7 @@ def test_markdown_lists_refusals_and_deletions_first(small: History) -> None:
 
 def test_json_report_follows_the_documented_schema(small: History) -> None:
     small.write("fleet/projects/alpha/tenants/web.yaml", tenant("web", cluster="us-1", cpu="4"))
-    data = json.loads(json.dumps(report_json.to_json(small.plan(small.base, small.commit("cpu")))))  # type: ignore[attr-defined]
+    data = json.loads(json.dumps(plan_json.to_json(small.plan(small.base, small.commit("cpu")))))  # type: ignore[attr-defined]
     assert set(data) == {"apiVersion", "kind", "schema", "status", "exitCode", "base", "head", "method",
                          "fullCompileReason", "override", "guardLimits", "summary", "clusters", "fleetGuards",
                          "vanished", "policy", "findings", "approvals", "matrix", "timings"}
@@ -102,7 +102,7 @@ def test_terminal_report(small: History) -> None:
     small.write("fleet/projects/alpha/tenants/api.yaml", None)
     p = small.plan(small.base, small.commit("delete"), override="retiring")  # type: ignore[attr-defined]
     out = Console(record=True, width=100, color_system=None)
-    report_term.render(p, out)
+    plan_table.render(p, out)
     text = out.export_text()
     assert "overridden guard.mass-delete" in text and "override: retiring" in text
     assert "delete Namespace vc-alpha-web" in re.sub(r" +", " ", text)
@@ -134,7 +134,7 @@ def test_matrix_emits_the_waves_canary_first(small: History) -> None:
     """A change on both clusters: eu-1 (wave 0) before us-1 (wave 1), each wave its own matrix."""
     small.write("fleet/projects/alpha/tenants/web.yaml", tenant("web", cluster="us-1", cpu="4"))
     small.write("fleet/projects/alpha/tenants/new.yaml", tenant("new", cluster="eu-1"))
-    matrix = report_json.matrix(small.plan(small.base, small.commit("both")))  # type: ignore[attr-defined]
+    matrix = plan_json.matrix(small.plan(small.base, small.commit("both")))  # type: ignore[attr-defined]
     assert matrix == {
         "include": [{"cluster": "eu-1", "wave": 0}, {"cluster": "us-1", "wave": 1}],
         "waves": [{"wave": 0, "include": [{"cluster": "eu-1"}]}, {"wave": 1, "include": [{"cluster": "us-1"}]}],
@@ -238,8 +238,8 @@ def _fixed_plan() -> object:
 @pytest.mark.parametrize("fmt", ["md", "json"])
 def test_golden(fmt: str) -> None:
     plan_ = _fixed_plan()
-    text = report_md.render(plan_) if fmt == "md" else json.dumps(  # type: ignore[arg-type]
-        report_json.to_json(plan_), indent=2, sort_keys=True, ensure_ascii=False) + "\n"  # type: ignore[arg-type]
+    text = plan_markdown.to_markdown(plan_) if fmt == "md" else json.dumps(  # type: ignore[arg-type]
+        plan_json.to_json(plan_), indent=2, sort_keys=True, ensure_ascii=False) + "\n"  # type: ignore[arg-type]
     golden = GOLDEN / f"plan.{fmt}"
     if os.environ.get("VFLEET_UPDATE_GOLDEN"):
         golden.parent.mkdir(parents=True, exist_ok=True)

@@ -26,8 +26,9 @@ from vfleet.apply.orchestrate import Options
 from vfleet.apply.records import Records, RecordsError
 from vfleet.findings import Severity
 from vfleet.plan import Options as PlanOptions
-from vfleet.plan import Plan, plan, report_json, report_md, vanished
+from vfleet.plan import Plan, plan, vanished
 from vfleet.plan.vanished import Reason
+from vfleet.report import plan_json, plan_markdown
 
 LEDGER = "fleet/projects/payments/tenants/ledger-dev.yaml"  # one tenant, payments/ledger-dev, on eu-dev
 PREVIEWS = "fleet/projects/web/tenants/previews.yaml"  # web/preview-pr-4812 (eu-dev) and -4827 (eu-central)
@@ -273,8 +274,8 @@ def test_the_plan_names_what_leaves_the_applied_state_even_when_the_change_is_ol
     result = plan_of(repo, "HEAD~1", "HEAD")
     assert [(v.tenant, v.reason) for v in result.vanished] == [("payments/ledger-dev", Reason.DELETED)]
     assert not any(g.blocking for g in result.guards)
-    assert "payments/ledger-dev" in report_md.render(result)
-    data = report_json.to_json(result)
+    assert "payments/ledger-dev" in plan_markdown.to_markdown(result)
+    data = plan_json.to_json(result)
     assert data["vanished"][0]["reason"] == "deleted" and data["vanished"][0]["blocking"] is False
 
 

@@ -109,6 +109,7 @@ class Report:
     refusals: Mapping[str, tuple[Finding, ...]] = field(default_factory=dict)
     orphans: tuple[str, ...] = ()  # stacks (files or applied records) without a Cluster spec
     vanished: tuple[Vanished, ...] = ()  # tenants leaving a stack's last applied state, with the reason
+    shard: shards.Shard | None = None  # the runner's share this report covers (--shard), None: all of it
 
     @property
     def exit_code(self) -> int:
@@ -222,6 +223,7 @@ def run(
         refusals,
         orphans,
         tuple(leaving),
+        options.shard,
     )
 
 

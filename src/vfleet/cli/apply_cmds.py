@@ -12,21 +12,26 @@ import sys
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from vfleet import compile as compiler
-from vfleet.apply import decide, gate, orchestrate, preflight, project, records, shards
-from vfleet.apply.decide import Operation, Result, Schedule, StackResult, Target
-from vfleet.cli.options import OutputOpt, PathArg
-from vfleet.cli.output import Output, console, emit_json, fail, print_findings
+from vfleet.apply import gate, orchestrate, preflight, project, records, shards
+from vfleet.apply.decide import Operation, Schedule, StackResult, Target
+from vfleet.cli.options import PathArg, output_option
+from vfleet.cli.output import console, fail, print_findings, show
 from vfleet.errors import VfleetError
 from vfleet.findings import Finding
-from vfleet.terminal import print_all
+from vfleet.report import Format
+from vfleet.report.apply import STYLE
+from vfleet.report.findings import print_all
+
+ApplyOutputOpt = Annotated[Format, output_option("apply")]
+HistoryOutputOpt = Annotated[Format, output_option("history")]
+StacksOutputOpt = Annotated[Format, output_option("stacks")]
 
 ClusterOpt = Annotated[list[str] | None, typer.Option("--cluster", "-c", help="only these stacks (repeatable)")]
 WaveOpt = Annotated[int | None, typer.Option("--wave", help="only the clusters of this rollout wave")]
@@ -49,14 +54,6 @@ FullOpt = Annotated[
         "--full", help="let the engine diff every resource of each stack, not only what changed since its last apply"
     ),
 ]
-
-_STYLE = {
-    Result.APPLIED: "green",
-    Result.SKIPPED: "dim",
-    Result.FAILED: "bold red",
-    Result.REFUSED: "red",
-    Result.NOT_STARTED: "yellow",
-}
 
 
 def make_runner(root: Path, state: Path, secrets_provider: str | None, full: bool = False) -> orchestrate.Runner:
@@ -85,7 +82,7 @@ def backend_hashes(root: Path, state: Path, secrets_provider: str | None) -> pre
 def _execute(
     path: Path,
     options: orchestrate.Options,
-    output: Output,
+    output: Format,
     secrets_provider: str | None,
     yes: bool,
     full: bool = False,
@@ -93,8 +90,8 @@ def _execute(
     compiled = compiler.compile_path(path)
     root = compiled.root
     state = records.state_dir(root)
-    show = output is Output.table
-    display = _Display(enabled=show and sys.stderr.isatty(), show=show)
+    tabular = output is Format.table
+    display = _Display(enabled=tabular and sys.stderr.isatty(), show=tabular)
     try:
         with display:
             report = orchestrate.run(
@@ -110,14 +107,11 @@ def _execute(
         fail(exc, output, exc.findings, "apply")
     except VfleetError as exc:
         fail(exc, output)
-    if output is Output.json:
-        emit_json(report_json(report) | ({"shard": str(options.shard)} if options.shard else {}))
-    else:
-        _print_report(report, options.shard)
+    show("apply", output, report)
     raise typer.Exit(report.exit_code)
 
 
-def _shard(text: str | None, output: Output) -> shards.Shard | None:
+def _shard(text: str | None, output: Format) -> shards.Shard | None:
     try:
         return shards.Shard.parse(text) if text is not None else None
     except shards.ShardError as exc:
@@ -162,7 +156,7 @@ def apply(
         ),
     ] = None,
     secrets_provider: SecretsOpt = None,
-    output: OutputOpt = Output.table,
+    output: ApplyOutputOpt = Format.table,
 ) -> None:
     """Compile, gate (policy, deletion guards, wave order) and apply every changed stack with the Pulumi engine."""
     if override_wave_order is not None and not override_wave_order.strip():
@@ -191,7 +185,7 @@ def preview(
     ] = False,
     full: FullOpt = False,
     secrets_provider: SecretsOpt = None,
-    output: OutputOpt = Output.table,
+    output: ApplyOutputOpt = Format.table,
 ) -> None:
     """The engine's diff of every changed stack against its state (`vfleet plan` is the Git diff)."""
     options = orchestrate.Options(Operation.PREVIEW, tuple(cluster or ()), wave, parallel, force=all_stacks,
@@ -208,7 +202,7 @@ def destroy(
     ] = None,
     override_guard: OverrideOpt = None,
     secrets_provider: SecretsOpt = None,
-    output: OutputOpt = Output.table,
+    output: ApplyOutputOpt = Format.table,
 ) -> None:
     """Delete everything a stack manages on its cluster: only with `--confirm <cluster>` and the guards."""
     if confirm != cluster:
@@ -228,29 +222,11 @@ def history(
     path: PathArg = Path("."),
     cluster: Annotated[str | None, typer.Option("--cluster", "-c", help="only this stack")] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="newest N records")] = 50,
-    output: OutputOpt = Output.table,
+    output: HistoryOutputOpt = Format.table,
 ) -> None:
     """The per-stack run records kept in the state directory, newest first."""
     root = compiler.find_root(path)
-    found = records.open_records(root).history(cluster, limit)
-    if output is Output.json:
-        emit_json({"records": [r.to_json() for r in found]})
-        raise typer.Exit(0)
-    table = Table("started", "cluster", "op", "result", "changes", "commit", "user", "message", box=None)
-    for r in found:
-        changes = ", ".join(f"{k} {v}" for k, v in sorted(r.changes.items()) if k != "same") or "-"
-        commit = (r.commit or "-")[:10] + ("+dirty" if r.dirty else "")
-        table.add_row(
-            r.started[:19],
-            r.cluster,
-            r.operation,
-            f"[{_STYLE[Result(r.result)]}]{r.result}[/]",
-            changes,
-            commit,
-            escape(r.user),
-            escape(r.message[:100]),
-        )
-    console().print(table if found else "no records yet")
+    show("history", output, records.open_records(root).history(cluster, limit))
     raise typer.Exit(0)
 
 
@@ -275,82 +251,12 @@ def stacks_sync(path: PathArg = Path(".")) -> None:
 
 
 @stacks_app.command("check")
-def stacks_check(path: PathArg = Path("."), output: OutputOpt = Output.table) -> None:
+def stacks_check(path: PathArg = Path("."), output: StacksOutputOpt = Format.table) -> None:
     """Verify the project and stack files (missing, stale, credentials, stacks without a cluster)."""
     root, clusters = _cluster_files(path)
     result = project.verify(root, clusters)
-    if output is Output.json:
-        emit_json(
-            {
-                "findings": [f.to_json() for f in result.findings],
-                "orphans": list(result.orphans),
-                "exitCode": result.findings.exit_code,
-            }
-        )
-    else:
-        print_findings(result.findings, console(), "stacks")
+    show("stacks", output, result)
     raise typer.Exit(result.findings.exit_code)
-
-
-# ------------------------------------------------------------------------------------------------ output
-
-
-def result_json(r: StackResult) -> dict[str, Any]:
-    return {
-        "cluster": r.cluster,
-        "wave": r.wave,
-        "result": r.result.value,
-        "changes": dict(r.changes),
-        "message": r.message,
-        "adopted": list(r.adopted),
-        "scope": r.scope or None,
-        "started": r.started or None,
-        "ended": r.ended or None,
-    }
-
-
-def report_json(report: orchestrate.Report) -> dict[str, Any]:
-    return {
-        "operation": report.operation.value,
-        "exitCode": report.exit_code,
-        "stacks": [result_json(r) for r in report.results],
-        "summary": decide.summary(report.results),
-        "refusals": {c: [f.to_json() for f in found] for c, found in sorted(report.refusals.items())},
-        "orphans": list(report.orphans),
-        "vanished": [
-            {"cluster": v.cluster, "tenant": v.tenant, "reason": v.reason.value, "detail": v.detail,
-             "source": v.source, "blocking": v.blocking}
-            for v in report.vanished
-        ],
-        "findings": [f.to_json() for f in report.warnings],
-    }
-
-
-def _print_report(report: orchestrate.Report, shard: shards.Shard | None = None) -> None:
-    out = console()
-    if report.warnings:
-        print_findings(report.warnings, out, report.operation.value)
-    table = Table("wave", "stack", "result", "changes", "adopted", "message", box=None)
-    for r in report.results:
-        changes = ", ".join(f"{k} {v}" for k, v in sorted(r.changes.items()) if k != "same") or "-"
-        table.add_row(
-            str(r.wave),
-            r.cluster,
-            f"[{_STYLE[r.result]}]{r.result.value}[/]",
-            changes,
-            str(len(r.adopted)) if r.adopted else "-",
-            escape((r.message or r.scope)[:300]),
-        )
-    out.print(table)
-    for r in report.results:
-        for rid in r.adopted:
-            out.print(f"adopted on {r.cluster}: {escape(rid)}")
-    for name in report.orphans:
-        shown = escape(name)
-        out.print(f"[yellow]stack {shown} has no Cluster spec[/]: destroy it with `vfleet destroy --cluster {shown}`")
-    counts = ", ".join(f"{len(v)} {k}" for k, v in decide.summary(report.results).items())
-    where = f" (shard {shard})" if shard else ""
-    out.print(f"{report.operation.value}{where}: {counts or 'no stacks selected'}")
 
 
 class _Display:
@@ -396,7 +302,7 @@ class _Display:
         with self.lock:
             task = self.tasks.get(result.cluster)
         if task is not None:
-            self.bar.update(task, what=f"[{_STYLE[result.result]}]{result.result.value}[/]")
+            self.bar.update(task, what=f"[{STYLE[result.result]}]{result.result.value}[/]")
 
     def notice(self, findings: Sequence[Finding]) -> None:
         if self.show:

@@ -5,28 +5,17 @@ Exit codes: drift 0 none, 3 drift found, 2 broken input or a cluster that could 
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from vfleet import api
-from vfleet.cli.options import PathArg
-from vfleet.cli.output import console, emit_json, fail, print_findings
+from vfleet.cli.options import PathArg, output_option
+from vfleet.cli.output import console, fail, print_findings, show
 from vfleet.errors import VfleetError
 from vfleet.findings import Findings
-
-if TYPE_CHECKING:
-    pass
-
-
-class DriftOutput(StrEnum):
-    table = "table"
-    json = "json"
-    markdown = "markdown"
+from vfleet.report import Format
 
 
 def drift_command(
@@ -35,12 +24,9 @@ def drift_command(
         list[str] | None, typer.Option("--cluster", "-c", help="only this cluster (repeatable); default: all")
     ] = None,
     rev: Annotated[str | None, typer.Option("--rev", help="desired state of this Git revision")] = None,
-    output: Annotated[DriftOutput, typer.Option("--output", "-o", help="table, json or markdown")] = DriftOutput.table,
+    output: Annotated[Format, output_option("drift")] = Format.table,
 ) -> None:
     """Live objects against desired, field by field. Exit 0 none, 3 drift found, 2 a cluster unreadable."""
-    # Imported here: the kubernetes client costs ~0.5 s to import, which no other command should pay.
-    from vfleet.live import drift_output
-
     try:
         report = api.drift(path, rev, clusters=cluster)
     except api.FleetBroken as exc:  # a broken fleet has no trustworthy desired state to compare with
@@ -48,27 +34,7 @@ def drift_command(
         raise typer.Exit(2) from None
     except VfleetError as exc:
         fail(exc)
-    if output is DriftOutput.json:
-        emit_json(drift_output.to_json(report))
-    elif output is DriftOutput.markdown:
-        typer.echo(drift_output.to_markdown(report), nl=False)
-    else:
-        out = console()
-        if report.findings:
-            print_findings(report.findings, out, "clusters")
-        if report.drifts:
-            table = Table(show_lines=False)
-            for column in ("cluster", "change", "object", "source", "field", "live", "desired"):
-                table.add_column(column, overflow="fold")
-            for d in report.drifts:
-                obj = f"{d.kind} {d.namespace + '/' if d.namespace else ''}{d.name}"
-                where = str(d.location) if d.location else ""
-                for i, fc in enumerate(d.fields or (None,)):
-                    head = [d.cluster, d.change.value, obj, where] if i == 0 else ["", "", "", ""]
-                    tail = [fc.path, drift_output.value(fc.live), drift_output.value(fc.desired)] if fc else []
-                    table.add_row(*(escape(cell) for cell in head + tail))
-            out.print(table)
-        out.print(drift_output.summary(report))
+    show("drift", output, report)
     raise typer.Exit(report.exit_code)
 
 

@@ -6,43 +6,29 @@ command into a file never leaves escape codes in it.
 
 from __future__ import annotations
 
-import sys
-from enum import StrEnum
 from typing import Any, NoReturn
 
-import orjson
 import typer
 from rich.console import Console
 from rich.text import Text
 
 from vfleet.errors import VfleetError
-from vfleet.findings import JSON_HINT, Findings
-from vfleet.terminal import print_all
-
-
-class Output(StrEnum):
-    table = "table"
-    json = "json"
+from vfleet.findings import Findings
+from vfleet.report import Format, render, write_json
+from vfleet.report.findings import print_findings
 
 
 def console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, highlight=False, soft_wrap=False)
 
 
+def show(what: str, output: Format, result: Any) -> None:
+    """The `output` report of `result` (vfleet.report) on stdout."""
+    render(what, output, result, console())
+
+
 def emit_json(data: Any) -> None:
-    sys.stdout.buffer.write(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
-    sys.stdout.flush()
-
-
-def print_findings(findings: Findings, out: Console, summary: str, hint: str = JSON_HINT) -> None:
-    """The findings, repeated ones folded (vfleet.terminal.print_all), then a one-line summary.
-
-    `hint`: where the full list is, for a command that has no `--output json` of its own."""
-    print_all(out, findings, hint)
-    counts = (
-        f"{len(findings.errors)} error(s), {len(findings.denies)} denied, {len(findings.warnings)} warning(s)"
-    )
-    out.print(f"{summary}: {counts}")
+    write_json(data, console())
 
 
 def say_error(exc: VfleetError) -> None:
@@ -50,7 +36,7 @@ def say_error(exc: VfleetError) -> None:
     console(stderr=True).print(Text.assemble(("error:", "bold red"), " ", str(exc)))
 
 
-def fail(exc: VfleetError, output: Output = Output.table, findings: Findings | None = None,
+def fail(exc: VfleetError, output: Format = Format.table, findings: Findings | None = None,
          summary: str = "") -> NoReturn:
     """The one way a command stops on an error, with the error's exit code (vfleet.errors).
 
@@ -58,10 +44,23 @@ def fail(exc: VfleetError, output: Output = Output.table, findings: Findings | N
     object on stdout, `{"error", "findings", "exitCode"}`, so that a pipeline parsing stdout sees it.
     Errors no command catches reach `vfleet.cli.main`, which says them the same way.
     """
-    if output is Output.json:
+    if output is Format.json:
         emit_json({"error": str(exc), "findings": [f.to_json() for f in findings or ()], "exitCode": exc.exit_code})
     else:
         if findings:
             print_findings(findings, console(stderr=True), summary)
         say_error(exc)
     raise typer.Exit(exc.exit_code)
+
+
+def broken(findings: Findings, output: Format, summary: str) -> NoReturn:
+    """The fleet does not compile, so nothing was read or done: its findings (JSON: `{"findings",
+    "exitCode": 2}` on stdout), exit 2."""
+    if output is Format.json:
+        emit_json({"findings": [f.to_json() for f in findings], "exitCode": 2})
+    else:
+        print_findings(findings, console(), summary)
+    raise typer.Exit(2)
+
+
+__all__ = ["broken", "console", "emit_json", "fail", "print_findings", "say_error", "show"]

@@ -6,25 +6,18 @@ Exit codes: 0 no changes, 3 changes and all clear, 1 refused by a deletion guard
 
 from __future__ import annotations
 
-import sys
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from vfleet import api, waves
-from vfleet.apply import shards
-from vfleet.cli.options import PathArg
-from vfleet.cli.output import console, emit_json
-from vfleet.plan import Options, report_json, report_md, report_term
+from vfleet import api
+from vfleet.cli.options import PathArg, output_option
+from vfleet.cli.output import console, emit_json, show
+from vfleet.plan import Options
 from vfleet.policy import URL_ENV
-
-
-class PlanOutput(StrEnum):
-    table = "table"
-    json = "json"
-    markdown = "markdown"
+from vfleet.report import Format, render_to
+from vfleet.report.plan_json import matrix as plan_matrix
 
 
 def plan_cmd(
@@ -32,8 +25,7 @@ def plan_cmd(
     base: Annotated[str, typer.Option("--base", help="the revision to compare against (a PR's base)")] = "",
     head: Annotated[str | None, typer.Option("--head", help="the revision to plan (default: the work tree)")]
     = None,
-    output: Annotated[PlanOutput, typer.Option("--output", "-o", help="table, json or markdown (PR comment)")]
-    = PlanOutput.table,
+    output: Annotated[Format, output_option("plan")] = Format.table,
     matrix: Annotated[bool, typer.Option("--matrix", help="print only the affected stacks as a CI matrix "
                                           "(JSON: {\"include\": [{\"cluster\": ...}]})")] = False,
     shard_count: Annotated[int | None, typer.Option("--shards", min=1, help="with --matrix: also `shards`, per "
@@ -75,25 +67,14 @@ def plan_cmd(
                       max_delete_share=max_delete_share, policy=not no_policy, opa_url=opa_url,
                       incremental=not full, cache=not no_cache)
     result = api.plan(path, base, head, options)
-    data = report_json.to_json(result) if json_out is not None or output is PlanOutput.json else None
-    if json_out is not None and data is not None:
-        import orjson
-
-        json_out.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
+    if json_out is not None:
+        render_to(json_out, "plan", Format.json, result)
     if markdown_out is not None:
-        markdown_out.write_text(report_md.render(result), encoding="utf-8")
+        render_to(markdown_out, "plan", Format.markdown, result)
     if matrix:
-        lists = report_json.matrix(result)
-        if shard_count is not None:
-            lists["shards"] = shards.matrix(waves.matrix(result.affected_clusters, result.waves), shard_count)
-        emit_json(lists)
-    elif output is PlanOutput.json:
-        emit_json(data)
-    elif output is PlanOutput.markdown:
-        sys.stdout.write(report_md.render(result))
-        sys.stdout.flush()
+        emit_json(plan_matrix(result, shard_count))
     else:
-        report_term.render(result, console())
+        show("plan", output, result)
     raise typer.Exit(result.exit_code)
 
 

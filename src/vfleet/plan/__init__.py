@@ -2,7 +2,7 @@
 
     plan(root, base, head=None, Options(...)) -> Plan      (vfleet.plan.planner)
 
-`Plan` and its parts are plain values (`changes`); `report` renders them (terminal, JSON, Markdown).
+`Plan` and its parts are plain values (`changes`); `vfleet.report` renders them (table, JSON, Markdown).
 `guards.check_cluster` is the deletion guard `vfleet apply` uses too.
 """
 

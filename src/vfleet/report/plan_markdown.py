@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 import orjson
+from rich.console import Console
 
 from vfleet.findings import JSON_HINT, Finding, Folded, Severity, fold, left_out
 from vfleet.plan.changes import (
@@ -28,8 +29,9 @@ from vfleet.plan.changes import (
     ResourceChange,
     TenantOp,
 )
-from vfleet.plan.report_json import summary
 from vfleet.plan.vanished import ALLOWED
+from vfleet.report import write_text
+from vfleet.report.plan_json import summary
 
 LIMIT = 65_000
 _DETAIL, _COMPACT, _BRIEF = 0, 1, 2  # levels of detail of a cluster section
@@ -41,7 +43,7 @@ _FIELD_VALUE = 80
 _STATUS = {0: "no changes", 1: "refused", 2: "broken input", 3: "changes"}
 
 
-def render(plan: Plan, limit: int = LIMIT) -> str:
+def to_markdown(plan: Plan, limit: int = LIMIT) -> str:
     head = _header(plan)
     order = sorted(plan.clusters, key=lambda c: (not c.blocked, c.count(Op.DELETE) == 0, c.cluster))
     levels = {c.cluster: _DETAIL for c in order}
@@ -70,6 +72,10 @@ def render(plan: Plan, limit: int = LIMIT) -> str:
         marker = "\n\n… (truncated: see `vfleet plan -o json`)\n"
         text = text[: limit - len(marker)] + marker
     return text
+
+
+def write(plan: Plan, out: Console) -> None:
+    write_text(to_markdown(plan), out)
 
 
 def _folding_note(levels: dict[str, int], dropped: Sequence[ClusterPlan]) -> str:

@@ -13,9 +13,9 @@ from rich.table import Table
 
 from vfleet.findings import Folded, fold
 from vfleet.plan.changes import ClusterPlan, GuardHit, Op, Plan, PolicyFinding, PolicyStatus, ResourceChange
-from vfleet.plan.report_json import summary
 from vfleet.plan.vanished import ALLOWED
-from vfleet.terminal import print_all, print_folded
+from vfleet.report.findings import print_all, print_folded
+from vfleet.report.plan_json import summary
 
 _OP_STYLE = {Op.DELETE: "bold red", Op.CREATE: "green", Op.UPDATE: "yellow"}
 _STATUS = {0: "[green]no changes[/]", 1: "[bold red]refused[/]", 2: "[bold red]broken input[/]",

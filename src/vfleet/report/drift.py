@@ -1,12 +1,17 @@
-"""Drift reports as data for machines (JSON) and as Markdown (a PR or issue comment). Pure functions."""
+"""`vfleet drift` reports: a table for people, JSON for machines, Markdown for a PR or issue comment."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import orjson
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
 
 from vfleet.live.drift import Change, DriftReport, FieldChange
+from vfleet.report import write_json, write_text
+from vfleet.report.findings import print_findings
 
 _MAX_VALUE = 80  # characters of a value shown in a table cell; JSON output keeps every value whole
 
@@ -68,3 +73,30 @@ def to_markdown(report: DriftReport) -> str:
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+def json(report: DriftReport, out: Console) -> None:
+    write_json(to_json(report), out)
+
+
+def markdown(report: DriftReport, out: Console) -> None:
+    write_text(to_markdown(report), out)
+
+
+def table(report: DriftReport, out: Console) -> None:
+    """Clusters that could not be read (findings), one row per drifted field, then the summary line."""
+    if report.findings:
+        print_findings(report.findings, out, "clusters")
+    if report.drifts:
+        rows = Table(show_lines=False)
+        for column in ("cluster", "change", "object", "source", "field", "live", "desired"):
+            rows.add_column(column, overflow="fold")
+        for d in report.drifts:
+            obj = f"{d.kind} {d.namespace + '/' if d.namespace else ''}{d.name}"
+            where = str(d.location) if d.location else ""
+            for i, fc in enumerate(d.fields or (None,)):
+                head = [d.cluster, d.change.value, obj, where] if i == 0 else ["", "", "", ""]
+                tail = [fc.path, value(fc.live), value(fc.desired)] if fc else []
+                rows.add_row(*(escape(cell) for cell in head + tail))
+        out.print(rows)
+    out.print(summary(report))

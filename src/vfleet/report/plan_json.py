@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.console import Console
+
 from vfleet import waves
+from vfleet.apply import shards
 from vfleet.plan.changes import (
     Aspect,
     ClusterPlan,
@@ -22,6 +25,7 @@ from vfleet.plan.changes import (
     TenantChange,
     TenantOp,
 )
+from vfleet.report import write_json
 
 SCHEMA = 1
 
@@ -59,14 +63,23 @@ def to_json(plan: Plan) -> dict[str, Any]:
     }
 
 
-def matrix(plan: Plan) -> dict[str, Any]:
+def render(plan: Plan, out: Console) -> None:
+    write_json(to_json(plan), out)
+
+
+def matrix(plan: Plan, shard_count: int | None = None) -> dict[str, Any]:
     """A GitHub Actions matrix: one job per connected cluster whose desired state changes (with its wave),
-    and `waves`: the same clusters per rollout wave, ascending, for one job per wave (docs/plan.md)."""
+    and `waves`: the same clusters per rollout wave, ascending, for one job per wave (docs/plan.md).
+    With `shard_count`, also `shards`: per changed wave at most that many runners of
+    `vfleet apply --wave W --shard I/N` (docs/apply.md)."""
     grouped = waves.matrix(plan.affected_clusters, plan.waves)
-    return {
+    found: dict[str, Any] = {
         "include": [{"cluster": c, "wave": w.wave} for w in grouped for c in w.clusters],
         "waves": [{"wave": w.wave, "include": [{"cluster": c} for c in w.clusters]} for w in grouped],
     }
+    if shard_count is not None:
+        found["shards"] = shards.matrix(grouped, shard_count)
+    return found
 
 
 def summary(plan: Plan) -> dict[str, Any]:

@@ -16,8 +16,10 @@ from importlib import resources
 from typing import Any
 
 import orjson
+from rich.console import Console
 
 from vfleet.live.status_types import FleetStatus
+from vfleet.report import write_text
 
 PLACEHOLDER = "/*VFLEET_DATA*/"
 _ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
@@ -42,3 +44,7 @@ def render(status: FleetStatus) -> str:
     head, sep, tail = page.partition(PLACEHOLDER)
     assert sep, "the dashboard template lost its data placeholder"
     return head + script_json(status.to_json()) + tail
+
+
+def write(status: FleetStatus, out: Console) -> None:
+    write_text(render(status), out)

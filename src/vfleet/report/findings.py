@@ -1,4 +1,4 @@
-"""Findings as people read them at a terminal (rich), shared by the CLI and the plan's terminal report.
+"""Findings as people read them at a terminal (rich), shared by every table report and the CLI's errors.
 
 `file:line (field): severity code` on one line and the message indented below it: grep-able in CI logs,
 clickable in editors, and readable at any width (a table folds long paths and messages into unreadable
@@ -14,7 +14,7 @@ from dataclasses import replace
 from rich.console import Console
 from rich.markup import escape
 
-from vfleet.findings import JSON_HINT, Finding, Folded, Severity, fold
+from vfleet.findings import JSON_HINT, Finding, Findings, Folded, Severity, fold
 
 SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.DENY: "red", Severity.WARN: "yellow", Severity.INFO: "dim"}
 
@@ -38,3 +38,14 @@ def print_all(out: Console, findings: Iterable[Finding], hint: str = JSON_HINT) 
 
 def print_folded(out: Console, folded: Folded, indent: str = "") -> None:
     out.print(f"{indent}[dim]{escape(str(folded))}[/]", soft_wrap=True)
+
+
+def print_findings(findings: Findings, out: Console, summary: str, hint: str = JSON_HINT) -> None:
+    """The findings, repeated ones folded (`print_all`), then a one-line summary with their counts.
+
+    `hint`: where the full list is, for a command that has no `--output json` of its own."""
+    print_all(out, findings, hint)
+    counts = (
+        f"{len(findings.errors)} error(s), {len(findings.denies)} denied, {len(findings.warnings)} warning(s)"
+    )
+    out.print(f"{summary}: {counts}")
