@@ -20,7 +20,7 @@ PACKAGE = SRC / "vfleet"
 
 # Lowest first. A unit is a top-level module or a subpackage of vfleet.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("values and formats", ("errors", "caches", "units", "naming", "findings", "jsonyaml", "yamldoc",
+    ("values and formats", ("errors", "caches", "units", "naming", "findings", "jsonyaml", "yamldoc", "fielddiff",
                             "gcpause", "processes", "toolchain")),
     ("the repository", ("gitindex", "tree", "layout")),
     ("spec types", ("specs", "subjects", "schemas", "kubeconfig")),

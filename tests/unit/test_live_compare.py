@@ -82,8 +82,8 @@ def test_diff_names_each_changed_field() -> None:
         "metadata": {"labels": {"a/b": "x"}},
     }
     assert diff(before, after) == [
-        FieldChange('metadata.labels["a/b"]', None, "x"),
-        FieldChange("spec.hard.pods", "5", "20"),
-        FieldChange("spec.list[1]", 2, 3),
+        FieldChange('metadata.labels["a/b"]', "added", None, "x"),
+        FieldChange("spec.hard.pods", "changed", "5", "20"),
+        FieldChange("spec.list[1]", "changed", 2, 3),
     ]
     assert diff(before, before) == []

@@ -63,8 +63,8 @@ def drift() -> DriftReport:
     where = Location("fleet/projects/alpha/tenants/web.yaml", 1)
     return DriftReport((
         Drift("eu-1", Change.CHANGED, "v1", "ResourceQuota", "vc-alpha-web", "vfleet-quota", "alpha/web", where,
-              (FieldChange("spec.hard.pods", "50", "20"),
-               FieldChange('metadata.labels["vfleet.dev/tenant"]', None, "web"))),
+              (FieldChange("spec.hard.pods", "changed", "50", "20"),
+               FieldChange('metadata.labels["vfleet.dev/tenant"]', "added", None, "web"))),
         Drift("eu-1", Change.MISSING, "v1", "Namespace", None, "vc-alpha-api", "alpha/api", where),
         Drift("eu-1", Change.ORPHAN, "rbac.authorization.k8s.io/v1", "RoleBinding", "vc-alpha-web", "debug|all",
               "alpha/web", where),

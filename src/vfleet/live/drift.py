@@ -36,13 +36,14 @@ from vfleet.desired import (
     NODE_CLAIM,
     RBAC_API,
 )
+from vfleet.fielddiff import FieldChange as FieldChange  # re-exported: drift reports carry them
+from vfleet.fielddiff import field_changes
 from vfleet.findings import Finding, Findings, Location, error
 from vfleet.live import kube, releases
 from vfleet.live.connect import ApiError, Connection, connect, describe
 from vfleet.live.unchanged import unchanged
 from vfleet.naming import MANAGED_BY, resource_id
 from vfleet.specs import API_VERSION
-from vfleet.yamldoc import format_path
 
 MANAGED_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
 # Every kind vfleet ever puts on a cluster: orphans are looked for in all of them, also in kinds the
@@ -77,13 +78,6 @@ class Change(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class FieldChange:
-    path: str  # "spec.hard.pods", 'metadata.labels["vfleet.dev/tenant"]', "spec.rules[0].verbs"
-    live: Any  # None when the field is absent on the cluster
-    desired: Any  # None when applying would remove it
-
-
-@dataclass(frozen=True, slots=True)
 class Drift:
     """One object that differs from its desired state."""
 
@@ -113,7 +107,7 @@ class Drift:
             "tenant": self.tenant,
             "file": self.location.file if self.location else None,
             "line": self.location.line if self.location else None,
-            "fields": [{"path": f.path, "live": f.live, "desired": f.desired} for f in self.fields],
+            "fields": [{"path": f.path, "live": f.before, "desired": f.after} for f in self.fields],
         }
 
 
@@ -324,12 +318,12 @@ def _release_fields(secret: Mapping[str, Any], spec: Mapping[str, Any]) -> tuple
         record = releases.record(secret)
         values = releases.decode(str((secret.get("data") or {}).get("release"))).get("config") or {}
     except releases.BadRecord as exc:
-        return (FieldChange("record", f"unreadable: {exc}", "a Helm release record"),)
+        return (FieldChange("record", "changed", f"unreadable: {exc}", "a Helm release record"),)
     fields: list[FieldChange] = []
     if record.status != "deployed":
-        fields.append(FieldChange("status", record.status, "deployed"))
+        fields.append(FieldChange("status", "changed", record.status, "deployed"))
     if "version" in spec and "path" not in spec and record.chart_version != str(spec["version"]):
-        fields.append(FieldChange("chart.version", record.chart_version, spec["version"]))
+        fields.append(FieldChange("chart.version", "changed", record.chart_version, spec["version"]))
     if record.values_hash != spec.get("valuesHash"):
         # Helm keeps numbers as Go float64 (2.0 comes back as 2): compare numbers as floats.
         live, desired = releases.numbers_as_floats(values), releases.numbers_as_floats(spec.get("values") or {})
@@ -344,9 +338,8 @@ def _hide_secret(change: FieldChange) -> FieldChange:
     """A values field whose name suggests a credential is shown without its values."""
     if _SECRET_KEY.search(change.path):
         hidden = "[hidden]"
-        return FieldChange(
-            change.path, hidden if change.live is not None else None, hidden if change.desired is not None else None
-        )
+        return FieldChange(change.path, change.change, hidden if change.before is not None else None,
+                           hidden if change.after is not None else None)
     return change
 
 
@@ -357,17 +350,6 @@ def _comparable(obj: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def diff(live: Any, desired: Any, path: tuple[str | int, ...] = ()) -> list[FieldChange]:
-    """Field-level differences, in key order; lists of equal length element by element."""
-    if live == desired:
-        return []
-    if isinstance(live, dict) and isinstance(desired, dict):
-        out: list[FieldChange] = []
-        for key in sorted(set(live) | set(desired)):
-            out += diff(live.get(key), desired.get(key), (*path, key))
-        return out
-    if isinstance(live, list) and isinstance(desired, list) and len(live) == len(desired):
-        out = []
-        for i, (a, b) in enumerate(zip(live, desired, strict=True)):
-            out += diff(a, b, (*path, i))
-        return out
-    return [FieldChange(format_path(path), live, desired)]
+    """Field-level differences, in key order; lists of equal length element by element, an absent field
+    equal to null (vfleet.fielddiff)."""
+    return field_changes(live, desired, path, lists_by_element=True, absent_is_null=True)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from vfleet.fielddiff import FieldChange as FieldChange  # one field of a resource body: the plan's and drift's
 from vfleet.findings import Finding, Findings, Severity
 from vfleet.owners import Approval
 from vfleet.plan.vanished import Vanished
@@ -37,16 +38,6 @@ class PolicyStatus(StrEnum):
 
 # How often each op is listed: deletions first, loudly (DESIGN.md).
 OP_ORDER = {Op.DELETE: 0, Op.CREATE: 1, Op.UPDATE: 2}
-
-
-@dataclass(frozen=True, slots=True)
-class FieldChange:
-    """One leaf (or list) of a resource body that differs; `before`/`after` None with `added`/`removed`."""
-
-    path: str  # JSON-path style: spec.hard["requests.cpu"]
-    change: str  # "added" | "removed" | "changed"
-    before: Any = None
-    after: Any = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,9 +16,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from vfleet.desired import HELM_RELEASE, Resource
+from vfleet.fielddiff import field_changes
 from vfleet.jsonyaml import to_yaml
 from vfleet.plan.changes import OP_ORDER, FieldChange, Op, ResourceChange
-from vfleet.schemas import json_path
 
 LiveKey = tuple[str, str | None, str]  # kind, namespace, name
 _VALUES: tuple[str, ...] = ("spec", "values")
@@ -83,27 +83,6 @@ def _get(body: Mapping[str, Any], path: Sequence[str]) -> Any:
     for step in path:
         current = current.get(step) if isinstance(current, Mapping) else None
     return current
-
-
-def field_changes(old: Any, new: Any, path: tuple[str, ...] = (), *,
-                  skip: set[tuple[str, ...]] | frozenset[tuple[str, ...]] = frozenset()) -> list[FieldChange]:
-    """Leaf-level differences of two JSON values, in key order; `skip` paths are not compared."""
-    if path in skip or old == new:
-        return []
-    if isinstance(old, Mapping) and isinstance(new, Mapping):
-        out: list[FieldChange] = []
-        for key in sorted(set(old) | set(new)):
-            sub = (*path, key)
-            if sub in skip:
-                continue
-            if key not in old:
-                out.append(FieldChange(json_path(sub), "added", None, new[key]))
-            elif key not in new:
-                out.append(FieldChange(json_path(sub), "removed", old[key], None))
-            else:
-                out.extend(field_changes(old[key], new[key], sub, skip=skip))
-        return out
-    return [FieldChange(json_path(path), "changed", old, new)]
 
 
 def yaml_diff(old: Any, new: Any, context: int = 3) -> tuple[str, ...]:

@@ -63,7 +63,7 @@ def to_markdown(report: DriftReport) -> str:
             for i, fc in enumerate(rows):
                 head = [d.cluster, d.change.value, _cell(obj), d.tenant or "", source] if i == 0 else [""] * 5
                 tail = (
-                    [f"`{_cell(fc.path)}`", f"`{_cell(value(fc.live))}`", f"`{_cell(value(fc.desired))}`"]
+                    [f"`{_cell(fc.path)}`", f"`{_cell(value(fc.before))}`", f"`{_cell(value(fc.after))}`"]
                     if fc
                     else ["", "", ""]
                 )
@@ -96,7 +96,7 @@ def table(report: DriftReport, out: Console) -> None:
             where = str(d.location) if d.location else ""
             for i, fc in enumerate(d.fields or (None,)):
                 head = [d.cluster, d.change.value, obj, where] if i == 0 else ["", "", "", ""]
-                tail = [fc.path, value(fc.live), value(fc.desired)] if fc else []
+                tail = [fc.path, value(fc.before), value(fc.after)] if fc else []
                 rows.add_row(*(escape(cell) for cell in head + tail))
         out.print(rows)
     out.print(summary(report))
