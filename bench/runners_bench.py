@@ -87,7 +87,7 @@ def runner_main(counts_file: Path, inject: bool, args: list[str]) -> int:
     boto3.session.Session.client = client
 
     from vfleet import compile as compiler
-    from vfleet.apply import gate
+    from vfleet.apply import prechecks
 
     def timed(name: str, fn: Any) -> Any:
         def wrapper(*a: Any, **kw: Any) -> Any:
@@ -100,7 +100,7 @@ def runner_main(counts_file: Path, inject: bool, args: list[str]) -> int:
         return wrapper
 
     compiler.compile_fleet = timed("compile", compiler.compile_fleet)
-    gate.enforce = timed("policy", gate.enforce)
+    prechecks.enforce = timed("policy", prechecks.enforce)
     if inject:
         _inject_engine()
     # perf_counter is CLOCK_MONOTONIC here, one clock for every process: spawn -> the CLI's entry point

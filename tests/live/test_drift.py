@@ -119,10 +119,10 @@ def test_changes_by_other_clients_are_found(fleet: Fleet, tmp_path: Path) -> Non
         (Change.CHANGED, "HelmRelease", f"vc-{PROJECT}-jobs", "jobs"),
     }, [d.to_json() for d in report.drifts]
     quota = found[(Change.CHANGED, "ResourceQuota", ns, "vfleet-quota")]
-    assert [(f.path, f.live, f.desired) for f in quota.fields] == [("spec.hard.pods", "5", "20")]
+    assert [(f.path, f.before, f.after) for f in quota.fields] == [("spec.hard.pods", "5", "20")]
     assert quota.location is not None and quota.location.file == f"fleet/projects/{PROJECT}/tenants/api.yaml"
     values = found[(Change.CHANGED, "HelmRelease", f"vc-{PROJECT}-jobs", "jobs")]
-    paths = {f.path: (f.live, f.desired) for f in values.fields}
+    paths = {f.path: (f.before, f.after) for f in values.fields}
     assert paths["values.controlPlane.statefulSet.highAvailability.replicas"] == (3.0, 1.0)
     assert report.exit_code == 3
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fleetkit import BASE, write_fleet
 from vfleet import compile as compiler
-from vfleet.apply import gate
+from vfleet.apply import prechecks
 
 TENANT = """
     apiVersion: vfleet.dev/v1alpha1
@@ -33,12 +33,12 @@ def test_the_limits_of_vfleet_yaml_apply(tmp_path: Path) -> None:
     base = _state(tmp_path, ["dev", *names]).desired["eu-1"]
     # 4 of 9 tenants deleted: more than the default share (25 %), so the default guard refuses ...
     strict = _state(tmp_path, ["dev", *names[4:]])
-    assert [f.code for f in gate.deletion_guard()("eu-1", base, strict.desired["eu-1"], override=None)] == [
+    assert [f.code for f in prechecks.deletion_guard()("eu-1", base, strict.desired["eu-1"], override=None)] == [
         "guard.mass-delete"
     ]
-    assert gate.deletion_guard(strict.tree)("eu-1", base, strict.desired["eu-1"], override=None)
+    assert prechecks.deletion_guard(strict.tree)("eu-1", base, strict.desired["eu-1"], override=None)
     # ... and a repository that allows it passes, while a stricter one refuses even one deletion.
     loose = _state(tmp_path, ["dev", *names[4:]], "guards: {maxDeletes: 5, maxDeleteShare: 0.5}\n")
-    assert list(gate.deletion_guard(loose.tree)("eu-1", base, loose.desired["eu-1"], override=None)) == []
+    assert list(prechecks.deletion_guard(loose.tree)("eu-1", base, loose.desired["eu-1"], override=None)) == []
     tight = _state(tmp_path, ["dev", *names[1:]], "guards: {maxDeletes: 0}\n")
-    assert gate.deletion_guard(tight.tree)("eu-1", base, tight.desired["eu-1"], override=None)
+    assert prechecks.deletion_guard(tight.tree)("eu-1", base, tight.desired["eu-1"], override=None)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from vfleet import compile as compiler
-from vfleet.apply import decide, gate, orchestrate, project
+from vfleet.apply import decide, orchestrate, prechecks, project
 from vfleet.apply.decide import Operation, Result, Schedule, StackResult, Target
 from vfleet.apply.orchestrate import Job, Options, Progress
 from vfleet.apply.records import Records, RecordsError
@@ -93,7 +93,7 @@ def run(
         runner=engine,
         records=Records(root / ".vfleet" / "state"),
         policy=kw.pop("policy", allow),
-        guard=gate.deletion_guard(),
+        guard=prechecks.deletion_guard(),
         user="tester",
         **kw,
     )
@@ -242,10 +242,10 @@ def test_a_policy_deny_or_a_gate_without_verdict_runs_nothing(fleet: Path) -> No
     def broken(c: compiler.Compiled) -> Findings:
         return Findings.of([Finding(Severity.ERROR, "policy.error", "opa unreachable", Location("policies"))])
 
-    with pytest.raises(gate.Refused) as refused:
+    with pytest.raises(prechecks.Refused) as refused:
         run(fleet, no_engine, policy=deny)
     assert refused.value.exit_code == 1
-    with pytest.raises(gate.Broken) as broken_:
+    with pytest.raises(prechecks.Broken) as broken_:
         run(fleet, no_engine, policy=broken)
     assert broken_.value.exit_code == 2
     assert Records(fleet / ".vfleet" / "state").history() == []
@@ -258,7 +258,7 @@ def test_a_policy_deny_or_a_gate_without_verdict_runs_nothing(fleet: Path) -> No
     assert results(run(fleet, no_engine, policy=unused)) == dict.fromkeys(WAVES, Result.SKIPPED)
     # ... and with one change it is, before the engine
     set_cpu(fleet, "fleet/projects/payments/tenants/ledger-dev.yaml", 'cpu: "4"', 'cpu: "7"')
-    with pytest.raises(gate.Refused):
+    with pytest.raises(prechecks.Refused):
         run(fleet, no_engine, policy=deny)
 
 
@@ -268,21 +268,21 @@ def test_a_fleet_that_does_not_compile_is_broken_even_with_nothing_to_run(fleet:
     spec.write_text(spec.read_text() + "  bogus: 1\n")
     compiled = compiler.compile_fleet(fleet)
     assert not compiled.ok
-    with pytest.raises(gate.Broken) as exc:
+    with pytest.raises(prechecks.Broken) as exc:
         orchestrate.run(
             compiled,
             Options(),
             runner=no_engine,
             records=Records(fleet / ".vfleet" / "state"),
             policy=allow,
-            guard=gate.deletion_guard(),
+            guard=prechecks.deletion_guard(),
         )
     assert exc.value.exit_code == 2 and exc.value.findings.errors
 
 
 def test_missing_stack_files_are_broken_input(fleet: Path) -> None:
     (fleet / "stacks" / "Pulumi.eu-dev.yaml").unlink()
-    with pytest.raises(gate.Broken, match="stacks sync") as exc:
+    with pytest.raises(prechecks.Broken, match="stacks sync") as exc:
         run(fleet, no_engine)
     assert [f.code for f in exc.value.findings.errors] == ["stacks.missing"]
 
@@ -302,7 +302,7 @@ def test_the_engine_is_checked_only_when_a_stack_runs(fleet: Path) -> None:
 
 def test_selection_by_cluster_and_wave(fleet: Path) -> None:
     # a cluster of a later wave waits for the earlier waves at this revision, unless told why not to
-    with pytest.raises(gate.Refused, match="later rollout wave") as refused:
+    with pytest.raises(prechecks.Refused, match="later rollout wave") as refused:
         run(fleet, no_engine, Options(clusters=("us-east",)))
     assert {"eu-dev", "eu-central"} <= {w for f in refused.value.findings for w in f.message.replace(",", " ").split()}
     engine = FakeEngine()
@@ -311,7 +311,7 @@ def test_selection_by_cluster_and_wave(fleet: Path) -> None:
     with pytest.raises(decide.SelectionError, match="no connected cluster named nope"):
         run(fleet, no_engine, Options(clusters=("nope",)))
     # wave 1 waits until wave 0 is applied at this revision
-    with pytest.raises(gate.Refused) as refused:
+    with pytest.raises(prechecks.Refused) as refused:
         run(fleet, no_engine, Options(wave=1))
     assert "eu-dev" in " ".join(f.message for f in refused.value.findings)
     run(fleet, FakeEngine, Options(wave=0))

@@ -21,7 +21,7 @@ from pulumi.runtime import mocks as pmocks
 from vfleet import compile as compiler
 from vfleet import desired
 from vfleet import kubeconfig as kubeconfigs
-from vfleet.apply import adapter, aliases, gate, program
+from vfleet.apply import adapter, aliases, prechecks, program
 from vfleet.apply.adapter import ClusterSettings
 from vfleet.desired import DesiredState
 from vfleet.findings import Finding, Findings, Location, Severity
@@ -312,11 +312,11 @@ def _broken(compiled_: compiler.Compiled) -> Findings:
 
 
 def _unreachable(compiled_: compiler.Compiled) -> Findings:
-    raise gate.Broken("OPA at http://127.0.0.1:1 cannot be reached", Findings.of([]))
+    raise prechecks.Broken("OPA at http://127.0.0.1:1 cannot be reached", Findings.of([]))
 
 
 @pytest.mark.parametrize(
-    ("verdict", "error"), [(_deny, gate.Refused), (_broken, gate.Broken), (_unreachable, gate.Broken)]
+    ("verdict", "error"), [(_deny, prechecks.Refused), (_broken, prechecks.Broken), (_unreachable, prechecks.Broken)]
 )
 def test_a_policy_deny_or_broken_policy_registers_nothing(
     verdict: Callable[[compiler.Compiled], Findings],
@@ -360,7 +360,7 @@ def test_the_bare_program_refuses_deleting_a_protected_tenant(compiled: compiler
     def body() -> None:
         program.declare(program.prepare(REPO, cluster, env=env, policy=lambda c: Findings.of([])), env)
 
-    with pytest.raises(gate.Refused, match="protected"):
+    with pytest.raises(prechecks.Refused, match="protected"):
         run_program(cluster, body)
 
 
@@ -397,7 +397,7 @@ def test_pulumi_up_and_vfleet_apply_register_the_same_resources(
     refs = {name: item.spec.spec.kubeconfig for name, item in compiled.fleet.clusters.items()}
     for key, value in (kube_env(tmp_path, refs) | {"VFLEET_STATE_DIR": str(tmp_path / "state")}).items():
         monkeypatch.setenv(key, value)
-    monkeypatch.setattr(gate, "policy_gate", lambda compiled_: Findings.of([]))
+    monkeypatch.setattr(prechecks, "policy_gate", lambda compiled_: Findings.of([]))
     by_pulumi_up = run_program(cluster, lambda: runpy.run_path(str(REPO / "stacks" / "__main__.py")))
     pulumi.runtime.settings.reset_options()
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from fleetkit import write_fleet
 from plankit import History, tenant
 from vfleet import compile as compiler
-from vfleet.apply import gate
+from vfleet.apply import prechecks
 from vfleet.desired import DesiredState
 from vfleet.findings import Severity
 from vfleet.plan import guards
@@ -23,7 +23,7 @@ def _states(root: Path, tenants: dict[str, str | None]) -> dict[str, DesiredStat
 
 
 def test_apply_uses_the_plan_guard() -> None:
-    applied = gate.deletion_guard()
+    applied = prechecks.deletion_guard()
     assert isinstance(applied, type(guards.configured(guards.GuardConfig())))
     assert applied == guards.configured(guards.GuardConfig())  # the same guard, default limits
 

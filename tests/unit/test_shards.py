@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from shardkit import set_tenant_cpu, write_wide_fleet
 from vfleet import compile as compiler
-from vfleet.apply import gate, orchestrate, shards
+from vfleet.apply import orchestrate, prechecks, shards
 from vfleet.apply.decide import Result, StackResult, Target
 from vfleet.apply.orchestrate import Job, Options, Progress
 from vfleet.apply.records import Records
@@ -133,7 +133,7 @@ def apply(root: Path, engine: Engine, **options: object) -> orchestrate.Report:
     assert compiled.ok, [str(f) for f in compiled.findings.errors]
     return orchestrate.run(compiled, Options(**options), runner=lambda: engine,  # type: ignore[arg-type]
                            records=Records(root / ".vfleet" / "state"), policy=allow,
-                           guard=gate.deletion_guard(), user="tester")
+                           guard=prechecks.deletion_guard(), user="tester")
 
 
 def test_runners_of_a_wave_together_apply_each_changed_stack_once(wide: tuple[Path, dict[str, int]]) -> None:
@@ -175,7 +175,7 @@ def test_a_shard_of_a_later_wave_waits_for_the_earlier_wave_of_every_shard(wide:
     set_tenant_cpu(root, early, 2)  # wave 0, shard 2
     set_tenant_cpu(root, late, 2)  # wave 1, shard 1
     engine = Engine()
-    with pytest.raises(gate.Refused) as refused:  # runner 1 of 2, all waves: shard 2's wave 0 is not applied
+    with pytest.raises(prechecks.Refused) as refused:  # runner 1 of 2, all waves: shard 2's wave 0 is not applied
         apply(root, engine, shard=Shard(1, 2))
     assert f"c-{early:02d} (wave 0)" in " ".join(f.message for f in refused.value.findings)
     assert engine.ran == []  # refused before anything ran

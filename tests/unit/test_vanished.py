@@ -20,7 +20,7 @@ from test_apply_orchestrate import (
 
 from vfleet import compile as compiler
 from vfleet.api import applied_tenants
-from vfleet.apply import gate, orchestrate
+from vfleet.apply import orchestrate, prechecks
 from vfleet.apply.decide import Result
 from vfleet.apply.orchestrate import Options
 from vfleet.apply.records import Records, RecordsError
@@ -56,7 +56,7 @@ def apply(root: Path, options: Options | None = None) -> orchestrate.Report:
     compiled = compiler.compile_fleet(root)
     assert compiled.ok, [str(f) for f in compiled.findings.errors]
     return orchestrate.run(compiled, options or Options(), runner=FakeEngine, records=Records(root / ".vfleet/state"),
-                           policy=allow, guard=gate.deletion_guard(), user="tester")
+                           policy=allow, guard=prechecks.deletion_guard(), user="tester")
 
 
 def unlock(root: Path, *tenants: str) -> None:
@@ -124,7 +124,7 @@ def test_an_uncommitted_removal_is_refused_before_anything_runs_and_an_override_
     engine = FakeEngine()
     compiled = compiler.compile_fleet(repo)
     report = orchestrate.run(compiled, Options(), runner=lambda: engine, records=Records(repo / ".vfleet/state"),
-                             policy=allow, guard=gate.deletion_guard(), user="tester")
+                             policy=allow, guard=prechecks.deletion_guard(), user="tester")
     assert leaving(report) == {("eu-dev", "web/preview-pr-4812"): Reason.UNCOMMITTED}
     assert results(report)["eu-dev"] is Result.REFUSED and "eu-dev" not in engine.clusters
     codes = [f.code for f in report.refusals["eu-dev"]]

@@ -71,8 +71,8 @@ def test_one_field_path_format_quotes_keys_that_are_not_plain_names(path: tuple[
 
 
 def test_the_formats_that_were_three_agree() -> None:
-    from vfleet.live.drift import diff
     from vfleet.fielddiff import field_changes
+    from vfleet.live.drift import diff
     from vfleet.schemas import json_path
 
     # (A plan compares a list as one value, drift element by element: the paths of mappings agree.)

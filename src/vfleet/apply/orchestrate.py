@@ -23,7 +23,7 @@ from typing import Protocol
 
 from vfleet import argocd
 from vfleet import compile as compiler
-from vfleet.apply import decide, gate, preflight, project, shards
+from vfleet.apply import decide, prechecks, preflight, project, shards
 from vfleet.apply.decide import Operation, Result, Schedule, StackResult, Target
 from vfleet.apply.preflight import BackendHashes
 from vfleet.apply.records import Record, Records, RecordsError
@@ -136,8 +136,8 @@ def run(
     *,
     runner: Callable[[], Runner],
     records: Records,
-    policy: gate.Gate = gate.policy_gate,
-    guard: gate.Guard | None = None,
+    policy: prechecks.Gate = prechecks.policy_gate,
+    guard: prechecks.Guard | None = None,
     observer: Observer | None = None,
     confirm: Confirm | None = None,
     user: str | None = None,
@@ -148,21 +148,21 @@ def run(
     The policy gate and `runner` are called only when some stack is to run (a no-change apply needs
     neither OPA nor the engine); `runner` is where the engine's own preconditions are checked
     (`engine.configure`).
-    Raises `gate.Broken` (exit 2) for a fleet that does not compile, stack files that are missing or
-    wrong, or a policy gate without a verdict; `gate.Refused` (exit 1) for a policy deny or a `--wave`
+    Raises `prechecks.Broken` (exit 2) for a fleet that does not compile, stack files that are missing or
+    wrong, or a policy gate without a verdict; `prechecks.Refused` (exit 1) for a policy deny or a `--wave`
     whose earlier waves are not applied yet; `decide.SelectionError` (exit 2) for an unknown selection;
     `Cancelled` (exit 1) when `confirm` says no. `backend_hashes` reads what stacks last applied from the
     shared backend, for earlier-wave clusters this runner's records do not know (see `preflight.wave_order`).
     """
     observer = observer or QuietObserver()
-    guard = guard or gate.deletion_guard(compiled.tree)
+    guard = guard or prechecks.deletion_guard(compiled.tree)
     if not compiled.ok:  # broken input is exit 2 whatever would run
-        raise gate.Broken("the fleet does not compile", compiled.findings)
+        raise prechecks.Broken("the fleet does not compile", compiled.findings)
     warnings: list[Finding] = []
     specs = {name: item.doc.file for name, item in compiled.fleet.clusters.items()}
     files = project.verify(compiled.root, specs)
     if files.findings.errors:
-        raise gate.Broken(
+        raise prechecks.Broken(
             "the Pulumi project files are not what vfleet writes: run `vfleet stacks sync`", files.findings
         )
     warnings += files.findings.warnings
@@ -187,7 +187,7 @@ def run(
         # Fail closed before anything reaches an engine: raises on policy errors and denies. When every
         # stack is unchanged nothing would be applied, so there is nothing for the gate to stop (the pull
         # request's `vfleet check` is where a policy change meets the whole fleet).
-        warnings += gate.enforce(compiled, policy)
+        warnings += prechecks.enforce(compiled, policy)
     bases = {t.cluster: records.applied_state(t.cluster) for t in schedule.to_run}
     if options.operation is Operation.DESTROY:  # unknown here: guard what the stack would hold at least
         bases = {c: b if b is not None else compiled.desired.get(c) for c, b in bases.items()}

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from vfleet import compile as compiler
-from vfleet.apply import gate
+from vfleet.apply import prechecks
 from vfleet.apply.decide import Schedule
 from vfleet.apply.records import Records, Sources
 from vfleet.desired import DesiredState
@@ -68,7 +68,7 @@ def wave_order(
     wave_override: str | None,
     backend_hashes: BackendHashes | None,
 ) -> list[Finding]:
-    """Refuse (gate.Refused) stacks that would run before an earlier wave applied this commit.
+    """Refuse (prechecks.Refused) stacks that would run before an earlier wave applied this commit.
 
     Earlier clusters this run does not include are looked up in the records, then (for a CI runner whose
     records never saw them) in the backend's stack outputs. Unknown counts as not applied: fail closed,
@@ -94,7 +94,7 @@ def wave_order(
         },
     )
     if decided.refused:
-        raise gate.Refused(
+        raise prechecks.Refused(
             "a later rollout wave would run before an earlier one applied this commit "
             "(--override-wave-order REASON runs it anyway, recorded)",
             decided.findings,
@@ -105,7 +105,7 @@ def wave_order(
 def guard_all(
     schedule: Schedule,
     bases: Mapping[str, DesiredState | None],
-    guard: gate.Guard,
+    guard: prechecks.Guard,
     override: str | None,
     *,
     placement: Mapping[str, str] | None = None,

@@ -26,7 +26,7 @@ import pulumi
 
 from vfleet import argocd, kubeconfig
 from vfleet import compile as compiler
-from vfleet.apply import adapter, aliases, gate, preflight, records
+from vfleet.apply import adapter, aliases, prechecks, preflight, records
 from vfleet.apply.adapter import ClusterSettings, Declared
 from vfleet.desired import DesiredState
 from vfleet.errors import VfleetError
@@ -57,12 +57,12 @@ def prepare(
     stack: str,
     *,
     env: Mapping[str, str] = os.environ,
-    policy: gate.Gate | None = None,
-    guard: gate.Guard | None = None,
+    policy: prechecks.Gate | None = None,
+    guard: prechecks.Guard | None = None,
 ) -> Prepared:
     """The stack's desired state, compiled, gated and guarded here (a bare `pulumi up`)."""
     compiled = compiler.compile_fleet(root, env=env)
-    gate.enforce(compiled, policy or gate.policy_gate)  # raises Broken / Refused: nothing registered
+    prechecks.enforce(compiled, policy or prechecks.policy_gate)  # raises Broken / Refused: nothing registered
     item = compiled.fleet.clusters.get(stack)
     if item is None:
         raise ProgramError(
@@ -73,12 +73,12 @@ def prepare(
     state = compiled.desired[stack]
     store = records.open_records(root, env)
     base = store.applied_state(stack)
-    override = env.get(gate.OVERRIDE_ENV) or None
-    tripped = list((guard or gate.deletion_guard(compiled.tree))(stack, base, state, override=override))
+    override = env.get(prechecks.OVERRIDE_ENV) or None
+    tripped = list((guard or prechecks.deletion_guard(compiled.tree))(stack, base, state, override=override))
     tripped += [v.finding() for v in preflight.vanishing(compiled, [(stack, base, state)], store, override)
                 if v.blocking]
     if tripped:
-        raise gate.Refused(
+        raise prechecks.Refused(
             "refused by the deletion guards: " + "; ".join(f.message for f in tripped), Findings.of(tripped)
         )
     spec = item.spec.spec

@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from vfleet import compile as compiler
-from vfleet.apply import gate, orchestrate, preflight, project, records, shards
+from vfleet.apply import orchestrate, prechecks, preflight, project, records, shards
 from vfleet.apply.decide import Operation, Schedule, StackResult, Target
 from vfleet.cli.options import PathArg, output_option
 from vfleet.cli.output import console, fail, print_findings, show
@@ -103,7 +103,7 @@ def _execute(
                 observer=display,
                 confirm=None if yes or options.operation is Operation.PREVIEW else _confirm(options, display),
             )
-    except (gate.Broken, gate.Refused) as exc:
+    except (prechecks.Broken, prechecks.Refused) as exc:
         fail(exc, output, exc.findings, "apply")
     except VfleetError as exc:
         fail(exc, output)

@@ -1,4 +1,4 @@
-"""Deletion guards: one implementation for `vfleet plan` and `vfleet apply` (`vfleet.apply.gate` imports
+"""Deletion guards: one implementation for `vfleet plan` and `vfleet apply` (`vfleet.apply.prechecks` imports
 `check_cluster`, whose signature is the apply gate's `Guard` protocol).
 
 Rules (DESIGN.md "Deletion is never silent"), per connected cluster:
