@@ -59,16 +59,14 @@ def _walk(before: Any, after: Any, path: Path, out: list[FieldChange], skip: Col
             else:
                 _walk(before[key], after[key], sub, out, skip, by_element, absent_is_null)
         return
-    if by_element and _lists(before, after) and len(before) == len(after):
+    if by_element and isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
         for i, (a, b) in enumerate(zip(before, after, strict=True)):
             _walk(a, b, (*path, i), out, skip, by_element, absent_is_null)
         return
-    change: Kind = "added" if before is None else "removed" if after is None else "changed"
-    out.append(FieldChange(_shown(path), change if absent_is_null else "changed", before, after))
-
-
-def _lists(a: Any, b: Any) -> bool:
-    return isinstance(a, list) and isinstance(b, list)
+    kind: Kind = "changed"
+    if absent_is_null:  # a null side here is a field that side lacks
+        kind = "added" if before is None else "removed" if after is None else "changed"
+    out.append(FieldChange(_shown(path), kind, before, after))
 
 
 def _shown(path: Sequence[str | int]) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -85,7 +86,8 @@ def status() -> FleetStatus:
         tenant("web", Phase.RUNNING, deployed=deployed, values_match=False, replicas=1, ready=1,
                sleep="after 2h idle", last_activity="2026-12-01T09:00:00Z", protect=True,
                last_apply={"result": "applied", "ended": "2026-11-30T10:00:05Z", "commit": "b" * 40}),
-        tenant("batch", Phase.SLEEPING, deployed=replace_chart(deployed), values_match=True, spec_sleeping=False),
+        tenant("batch", Phase.SLEEPING, deployed=replace(deployed, chart_version="0.35.3", values_hash="ab" * 32),
+               values_match=True, spec_sleeping=False),
         tenant("api", Phase.FAILED, reason="helm: " + "upgrade failed: timed out waiting for the condition " * 6),
         tenant("new", Phase.NOT_DEPLOYED, owner=None, auto_delete="after 30d idle"),
     )
@@ -95,10 +97,6 @@ def status() -> FleetStatus:
         ClusterStatus("us-1", False, None, 0, 0, None, ("connection refused",), 1, 0.01, None),
     )
     return FleetStatus("b" * 40, "2026-12-01T12:00:00Z", clusters, tenants, Findings.of([UNREADABLE]), 0.25)
-
-
-def replace_chart(deployed: Deployed) -> Deployed:
-    return Deployed(deployed.revision, deployed.status, "0.35.3", "ab" * 32, deployed.updated)
 
 
 def apply_report() -> ApplyReport:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.console import Console
@@ -63,7 +63,7 @@ def json(report: Report, out: Console) -> None:
     write_json(to_json(report), out)
 
 
-def changes(counts: dict[str, int]) -> str:
+def changes(counts: Mapping[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(counts.items()) if k != "same") or "-"
 
 
@@ -77,7 +77,7 @@ def table(report: Report, out: Console) -> None:
             str(r.wave),
             r.cluster,
             f"[{STYLE[r.result]}]{r.result.value}[/]",
-            changes(dict(r.changes)),
+            changes(r.changes),
             str(len(r.adopted)) if r.adopted else "-",
             escape((r.message or r.scope)[:_MESSAGE]),
         )
@@ -110,7 +110,7 @@ def history_table(found: Sequence[Record], out: Console) -> None:
             r.cluster,
             r.operation,
             f"[{STYLE[Result(r.result)]}]{r.result}[/]",
-            changes(dict(r.changes)),
+            changes(r.changes),
             commit,
             escape(r.user),
             escape(r.message[:100]),
