@@ -2,8 +2,9 @@
 
 - `to_json`: the text a `{{ expression }}` of a values template emits — a JSON value that is also a YAML
   flow node with the same value (so a parameter is always exactly one node).
-- `to_yaml` / `yaml_and_hash`: deterministic block YAML (sorted keys, strings quoted only when a YAML 1.1
-  or 1.2 reader would take them for something else) and the sha256 of the canonical JSON, written by a
+- `to_yaml` / `values_yaml`: deterministic block YAML (sorted keys, strings quoted only when a YAML 1.1
+  or 1.2 reader would take them for something else), and `canonical_hash`, the sha256 of the canonical
+  JSON; the YAML is written by a
   small emitter for JSON data instead of PyYAML's (which costs ~250 us per tenant); equal subtrees of
   many tenants are written once. tests/unit/test_render_exact.py holds it to PyYAML's reading.
 """
@@ -260,21 +261,18 @@ def _cached_entry(indent: str, key: str, item: Any, data: bytes, depth: int, out
     out.append(text)
 
 
-def yaml_and_hash(values: dict[str, Any]) -> tuple[str, str]:
-    """`to_yaml(values)` and `canonical_hash(values)`, computed together and from shared subtrees."""
+def values_yaml(values: dict[str, Any]) -> str:
+    """`to_yaml(values)`, written from the subtrees many tenants share (`_ENTRIES`)."""
     if not values:
-        return to_yaml(values), canonical_hash(values)
+        return to_yaml(values)
     out: list[str] = []
-    hashed: list[bytes] = []
     try:
         for key in sorted(values):
             data = orjson.dumps(values[key], option=orjson.OPT_SORT_KEYS)
-            hashed.append(orjson.dumps(key) + b":" + data)
             _cached_entry("", key, values[key], data, 0, out)
     except TypeError:  # integers beyond 64 bits: the plain way
-        return to_yaml(values), canonical_hash(values)
-    # The same bytes orjson writes for the whole mapping with sorted keys.
-    return "".join(out), hashlib.sha256(b"{" + b",".join(hashed) + b"}").hexdigest()
+        return to_yaml(values)
+    return "".join(out)
 
 
 def canonical_hash(values: Any) -> str:

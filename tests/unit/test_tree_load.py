@@ -9,6 +9,7 @@ import git
 import pytest
 
 from fleetkit import write_fleet
+from vfleet.compile import compile_fleet
 from vfleet.load import ParseCache, load
 from vfleet.tree import GitTree, TreeError, WorkTree, git_blob_id, open_tree
 
@@ -98,6 +99,36 @@ def test_parse_cache_reuses_blobs_and_persists(tmp_path: Path) -> None:
     reopened.entries[blob] = [(0, 1, {"poisoned": True})]
     again = load(WorkTree(root), reopened)
     assert next(d.data for d in again.documents if d.file == "fleet/teams/platform.yaml") == {"poisoned": True}
+
+
+def test_a_compile_releases_the_parsed_documents_and_never_saves_a_part_of_them(tmp_path: Path) -> None:
+    root = write_fleet(tmp_path / "repo")
+    cache = ParseCache.open(tmp_path / "cache.pickle")
+    compiled = compile_fleet(root, cache=cache, check_lock=False)
+    assert compiled.ok
+    saved = ParseCache.open(tmp_path / "cache.pickle").entries
+    assert len(saved) == len({d.blob for d in compiled.fleet.loaded.documents}) > 0
+    # Read by the model only, then dropped from memory: the documents keep where they came from.
+    assert cache.entries == {}
+    assert all(d.data is None and d.line >= 1 for d in compiled.fleet.loaded.documents)
+    tenant = next(iter(compiled.fleet.tenants.values()))
+    assert compiled.fleet.location(tenant.doc, ("spec", "owner")).line > tenant.doc.line
+    # A released cache used again parses what it needs, and keeps the file as it was.
+    load(WorkTree(root), cache)
+    cache.entries.clear()
+    cache.put("0" * 40, [])
+    cache.save()
+    assert ParseCache.open(tmp_path / "cache.pickle").entries.keys() == saved.keys()
+
+
+def test_a_cache_kept_in_memory_serves_a_second_compile(tmp_path: Path) -> None:
+    root = write_fleet(tmp_path / "repo")
+    cache = ParseCache(keep_in_memory=True)
+    compile_fleet(root, cache=cache, check_lock=False)
+    blob = next(iter(cache.entries))
+    cache.entries[blob] = [(0, 1, {"poisoned": True})]  # a second compile reads it, not the file
+    again = compile_fleet(root, cache=cache, check_lock=False)
+    assert any(f.code == "schema.apiVersion" for f in again.findings.errors)
 
 
 def test_corrupt_cache_is_ignored(tmp_path: Path) -> None:

@@ -55,13 +55,15 @@ def controller_manager_args(path: Path, kubeconfig: Path) -> list[str]:
 def https_ok(url: str, ca_file: Path, token: str) -> bool:
     if not ca_file.exists():  # the apiserver writes its cert before serving
         return False
-    context = ssl.create_default_context(cafile=str(ca_file))
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
-    # ProxyHandler({}): a proxy from the environment must never be asked for 127.0.0.1.
-    https = urllib.request.build_opener(
-        urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context)
-    )
     try:
+        # Inside the try: the apiserver may be half-way through writing the cert file, and loading a
+        # partial one fails with an SSLError ("no certificate or crl found"); the next probe retries.
+        context = ssl.create_default_context(cafile=str(ca_file))
+        # ProxyHandler({}): a proxy from the environment must never be asked for 127.0.0.1.
+        https = urllib.request.build_opener(
+            urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context)
+        )
         with https.open(request, timeout=2) as response:
             return int(response.status) == 200
     except (OSError, urllib.error.URLError, ssl.SSLError):

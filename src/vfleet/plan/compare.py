@@ -188,10 +188,11 @@ _PARSED_MAX = 5000  # entries of the slices' parse cache before it starts afresh
 def _parse_cache(cache: Cache | None) -> ParseCache:
     """Parsed shared specs by blob id, kept with the plan cache (small: what slices read, not the fleet)."""
     if cache is None:
-        return ParseCache()
+        return ParseCache(keep_in_memory=True)
     parsed = ParseCache.open(cache.directory / "parsed.pickle")
     if len(parsed.entries) > _PARSED_MAX:
         parsed = ParseCache({}, parsed.path)
+    parsed.keep_in_memory = True
     return parsed
 
 
