@@ -112,7 +112,8 @@ def test_a_compile_releases_the_parsed_documents_and_never_saves_a_part_of_them(
     assert cache.entries == {}
     assert all(d.data is None and d.line >= 1 for d in compiled.fleet.loaded.documents)
     tenant = next(iter(compiled.fleet.tenants.values()))
-    assert compiled.fleet.location(tenant.doc, ("spec", "owner")).line > tenant.doc.line
+    owner_line = compiled.fleet.location(tenant.doc, ("spec", "owner")).line
+    assert owner_line is not None and owner_line > tenant.doc.line
     # A released cache used again parses what it needs, and keeps the file as it was.
     load(WorkTree(root), cache)
     cache.entries.clear()
