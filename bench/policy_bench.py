@@ -152,7 +152,7 @@ def opa_path(compiled: Any, root: Path, repeat: int) -> tuple[Best, set[tuple[st
     from vfleet.policy import evaluate, partition
     from vfleet.policy.policyset import PolicySet
     from vfleet.policy.server import serve
-    from vfleet.tree import open_tree
+    from vfleet.repo.tree import open_tree
 
     best = Best()
     policies = PolicySet.from_tree(open_tree(root))
@@ -197,7 +197,7 @@ def kept_path(compiled: Any, root: Path, work: Path, repeat: int) -> tuple[Best,
     from vfleet.policy.policyset import PolicySet
     from vfleet.policy.server import serve
     from vfleet.policy.verdicts import VerdictCache
-    from vfleet.tree import open_tree
+    from vfleet.repo.tree import open_tree
 
     best = Best()
     policies = PolicySet.from_tree(open_tree(root))

@@ -37,7 +37,8 @@ import synth  # noqa: E402
 from kubernetes import client as k8s  # noqa: E402
 
 from vfleet import compile as compiler  # noqa: E402
-from vfleet import devclusters, naming, toolchain  # noqa: E402
+from vfleet import devclusters, toolchain  # noqa: E402
+from vfleet.core import naming  # noqa: E402
 from vfleet.devclusters import DevCluster  # noqa: E402
 from vfleet.live import releases  # noqa: E402
 from vfleet.live.connect import Connection  # noqa: E402

@@ -123,6 +123,6 @@ def write_fleet(root: Path, overrides: Mapping[str, str | None] | None = None) -
 def load_model(root: Path):  # type: ignore[no-untyped-def]
     from vfleet.load import load
     from vfleet.model import build
-    from vfleet.tree import open_tree
+    from vfleet.repo.tree import open_tree
 
     return build(load(open_tree(root)))

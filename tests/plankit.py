@@ -54,7 +54,7 @@ class History:
 
     def commit(self, message: str = "change", *, place_first: bool = True) -> str:
         # Staged first, as a person would `git rm` a tenant before `vfleet place`: a file Git tracks that
-        # the work tree lacks is an error of the work tree's compile (vfleet.layout).
+        # the work tree lacks is an error of the work tree's compile (vfleet.load.layout).
         self.repo.git.add("-A")
         if place_first:
             self.place()
@@ -80,7 +80,7 @@ def comparable(data: dict[str, Any]) -> dict[str, Any]:
 
 def fixed_plan() -> Plan:
     """A hand-built plan with one of everything (no Git: the commits and keys are fixed)."""
-    from vfleet.findings import Finding, Findings, Location, Severity
+    from vfleet.core.findings import Finding, Findings, Location, Severity
     from vfleet.plan import (
         Aspect,
         ClusterPlan,

@@ -144,7 +144,7 @@ _at_or_above_floor := {level |
 }
 
 # vfleet isolates every tenant itself: a default-deny NetworkPolicy in the tenant's host namespace
-# (see desired.py), so the chart's own network policy stays off. NetworkPolicies add up, so what breaks
+# (see src/vfleet/desired), so the chart's own network policy stays off. NetworkPolicies add up, so what breaks
 # that isolation is a value that lets more traffic in or out of the namespace — above all syncing the
 # tenant's own NetworkPolicies to the host, where any allow rule a tenant user writes would apply.
 # The list is data (isolationBreakingValues), so a fleet that relies on other settings can extend it.

@@ -7,7 +7,7 @@
     result = api.plan("path/to/fleet", base="origin/main")   # vfleet plan --base origin/main
 
 Each takes the fleet repository (or its fleet/ folder) and the command's options as keyword arguments,
-finds the repository root, and uses the same caches the command would (under `vfleet.caches`), unless
+finds the repository root, and uses the same caches the command would (under `vfleet.core.caches`), unless
 `no_cache`. Nothing prints or exits: results carry their findings and an `exit_code`, the number the
 command would exit with. Bad input is a finding; what stops the command before it has a result (no
 repository, a Git revision that does not exist, a fleet that does not compile where a compiled one is
@@ -25,8 +25,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vfleet.errors import VfleetError
-from vfleet.findings import Findings
+from vfleet.core.errors import VfleetError
+from vfleet.core.findings import Findings
 
 if TYPE_CHECKING:
     from vfleet.compile import Compiled
@@ -141,8 +141,9 @@ def check(
 ) -> CheckReport:
     """`vfleet check`: the fleet compiled and judged by its own policies/ on OPA (a local one unless
     `opa_url`); with `live`, also server-side dry runs on the connected clusters."""
-    from vfleet import caches, policy
     from vfleet import compile as compiler
+    from vfleet import policy
+    from vfleet.core import caches
     from vfleet.policy.verdicts import VerdictCache
 
     root = compiler.find_root(Path(path))
@@ -212,9 +213,9 @@ def status(
     """`vfleet status`: per tenant phase, template, chart and values desired against deployed; per
     cluster reachable, version, tenants against capacity. Raises `FleetBroken` when the fleet does not
     compile."""
-    from vfleet import caches
     from vfleet import compile as compiler
     from vfleet.apply.records import open_records
+    from vfleet.core import caches
     from vfleet.live.connect import DEFAULT_TIMEOUT_S
     from vfleet.live.status import fleet_status, last_apply_from
 
@@ -250,7 +251,7 @@ def codeowners(path: PathLike = ".", *, forge: str | None = None, check: bool = 
     written when the fleet has errors or with `check`."""
     from vfleet import compile as compiler
     from vfleet import owners
-    from vfleet.tree import open_tree
+    from vfleet.repo.tree import open_tree
 
     if forge is not None and forge not in owners.PATHS:
         raise BadForge(f"--forge must be one of {', '.join(owners.PATHS)}")
@@ -311,7 +312,8 @@ def kubeconfig(
     """`vfleet kubeconfig`: for one tenant or every tenant of `project` the caller may see; with `out`, also
     written there (mode 0600). `NoKubeconfig` (exit 2) when a tenant cannot be reached."""
     from vfleet import compile as compiler
-    from vfleet import reach, schemas
+    from vfleet import reach
+    from vfleet.render import schemas
 
     if (tenant is None) == (project is None):
         raise reach.ReachError("name one tenant (<project>/<tenant>) or give --project, not both")

@@ -17,13 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from vfleet import argocd, caches, model, params, place, render, schemas
 from vfleet import desired as desired_stage
 from vfleet import load as load_stage
-from vfleet.errors import VfleetError
-from vfleet.findings import Finding, Findings, Location, error
-from vfleet.gcpause import gc_paused
-from vfleet.tree import Tree, open_tree
+from vfleet import model, params, place, render
+from vfleet.core import caches
+from vfleet.core.errors import VfleetError
+from vfleet.core.findings import Finding, Findings, Location, error
+from vfleet.core.gcpause import gc_paused
+from vfleet.desired import argocd
+from vfleet.render import schemas
+from vfleet.repo.tree import Tree, open_tree
 
 
 class NotAFleet(VfleetError):

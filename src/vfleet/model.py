@@ -15,8 +15,9 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from vfleet import naming, subjects
-from vfleet.findings import Finding, Location, error
+from vfleet.core import naming, subjects
+from vfleet.core.findings import Finding, Location, error
+from vfleet.core.yamldoc import FieldPath, format_path
 from vfleet.load import FLEET_DIR, TEMPLATES_DIR, Document, Loaded
 from vfleet.specs import (
     API_VERSION,
@@ -35,7 +36,6 @@ from vfleet.specs import (
     semver_key,
     version_matches,
 )
-from vfleet.yamldoc import FieldPath, format_path
 
 S = TypeVar("S", bound=BaseModel)
 

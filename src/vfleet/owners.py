@@ -26,12 +26,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from vfleet.findings import Finding, Location, error
+from vfleet.core.findings import Finding, Location, error
+from vfleet.core.yamldoc import YamlError, parse_documents
 from vfleet.load import FLEET_DIR
 from vfleet.model import Fleet
-from vfleet.schemas import CONFIG_FILE
-from vfleet.tree import Tree, TreeError
-from vfleet.yamldoc import YamlError, parse_documents
+from vfleet.render.schemas import CONFIG_FILE
+from vfleet.repo.tree import Tree, TreeError
 
 Forge = Literal["github", "gitlab"]
 PATHS: dict[Forge, str] = {"github": ".github/CODEOWNERS", "gitlab": ".gitlab/CODEOWNERS"}

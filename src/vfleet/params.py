@@ -17,11 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from vfleet import subjects
-from vfleet.findings import Finding, error
+from vfleet.core import subjects
+from vfleet.core.findings import Finding, error
+from vfleet.core.units import Duration, Quantity, parse_duration, parse_quantity
 from vfleet.model import Fleet, ResolvedTenant
 from vfleet.specs import Parameter, TemplateVersion
-from vfleet.units import Duration, Quantity, parse_duration, parse_quantity
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,13 +26,13 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from vfleet import access
-from vfleet.endpoint import ReachError as ReachError  # re-exported: the commands catch it
-from vfleet.endpoint import server_of
+from vfleet.desired import access
+from vfleet.desired.endpoint import ReachError as ReachError  # re-exported: the commands catch it
+from vfleet.desired.endpoint import server_of
 from vfleet.load import TEMPLATES_DIR
 from vfleet.model import Fleet, ResolvedTenant
+from vfleet.repo.tree import TreeError, safe_relpath
 from vfleet.specs import Expose, Identity
-from vfleet.tree import TreeError, safe_relpath
 
 if TYPE_CHECKING:
     from vfleet.compile import Compiled

@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from vfleet import subjects
-from vfleet.findings import Finding, Findings, Location, Severity, error
+from vfleet.core import subjects
+from vfleet.core.findings import Finding, Findings, Location, Severity, error
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from enginekit import (
     why,
 )
 from vfleet import desired
-from vfleet.findings import Findings
+from vfleet.core.findings import Findings
 
 pytestmark = pytest.mark.engine
 LEDGER = "fleet/projects/payments/tenants/ledger-dev.yaml"  # on live-a

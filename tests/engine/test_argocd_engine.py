@@ -25,7 +25,7 @@ from kubernetes import client as k8s
 
 from enginekit import Fleet, engine_clusters, make_fleet, require_engine, stacks, why
 from livekit import kube_client
-from vfleet import argocd
+from vfleet.desired import argocd
 
 pytestmark = pytest.mark.engine
 LEDGER = "fleet/projects/payments/tenants/ledger-dev.yaml"

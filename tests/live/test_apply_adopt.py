@@ -11,11 +11,10 @@ import pytest
 from kubernetes import client as k8s
 
 from livekit import helm, kube_client
-from vfleet import kubeconfig
 from vfleet.apply import adopt
 from vfleet.desired import HELM_RELEASE, Resource
 from vfleet.devclusters import DevCluster, write_kubeconfig
-from vfleet.specs import KubeconfigRef
+from vfleet.specs import KubeconfigRef, kubeconfig
 
 pytestmark = pytest.mark.live
 NS = "vc-adopt-probe"

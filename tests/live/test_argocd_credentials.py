@@ -15,7 +15,7 @@ from livefleet import helm_run
 from livekit import kube_client
 from vfleet.apply.argocd import CredentialsError, read_config
 from vfleet.devclusters import DevCluster
-from vfleet.kubeconfig import Kubeconfig
+from vfleet.specs.kubeconfig import Kubeconfig
 
 pytestmark = pytest.mark.live
 NS = "vc-argocd-read"

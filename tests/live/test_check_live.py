@@ -20,8 +20,8 @@ from livefleet import PROJECT, cluster_env, compile_placed, put_on_cluster, writ
 
 from livekit import REPO, kube_client
 from vfleet.compile import Compiled
+from vfleet.core.findings import Severity
 from vfleet.devclusters import DevCluster
-from vfleet.findings import Severity
 from vfleet.live.dryrun import check_live
 
 pytestmark = pytest.mark.live

@@ -9,7 +9,7 @@ import yaml
 
 from policykit import REPO, fleet_with_policies, vfleet
 from vfleet import policy
-from vfleet.findings import Severity
+from vfleet.core.findings import Severity
 
 pytestmark = pytest.mark.policy
 

@@ -139,7 +139,7 @@ def test_a_policy_file_the_gate_would_not_load_is_refused_not_skipped(fleet: Pat
 
 
 def test_the_local_server_is_stopped_also_on_errors(fleet: Path) -> None:
-    from vfleet.tree import open_tree
+    from vfleet.repo.tree import open_tree
 
     policies = policyset.PolicySet.from_tree(open_tree(fleet))
     with pytest.raises(RuntimeError), server.serve(policies, env={}) as engine:
@@ -173,7 +173,7 @@ def test_a_shared_server_refuses_a_broken_policy(fleet: Path, shared_opa: str) -
 
 def test_two_policy_sets_share_one_server_without_seeing_each_other(fleet: Path, shared_opa: str) -> None:
     from vfleet.policy import evaluate
-    from vfleet.tree import open_tree
+    from vfleet.repo.tree import open_tree
 
     compiled = policy.check(fleet).compiled
     assert compiled is not None

@@ -101,7 +101,7 @@ def test_an_input_that_cannot_be_serialised_is_a_policy_error_not_a_pass(tmp_pat
     from vfleet.policy import evaluate
     from vfleet.policy.policyset import PolicyError, PolicySet
     from vfleet.policy.server import serve
-    from vfleet.tree import open_tree
+    from vfleet.repo.tree import open_tree
 
     root = fleet_with_policies("violations", tmp_path / "fleet")
     document = policy.input_for(compiler.compile_fleet(root))

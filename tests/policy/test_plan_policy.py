@@ -7,7 +7,7 @@ from pathlib import Path
 
 from plankit import History, tenant
 from policykit import POLICIES
-from vfleet.findings import Severity
+from vfleet.core.findings import Severity
 from vfleet.plan import PolicyStatus
 
 pytestmark = __import__("pytest").mark.policy

@@ -11,7 +11,7 @@ import pytest
 
 from fleetkit import write_fleet
 from vfleet import api
-from vfleet.errors import VfleetError
+from vfleet.core.errors import VfleetError
 from vfleet.plan import Options
 
 TENANT = "fleet/projects/alpha/tenants/dev.yaml"
@@ -80,7 +80,7 @@ def test_plan_reads_the_repository_and_needs_a_base(tmp_path: Path) -> None:
 def test_importing_the_api_loads_no_stage() -> None:
     probe = ("import sys, vfleet.api\n"
              "print(sorted(m for m in sys.modules if m.startswith('vfleet.') and m not in "
-             "('vfleet.api', 'vfleet.errors', 'vfleet.findings')))")
+             "('vfleet.api', 'vfleet.core.errors', 'vfleet.core.findings')))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
     loaded = eval(done.stdout.strip())
     assert not [m for m in loaded if m.split(".")[1] in ("compile", "policy", "plan", "apply", "live", "render")]

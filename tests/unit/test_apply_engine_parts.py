@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from pulumi.automation import events
 
-from vfleet import kubeconfig, toolchain
+from vfleet import toolchain
 from vfleet.apply import engine, outcome, project
 from vfleet.apply.decide import Result
-from vfleet.specs import KubeconfigRef
+from vfleet.specs import KubeconfigRef, kubeconfig
 
 TOKEN = "tok-very-secret-123"
 

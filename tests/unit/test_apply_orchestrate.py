@@ -20,8 +20,8 @@ from vfleet.apply import decide, orchestrate, prechecks, project
 from vfleet.apply.decide import Operation, Result, Schedule, StackResult, Target
 from vfleet.apply.orchestrate import Job, Options, Progress
 from vfleet.apply.records import Records, RecordsError
+from vfleet.core.findings import Finding, Findings, Location, Severity
 from vfleet.desired import DesiredState
-from vfleet.findings import Finding, Findings, Location, Severity
 
 REPO = Path(__file__).resolve().parents[2]
 CONTRACTS = (REPO.parent / "shared" / "contracts").resolve()

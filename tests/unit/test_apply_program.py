@@ -20,12 +20,12 @@ from pulumi.runtime import mocks as pmocks
 
 from vfleet import compile as compiler
 from vfleet import desired
-from vfleet import kubeconfig as kubeconfigs
 from vfleet.apply import adapter, aliases, prechecks, program
 from vfleet.apply.adapter import ClusterSettings
+from vfleet.core.findings import Finding, Findings, Location, Severity
 from vfleet.desired import DesiredState
-from vfleet.findings import Finding, Findings, Location, Severity
 from vfleet.specs import KubeconfigRef
+from vfleet.specs import kubeconfig as kubeconfigs
 
 REPO = Path(__file__).resolve().parents[2]
 SIG_KEY = "4dabf18193072939515e22adb298388d"  # Pulumi's wire encoding: {SIG_KEY: <kind>, "value": ...}

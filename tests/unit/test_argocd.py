@@ -1,4 +1,4 @@
-"""Argo CD registration in the desired state (vfleet.argocd): the cluster Secret on the instance's cluster,
+"""Argo CD registration in the desired state (vfleet.desired.argocd): the cluster Secret on the instance's cluster,
 its server (in-cluster Service, or the exposed endpoint), no credential in it, errors at file:line, and
 the policy input's field."""
 
@@ -8,9 +8,9 @@ import base64
 from pathlib import Path
 
 from fleetkit import BASE, write_fleet
-from vfleet import argocd, place
 from vfleet import compile as compiler
-from vfleet.desired import HELM_RELEASE
+from vfleet import place
+from vfleet.desired import HELM_RELEASE, argocd
 from vfleet.policy.input import build as policy_input
 
 SETTINGS = BASE["vfleet.yaml"] + "argocd:\n  instances:\n    main: {cluster: eu-1, namespace: argocd}\n"

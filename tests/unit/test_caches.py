@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vfleet import caches
+from vfleet.core import caches
 
 
 def test_run_caches_and_tools_share_the_users_cache_folder(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 
-from vfleet.findings import Findings
+from vfleet.core.findings import Findings
 from vfleet.live.status import ClusterStatus, FleetStatus, Phase, TenantStatus
 from vfleet.report import dashboard
 

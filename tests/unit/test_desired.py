@@ -10,12 +10,12 @@ import jsonschema_rs
 import pytest
 import yaml
 
-from vfleet import access, desired, load, model, place
-from vfleet.desired import DesiredState
+from vfleet import desired, load, model, place
+from vfleet.core.units import parse_quantity
+from vfleet.desired import DesiredState, access
 from vfleet.model import Fleet, Item
 from vfleet.params import ResolvedParams, Resources, TenantParams
-from vfleet.tree import open_tree
-from vfleet.units import parse_quantity
+from vfleet.repo.tree import open_tree
 
 API = "vfleet.dev/v1alpha1"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vfleet.fielddiff import FieldChange, field_changes
+from vfleet.core.fielddiff import FieldChange, field_changes
 
 BEFORE = {"rules": [{"verbs": ["get"]}, {"verbs": ["list"]}], "labels": {"a": "1", "gone": "x"}, "note": None}
 AFTER = {"rules": [{"verbs": ["get", "watch"]}, {"verbs": ["list"]}], "labels": {"a": "2", "new": "y"}}

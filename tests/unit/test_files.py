@@ -21,10 +21,10 @@ import pytest
 
 from fleetkit import CONTRACTS, REPO, write_fleet
 from vfleet import compile as compiler
-from vfleet.findings import Finding
+from vfleet.core.findings import Finding
 from vfleet.load import classify, load
 from vfleet.model import Fleet, build
-from vfleet.tree import Tree, open_tree
+from vfleet.repo.tree import Tree, open_tree
 
 TENANTS = "fleet/projects/alpha/tenants"
 DEV = f"{TENANTS}/dev.yaml"

@@ -11,7 +11,7 @@ from pathlib import Path
 from rich.console import Console
 
 from fleetkit import write_fleet
-from vfleet.findings import Finding, Findings, Folded, Location, Severity, fold, left_out
+from vfleet.core.findings import Finding, Findings, Folded, Location, Severity, fold, left_out
 from vfleet.plan import Plan, PolicyFinding, PolicyResult, PolicyStatus, Side
 from vfleet.report import plan_json, plan_markdown, plan_table
 from vfleet.report.findings import print_all

@@ -20,13 +20,12 @@ PACKAGE = SRC / "vfleet"
 
 # Lowest first. A unit is a top-level module or a subpackage of vfleet.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("values and formats", ("errors", "caches", "units", "naming", "findings", "jsonyaml", "yamldoc", "fielddiff",
-                            "gcpause", "processes", "toolchain")),
-    ("the repository", ("gitindex", "tree", "layout")),
-    ("spec types", ("specs", "subjects", "schemas", "kubeconfig")),
-    ("compile stages", ("load", "model", "params", "place_reasons", "placelock", "place", "templating", "overlays",
-                        "render", "access", "endpoint", "argocd", "resources", "guardrails", "nodeclaim_crd", "desired",
-                        "compile", "owners", "waves", "reach")),
+    ("values and formats", ("core", "toolchain")),
+    ("the repository", ("repo",)),
+    ("spec types", ("specs",)),
+    # The compile stages in the order they run, then what reads a compiled fleet.
+    ("compile stages", ("load", "model", "params", "place", "render", "desired", "compile", "owners", "waves",
+                        "reach")),
     ("policy gate", ("policy",)),
     ("plan", ("plan",)),
     ("apply", ("apply",)),
@@ -98,6 +97,22 @@ def test_imports_point_down_the_layers() -> None:
                 upward.append(f"{name} ({LAYERS[LAYER_OF[unit]][0]}) imports {target} "
                               f"({LAYERS[LAYER_OF[other]][0]})")
     assert upward == []
+
+
+def test_the_compile_stages_import_only_the_stages_before_them() -> None:
+    """Within the compile layer the order of LAYERS is the run order: load, model, params, place, render,
+    desired; a stage may read what an earlier one produced, never a later one."""
+    order = dict(LAYERS)["compile stages"]
+    later = []
+    for name, path in _modules():
+        unit = _unit(name)
+        if unit not in order:
+            continue
+        for target in sorted(_imports(name, path)):
+            other = _unit(target)
+            if other in order and order.index(other) > order.index(unit):
+                later.append(f"{name} ({unit}) imports {target} ({other}, which runs after it)")
+    assert later == []
 
 
 def test_no_import_cycles_between_modules() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fleetkit import load_model, write_fleet
-from vfleet.findings import Severity
+from vfleet.core.findings import Severity
 
 TENANT = "fleet/projects/alpha/tenants/dev.yaml"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vfleet import naming
+from vfleet.core import naming
 
 
 def test_a_dns_label_is_its_own_file_part() -> None:

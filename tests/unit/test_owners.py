@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 from fleetkit import load_model, write_fleet
 from plankit import History, tenant
 from vfleet import owners
-from vfleet.findings import Location
-from vfleet.tree import open_tree
+from vfleet.core.findings import Location
+from vfleet.repo.tree import open_tree
 
 TEAM = """
     apiVersion: vfleet.dev/v1alpha1

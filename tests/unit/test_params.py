@@ -13,7 +13,7 @@ import pytest
 
 from fleetkit import write_fleet
 from vfleet import compile as compiler
-from vfleet.findings import Finding, Severity
+from vfleet.core.findings import Finding, Severity
 
 TENANT = "fleet/projects/alpha/tenants/dev.yaml"
 TEMPLATE = "templates/shared/template.yaml"

@@ -10,12 +10,13 @@ from typing import Any
 import pytest
 import yaml
 
-from vfleet import load, model, place, placelock
-from vfleet.findings import Severity
+from vfleet import load, model, place
+from vfleet.core.findings import Severity
+from vfleet.core.units import parse_quantity
 from vfleet.model import Fleet, Item
 from vfleet.params import ResolvedParams, Resources, TenantParams
-from vfleet.tree import open_tree
-from vfleet.units import parse_quantity
+from vfleet.place import lock as placelock
+from vfleet.repo.tree import open_tree
 
 API = "vfleet.dev/v1alpha1"
 

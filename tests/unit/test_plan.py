@@ -202,7 +202,7 @@ def test_work_tree_head_and_a_bad_revision(history: History) -> None:
     history.write("fleet/projects/alpha/tenants/api.yaml", tenant("api", cluster="us-1", cpu="1"))
     p = history.plan(base_of(history))  # head: the uncommitted work tree
     assert p.head.commit is None and p.exit_code == 3
-    from vfleet.tree import TreeError
+    from vfleet.repo.tree import TreeError
 
     with pytest.raises(TreeError):
         history.plan("no-such-rev")

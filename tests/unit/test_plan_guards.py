@@ -9,8 +9,8 @@ from fleetkit import write_fleet
 from plankit import History, tenant
 from vfleet import compile as compiler
 from vfleet.apply import prechecks
+from vfleet.core.findings import Severity
 from vfleet.desired import DesiredState
-from vfleet.findings import Severity
 from vfleet.plan import guards
 from vfleet.plan.diff import diff_cluster
 

@@ -12,7 +12,7 @@ import pytest
 from vfleet.plan import listings
 from vfleet.plan.listings import Listings, derive
 from vfleet.plan.sources import git_source
-from vfleet.tree import Listing, ls_tree
+from vfleet.repo.tree import Listing, ls_tree
 
 
 def _git(repo: Path, *args: str) -> str:

@@ -1,4 +1,4 @@
-"""vfleet.processes: the one supervisor of vfleet's local helper processes (OPA servers, loopback clusters)."""
+"""vfleet.core.processes: the one supervisor of vfleet's local helper processes (OPA servers, loopback clusters)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from vfleet import processes
+from vfleet.core import processes
 
 
 def _python(code: str) -> list[str]:

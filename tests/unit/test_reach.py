@@ -16,8 +16,9 @@ import yaml
 
 from fleetkit import BASE, write_fleet
 from vfleet import compile as compiler
-from vfleet import reach, schemas
-from vfleet.tree import open_tree
+from vfleet import reach
+from vfleet.render import schemas
+from vfleet.repo.tree import open_tree
 
 VFLEET = str(Path(sys.executable).with_name("vfleet"))
 IDENTITY = "identity:\n  oidc: {issuer: 'https://login.example.com/dex', clientID: vfleet-kubectl}\n"

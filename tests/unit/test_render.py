@@ -12,7 +12,7 @@ import yaml
 
 from fleetkit import CHART_SCHEMA, REPO, write_fleet
 from vfleet import compile as compiler
-from vfleet.findings import Severity
+from vfleet.core.findings import Severity
 
 TENANT = "fleet/projects/alpha/tenants/dev.yaml"
 VALUES = "templates/shared/values.yaml.j2"

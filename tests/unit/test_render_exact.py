@@ -1,6 +1,6 @@
 """The renderer's fast paths against the plain way, on inputs chosen to break them.
 
-vfleet.templating avoids parsing YAML per tenant (skeletons with holes), and the writer avoids PyYAML's
+vfleet.render.templating avoids parsing YAML per tenant (skeletons with holes), and the writer avoids PyYAML's
 emitter (a small one of its own). Both claim to be exact; these tests hold them to it: every template
 below is also rendered by a plain Jinja2 sandbox with the same settings and parsed with PyYAML, and
 every value written by `to_yaml` is read back by PyYAML.
@@ -17,7 +17,8 @@ import yaml
 from jinja2 import StrictUndefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from vfleet import jsonyaml, templating
+from vfleet.core import jsonyaml
+from vfleet.render import templating
 
 PLAIN = ImmutableSandboxedEnvironment(
     undefined=StrictUndefined, finalize=jsonyaml.to_json, trim_blocks=True, lstrip_blocks=True,

@@ -28,7 +28,7 @@ from vfleet.apply.project import StackFiles
 from vfleet.apply.records import Record
 from vfleet.apply.shards import Shard
 from vfleet.compile import Compiled
-from vfleet.findings import Finding, Findings, Location, Severity
+from vfleet.core.findings import Finding, Findings, Location, Severity
 from vfleet.lifecycle.decide import Action
 from vfleet.lifecycle.propose import Proposal
 from vfleet.lifecycle.run import ClusterResult, TenantResult

@@ -21,7 +21,7 @@ from vfleet.apply.decide import Result, StackResult, Target
 from vfleet.apply.orchestrate import Job, Options, Progress
 from vfleet.apply.records import Records
 from vfleet.apply.shards import Shard, ShardError
-from vfleet.findings import Findings
+from vfleet.core.findings import Findings
 from vfleet.waves import Wave
 
 NAMES = [f"{region}-{i:03d}" for region in ("eu", "us", "ap") for i in range(111)]  # 333: one wave of 1,000

@@ -14,8 +14,9 @@ import pytest
 from fleetkit import write_fleet
 from vfleet import compile as compiler
 from vfleet import place
-from vfleet.findings import error
-from vfleet.jsonyaml import canonical_hash
+from vfleet.core.findings import error
+from vfleet.core.jsonyaml import canonical_hash
+from vfleet.core.naming import SLEEPING_ANNOTATION
 from vfleet.live import releases
 from vfleet.live.releases import BadRecord, RecordCache, ReleaseRecord
 from vfleet.live.status import (
@@ -28,7 +29,6 @@ from vfleet.live.status import (
     phase,
     sleep_summary,
 )
-from vfleet.naming import SLEEPING_ANNOTATION
 from vfleet.specs import AutoDelete, Sleep
 
 # ------------------------------------------------------------------------------------------------ phases

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from vfleet import toolchain
-from vfleet.errors import VfleetError
+from vfleet.core.errors import VfleetError
 from vfleet.toolchain import TOOLS, Recipe, ToolMissing, binary, build, cache_dir, env_var, gobuild
 
 

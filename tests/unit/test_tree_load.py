@@ -11,7 +11,7 @@ import pytest
 from fleetkit import write_fleet
 from vfleet.compile import compile_fleet
 from vfleet.load import ParseCache, load
-from vfleet.tree import GitTree, TreeError, WorkTree, git_blob_id, open_tree
+from vfleet.repo.tree import GitTree, TreeError, WorkTree, git_blob_id, open_tree
 
 
 def _commit_all(repo: git.Repo, message: str) -> str:

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from vfleet.units import check_cron, check_timezone, parse_duration, parse_quantity
+from vfleet.core.units import check_cron, check_timezone, parse_duration, parse_quantity
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,7 @@ from vfleet.apply import orchestrate, prechecks
 from vfleet.apply.decide import Result
 from vfleet.apply.orchestrate import Options
 from vfleet.apply.records import Records, RecordsError
-from vfleet.findings import Severity
+from vfleet.core.findings import Severity
 from vfleet.plan import Options as PlanOptions
 from vfleet.plan import Plan, plan, vanished
 from vfleet.plan.vanished import Reason

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from vfleet import waves
-from vfleet.findings import Location, Severity
+from vfleet.core.findings import Location, Severity
 
 WAVES = {"canary": 0, "canary-2": 0, "eu": 1, "us": 2}
 DESIRED = {"canary": "c-new", "canary-2": "c2-same", "eu": "eu-new", "us": "us-new"}

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from vfleet.yamldoc import MAX_NODES, YamlError, format_path, locate, parse_documents
+from vfleet.core.yamldoc import MAX_NODES, YamlError, format_path, locate, parse_documents
 
 
 def test_multi_document_lines_and_values() -> None:
@@ -71,9 +71,9 @@ def test_one_field_path_format_quotes_keys_that_are_not_plain_names(path: tuple[
 
 
 def test_the_formats_that_were_three_agree() -> None:
-    from vfleet.fielddiff import field_changes
+    from vfleet.core.fielddiff import field_changes
     from vfleet.live.drift import diff
-    from vfleet.schemas import json_path
+    from vfleet.render.schemas import json_path
 
     # (A plan compares a list as one value, drift element by element: the paths of mappings agree.)
     old = {"metadata": {"labels": {"vfleet.dev/tenant": "a"}}, "spec": {"hard": {"requests.cpu": 1}}}

@@ -26,14 +26,14 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from vfleet import argocd, desired
+from vfleet import desired
 from vfleet.apply import adopt as adopt_marks
 from vfleet.apply import aliases
 from vfleet.apply import argocd as argocd_apply
 from vfleet.apply.project import PROJECT_NAME
-from vfleet.desired import DesiredState, Resource
-from vfleet.errors import VfleetError
-from vfleet.kubeconfig import Kubeconfig
+from vfleet.core.errors import VfleetError
+from vfleet.desired import DesiredState, Resource, argocd
+from vfleet.specs.kubeconfig import Kubeconfig
 
 # pulumi_kubernetes loads its submodules lazily (importlib.util.LazyLoader), which is not thread-safe: two
 # stacks of one wave declaring at once saw "module 'pulumi_kubernetes.helm' has no attribute 'v3'". So
@@ -147,7 +147,7 @@ def declare(
     credentials: argocd_apply.Resolver | None = None,
 ) -> Declared:
     """Register the provider and every resource of `state`, in its order. `credentials` resolves the
-    kubeconfig of the cluster an Argo CD registration reads its tenant's credentials from (vfleet.argocd)."""
+    kubeconfig of the cluster an Argo CD registration reads its tenant's credentials from (vfleet.desired.argocd)."""
     provider = k8s.Provider(
         cluster.name,
         kubeconfig=pulumi.Output.secret(kubeconfig.content),

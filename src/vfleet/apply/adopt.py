@@ -16,7 +16,7 @@ import yaml
 
 from vfleet import desired
 from vfleet.desired import DesiredState, Resource
-from vfleet.kubeconfig import Kubeconfig
+from vfleet.specs.kubeconfig import Kubeconfig
 
 # id -> whether the object carries vfleet's own mark (it was applied by a vfleet run: see `probe_cluster`)
 Probe = Callable[[Kubeconfig, Sequence[Resource]], Mapping[str, bool]]

@@ -1,7 +1,7 @@
 """Argo CD registrations at apply time: the credentials of a tenant cluster, read by the Pulumi program
 from the Secret the vcluster chart writes for it, and handed to the registration Secret as a Pulumi secret.
 
-The desired state holds a registration without credentials (vfleet.argocd); its annotation names the
+The desired state holds a registration without credentials (vfleet.desired.argocd); its annotation names the
 Secret to read them from. They are read here, in the program, after the tenant's release exists when it
 is in the same stack (the read hangs off the release's output), and never leave as plain text: the value
 is a Pulumi secret (encrypted in the state, `[secret]` in previews and logs), and an error names the
@@ -19,8 +19,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from vfleet.errors import VfleetError
-from vfleet.kubeconfig import Kubeconfig
+from vfleet.core.errors import VfleetError
+from vfleet.specs.kubeconfig import Kubeconfig
 
 # The keys of the Secret the vcluster chart (its syncer) writes for a tenant: `vc-<release>`.
 CA_KEY, CERT_KEY, KEY_KEY = "certificate-authority", "client-certificate", "client-key"

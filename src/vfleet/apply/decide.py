@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from vfleet.core.errors import VfleetError
 from vfleet.desired import DesiredState
-from vfleet.errors import VfleetError
 
 
 class Operation(StrEnum):

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from vfleet import toolchain
-from vfleet.errors import VfleetError
+from vfleet.core.errors import VfleetError
 
 PROVIDER_VERSION = toolchain.KUBERNETES_PROVIDER_RELEASE
 # The CLI is never older than the Python SDK that drives it (pyproject.toml pins pulumi==3.272.0).

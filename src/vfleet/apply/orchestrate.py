@@ -21,15 +21,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from vfleet import argocd
 from vfleet import compile as compiler
 from vfleet.apply import decide, prechecks, preflight, project, shards
 from vfleet.apply.decide import Operation, Result, Schedule, StackResult, Target
 from vfleet.apply.preflight import BackendHashes
 from vfleet.apply.records import Record, Records, RecordsError
-from vfleet.desired import DesiredState
-from vfleet.errors import VfleetError
-from vfleet.findings import Finding, Findings
+from vfleet.core.errors import VfleetError
+from vfleet.core.findings import Finding, Findings
+from vfleet.desired import DesiredState, argocd
 from vfleet.plan.vanished import Vanished
 from vfleet.specs import KubeconfigRef
 

@@ -18,11 +18,11 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from vfleet import compile as compiler
+from vfleet.core.errors import VfleetError
+from vfleet.core.findings import Finding, Findings, Location, error
 from vfleet.desired import DesiredState
-from vfleet.errors import VfleetError
-from vfleet.findings import Finding, Findings, Location, error
 from vfleet.load import POLICIES_DIR
-from vfleet.tree import Tree
+from vfleet.repo.tree import Tree
 
 Gate = Callable[[compiler.Compiled], Findings]
 

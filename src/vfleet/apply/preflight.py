@@ -16,8 +16,8 @@ from vfleet import compile as compiler
 from vfleet.apply import prechecks
 from vfleet.apply.decide import Schedule
 from vfleet.apply.records import Records, Sources
+from vfleet.core.findings import Finding
 from vfleet.desired import DesiredState
-from vfleet.findings import Finding
 from vfleet.plan import vanished
 from vfleet.plan.vanished import Vanished
 

@@ -24,14 +24,13 @@ from pathlib import Path
 
 import pulumi
 
-from vfleet import argocd, kubeconfig
 from vfleet import compile as compiler
 from vfleet.apply import adapter, aliases, prechecks, preflight, records
 from vfleet.apply.adapter import ClusterSettings, Declared
-from vfleet.desired import DesiredState
-from vfleet.errors import VfleetError
-from vfleet.findings import Findings
-from vfleet.specs import KubeconfigRef
+from vfleet.core.errors import VfleetError
+from vfleet.core.findings import Findings
+from vfleet.desired import DesiredState, argocd
+from vfleet.specs import KubeconfigRef, kubeconfig
 
 ADAPTER_REVISION = "1"  # bump when adapter.declare registers the same desired state differently
 

@@ -21,8 +21,8 @@ from typing import Any
 
 import yaml
 
-from vfleet import subjects
-from vfleet.findings import Finding, Findings, Location, Severity, error
+from vfleet.core import subjects
+from vfleet.core.findings import Finding, Findings, Location, Severity, error
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: 100 stack files on every apply
 PROJECT_NAME = "vfleet"

@@ -33,8 +33,8 @@ from typing import Any
 import orjson
 
 from vfleet.apply.store import DirStore, RecordsError, Store, open_store
+from vfleet.core.naming import file_part
 from vfleet.desired import DesiredState
-from vfleet.naming import file_part
 
 STATE_DIR_ENV = "VFLEET_STATE_DIR"
 DEFAULT_STATE_DIR = ".vfleet/state"

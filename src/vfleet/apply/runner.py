@@ -29,15 +29,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from vfleet import kubeconfig
 from vfleet.apply import adapter, adopt, outcome, program, store, targets
 from vfleet.apply.adapter import ClusterSettings
 from vfleet.apply.decide import Operation, Result, StackResult
 from vfleet.apply.engine import EngineConfig, pulumi_command
 from vfleet.apply.orchestrate import Job, Progress
 from vfleet.apply.project import PROJECT_NAME
+from vfleet.core.errors import VfleetError
 from vfleet.desired import DesiredState, Resource
-from vfleet.errors import VfleetError
+from vfleet.specs import kubeconfig
 
 _LISTED = 10  # objects named in a refusal before "and N more"
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vfleet.apply.decide import Target
-from vfleet.errors import VfleetError
+from vfleet.core.errors import VfleetError
 from vfleet.waves import Wave
 
 _SHARD = re.compile(r"\s*(\d+)\s*/\s*(\d+)\s*")

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
-from vfleet.errors import VfleetError
+from vfleet.core.errors import VfleetError
 
 BACKEND_ENV = "PULUMI_BACKEND_URL"
 

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 import typer
 
 from vfleet.cli.output import say_error
-from vfleet.errors import VfleetError
+from vfleet.core.errors import VfleetError
 
 # first word of the command line -> the module (vfleet.cli.<module>) that registers it
 COMMANDS: dict[str, str] = {

@@ -12,7 +12,7 @@ from vfleet import compile as compiler
 from vfleet.cli.core import RevOpt, show_app
 from vfleet.cli.options import PathArg, output_option
 from vfleet.cli.output import fail, show
-from vfleet.findings import Findings
+from vfleet.core.findings import Findings
 from vfleet.report import Format
 
 

@@ -23,8 +23,8 @@ from vfleet.apply import orchestrate, prechecks, preflight, project, records, sh
 from vfleet.apply.decide import Operation, Schedule, StackResult, Target
 from vfleet.cli.options import PathArg, output_option
 from vfleet.cli.output import console, fail, print_findings, show
-from vfleet.errors import VfleetError
-from vfleet.findings import Finding
+from vfleet.core.errors import VfleetError
+from vfleet.core.findings import Finding
 from vfleet.report import Format
 from vfleet.report.apply import STYLE
 from vfleet.report.findings import print_all

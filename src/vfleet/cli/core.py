@@ -10,7 +10,7 @@ import typer
 from vfleet import api
 from vfleet.cli.options import NoCacheOpt, PathArg, output_option
 from vfleet.cli.output import fail, show
-from vfleet.errors import VfleetError
+from vfleet.core.errors import VfleetError
 from vfleet.report import Format
 
 RevOpt = Annotated[str | None, typer.Option("--rev", help="compile this Git revision instead of the work tree")]

@@ -16,9 +16,10 @@ from typing import Annotated
 import typer
 
 from vfleet import compile as compiler
-from vfleet import devclusters, load, model, tree
+from vfleet import devclusters, load, model
+from vfleet.core.errors import VfleetError
 from vfleet.devclusters import DevCluster
-from vfleet.errors import VfleetError
+from vfleet.repo import tree
 from vfleet.specs import KubeconfigRef
 
 dev_app = typer.Typer(help="Helpers for developing and trying vfleet locally.", no_args_is_help=True)

@@ -15,7 +15,7 @@ import typer
 from vfleet import compile as compiler
 from vfleet.cli.options import PathArg, output_option
 from vfleet.cli.output import broken, show
-from vfleet.errors import VfleetError
+from vfleet.core.errors import VfleetError
 from vfleet.lifecycle import propose
 from vfleet.lifecycle.decide import parse_time
 from vfleet.lifecycle.run import Options, lifecycle

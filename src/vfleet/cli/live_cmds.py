@@ -13,8 +13,8 @@ import typer
 from vfleet import api
 from vfleet.cli.options import PathArg, output_option
 from vfleet.cli.output import console, fail, print_findings, show
-from vfleet.errors import VfleetError
-from vfleet.findings import Findings
+from vfleet.core.errors import VfleetError
+from vfleet.core.findings import Findings
 from vfleet.report import Format
 
 

@@ -12,8 +12,8 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from vfleet.errors import VfleetError
-from vfleet.findings import Findings
+from vfleet.core.errors import VfleetError
+from vfleet.core.findings import Findings
 from vfleet.report import Format, render, write_json
 from vfleet.report.findings import print_findings
 
@@ -38,7 +38,7 @@ def say_error(exc: VfleetError) -> None:
 
 def fail(exc: VfleetError, output: Format = Format.table, findings: Findings | None = None,
          summary: str = "") -> NoReturn:
-    """The one way a command stops on an error, with the error's exit code (vfleet.errors).
+    """The one way a command stops on an error, with the error's exit code (vfleet.core.errors).
 
     Table output: the findings that led to it (if any) and the error, on stderr. JSON output: one
     object on stdout, `{"error", "findings", "exitCode"}`, so that a pipeline parsing stdout sees it.

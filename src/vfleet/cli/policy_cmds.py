@@ -15,8 +15,8 @@ from vfleet import api, policy
 from vfleet import compile as compiler
 from vfleet.cli.options import NoCacheOpt, PathArg, output_option
 from vfleet.cli.output import console, emit_json, fail, print_findings, show
-from vfleet.errors import VfleetError
-from vfleet.findings import Findings
+from vfleet.core.errors import VfleetError
+from vfleet.core.findings import Findings
 from vfleet.load import ParseCache
 from vfleet.report import Format
 from vfleet.report.policy import TestListing

@@ -26,9 +26,10 @@ components  each program's command line, the HTTPS probe
 keys        the service-account key (RSA in plain Python)
 kubeconfig  kubeconfigs and owner-only files
 state       `vfleet dev clusters up|down`: clusters recorded on disk
-The processes themselves are `vfleet.processes`', which also runs vfleet's local OPA servers.
+The processes themselves are `vfleet.core.processes`', which also runs vfleet's local OPA servers.
 """
 
+from vfleet.core.processes import Process
 from vfleet.devclusters.cluster import (
     leftovers,
     restart_apiserver,
@@ -52,7 +53,6 @@ from vfleet.devclusters.records import (
     DevClusterError,
 )
 from vfleet.devclusters.state import STATE_FILE, down, load_state, up
-from vfleet.processes import Process
 
 __all__ = [
     "ADMIN_USER",

@@ -16,7 +16,9 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from vfleet import processes, toolchain
+from vfleet import toolchain
+from vfleet.core import processes
+from vfleet.core.processes import Process
 from vfleet.devclusters.components import apiserver_args, controller_manager_args, etcd_args, https_ok
 from vfleet.devclusters.keys import rsa_private_key_pem
 from vfleet.devclusters.kubeconfig import write_entries, write_private
@@ -31,7 +33,6 @@ from vfleet.devclusters.records import (
     DevCluster,
     DevClusterError,
 )
-from vfleet.processes import Process
 
 _PORT_RETRIES = 3
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")

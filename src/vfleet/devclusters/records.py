@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vfleet.errors import VfleetError
-from vfleet.processes import Process
+from vfleet.core.errors import VfleetError
+from vfleet.core.processes import Process
 
 ETCD = "etcd"
 APISERVER = "kube-apiserver"

@@ -9,11 +9,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from vfleet import processes
+from vfleet.core import processes
+from vfleet.core.processes import Process
 from vfleet.devclusters.cluster import start_clusters, stop_clusters
 from vfleet.devclusters.kubeconfig import write_private
 from vfleet.devclusters.records import DevCluster, DevClusterError
-from vfleet.processes import Process
 
 STATE_FILE = "clusters.json"
 

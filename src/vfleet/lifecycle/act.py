@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from vfleet.core.naming import SLEEPING_ANNOTATION
 from vfleet.lifecycle.decide import Action, Facts, Workload, rfc3339
 from vfleet.live.activity import LIFECYCLE_MANAGER
 from vfleet.live.connect import MERGE_PATCH, ApiError, Connection, Unreachable, describe
-from vfleet.naming import SLEEPING_ANNOTATION
 
 FIELD_MANAGER = LIFECYCLE_MANAGER
 REPLICAS = "vfleet.dev/sleep-replicas"

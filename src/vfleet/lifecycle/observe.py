@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from vfleet import naming
+from vfleet.core import naming
 from vfleet.lifecycle import act
 from vfleet.lifecycle.decide import Facts, Workload, parse_time
 from vfleet.live.activity import ACTIVITY_KINDS, WORKLOADS, list_pages, note_activity

@@ -24,13 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vfleet.compile import Compiled
-from vfleet.layout import LOCK_FILE
+from vfleet.core.yamldoc import split_documents
+from vfleet.load.layout import LOCK_FILE
 from vfleet.plan import guards
 from vfleet.plan.changes import GuardHit
-from vfleet.yamldoc import split_documents
 
 DEFAULT_BRANCH = "vfleet/lifecycle-deletions"
-_MARKER = re.compile(r"^(---|\.\.\.)(?=[ \t\r\n]|$)", re.MULTILINE)  # as vfleet.yamldoc splits files
+_MARKER = re.compile(r"^(---|\.\.\.)(?=[ \t\r\n]|$)", re.MULTILINE)  # as vfleet.core.yamldoc splits files
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from vfleet import subjects
 from vfleet.compile import Compiled
-from vfleet.errors import VfleetError
-from vfleet.findings import Finding, Findings, error
+from vfleet.core import subjects
+from vfleet.core.errors import VfleetError
+from vfleet.core.findings import Finding, Findings, error
 from vfleet.lifecycle import act, decide, observe, propose
 from vfleet.lifecycle.decide import Action, Facts
 from vfleet.live.connect import DEFAULT_TIMEOUT_S, Connection, connect

@@ -38,11 +38,11 @@ import yaml
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
-from vfleet import kubeconfig, subjects
-from vfleet.errors import VfleetError
-from vfleet.findings import Finding, Location, error
+from vfleet.core import subjects
+from vfleet.core.errors import VfleetError
+from vfleet.core.findings import Finding, Location, error
 from vfleet.model import Fleet
-from vfleet.specs import KubeconfigRef
+from vfleet.specs import KubeconfigRef, kubeconfig
 
 T = TypeVar("T")
 

@@ -26,8 +26,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from vfleet import argocd, subjects
 from vfleet.compile import Compiled
+from vfleet.core import subjects
+from vfleet.core.fielddiff import FieldChange as FieldChange  # re-exported: drift reports carry them
+from vfleet.core.fielddiff import field_changes
+from vfleet.core.findings import Finding, Findings, Location, error
+from vfleet.core.naming import MANAGED_BY, resource_id
 from vfleet.desired import (
     CRD_API_VERSION,
     HELM_RELEASE,
@@ -35,14 +39,11 @@ from vfleet.desired import (
     NETWORKING_API,
     NODE_CLAIM,
     RBAC_API,
+    argocd,
 )
-from vfleet.fielddiff import FieldChange as FieldChange  # re-exported: drift reports carry them
-from vfleet.fielddiff import field_changes
-from vfleet.findings import Finding, Findings, Location, error
 from vfleet.live import kube, releases
 from vfleet.live.connect import ApiError, Connection, connect, describe
 from vfleet.live.unchanged import unchanged
-from vfleet.naming import MANAGED_BY, resource_id
 from vfleet.specs import API_VERSION
 
 MANAGED_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
@@ -295,7 +296,7 @@ PATCH_FIELD_MANAGER = "pulumi.com/patchFieldManager"
 def _as_applied(body: Mapping[str, Any], live: Mapping[str, Any]) -> Mapping[str, Any]:
     """A desired body as the program applies it, so that only what an apply would change shows as drift:
     with the field-manager annotation where the live object carries it, and, for an Argo CD registration,
-    with the live credentials (`data.config`), which the desired state never holds (vfleet.argocd);
+    with the live credentials (`data.config`), which the desired state never holds (vfleet.desired.argocd);
     comparing without them would show the live credentials as drift, in the output."""
     annotations = (live.get("metadata") or {}).get("annotations") or {}
     if PATCH_FIELD_MANAGER in annotations:
@@ -351,5 +352,5 @@ def _comparable(obj: Mapping[str, Any]) -> dict[str, Any]:
 
 def diff(live: Any, desired: Any, path: tuple[str | int, ...] = ()) -> list[FieldChange]:
     """Field-level differences, in key order; lists of equal length element by element, an absent field
-    equal to null (vfleet.fielddiff)."""
+    equal to null (vfleet.core.fielddiff)."""
     return field_changes(live, desired, path, lists_by_element=True, absent_is_null=True)

@@ -29,14 +29,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vfleet import subjects, toolchain
+from vfleet import toolchain
 from vfleet.compile import Compiled, compile_fleet, parse_cache
+from vfleet.core import subjects
+from vfleet.core.findings import Finding, Findings, Location, Severity, error
+from vfleet.core.naming import MANAGED_BY
 from vfleet.desired import HELM_RELEASE, MANAGED_BY_LABEL, DesiredState, Resource
-from vfleet.findings import Finding, Findings, Location, Severity, error
 from vfleet.live import helm, kube
 from vfleet.live.connect import ApiError, Connection, Unreachable, connect, describe, forbidden_message
 from vfleet.live.unchanged import unchanged
-from vfleet.naming import MANAGED_BY
 
 if TYPE_CHECKING:
     from vfleet.policy.gate import CheckReport  # `check --live` only: drift needs no policy gate

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from vfleet import naming
+from vfleet.core import naming
 from vfleet.desired import MANAGED_BY_LABEL
 from vfleet.live import releases
 from vfleet.live.connect import ApiError, Connection, Unreachable, describe

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from vfleet.core.naming import SLEEPING_ANNOTATION
 from vfleet.live.releases import ReleaseRecord
-from vfleet.naming import SLEEPING_ANNOTATION
 
 
 class Phase(StrEnum):

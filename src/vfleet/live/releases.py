@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from vfleet.jsonyaml import canonical_hash
+from vfleet.core.jsonyaml import canonical_hash
 
 OWNER_SELECTOR = "owner=helm"
 # Superseded revisions are never the current state of a release; leaving them out of the list call

@@ -25,10 +25,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vfleet import naming, subjects
 from vfleet.compile import Compiled
-from vfleet.findings import Finding, Findings, error
-from vfleet.jsonyaml import canonical_hash
+from vfleet.core import naming, subjects
+from vfleet.core.findings import Finding, Findings, error
+from vfleet.core.jsonyaml import canonical_hash
 from vfleet.live import releases
 from vfleet.live.activity import Activity, read_activity
 from vfleet.live.connect import DEFAULT_TIMEOUT_S, Connection, connect

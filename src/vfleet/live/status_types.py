@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from vfleet.findings import Findings
+from vfleet.core.findings import Findings
 from vfleet.live.phases import PHASES, Phase
 
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from vfleet.fielddiff import FieldChange as FieldChange  # one field of a resource body: the plan's and drift's
-from vfleet.findings import Finding, Findings, Severity
+from vfleet.core.fielddiff import FieldChange as FieldChange  # one field of a resource body: the plan's and drift's
+from vfleet.core.findings import Finding, Findings, Severity
 from vfleet.owners import Approval
 from vfleet.plan.vanished import Vanished
 

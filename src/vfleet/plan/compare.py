@@ -38,15 +38,15 @@ from pathlib import Path
 
 from vfleet import compile as compiler
 from vfleet import place
+from vfleet.core.findings import Finding, Findings, Severity
+from vfleet.core.yamldoc import YamlError, parse_documents
 from vfleet.desired import Resource
-from vfleet.findings import Finding, Findings, Severity
-from vfleet.layout import is_tenant_file
 from vfleet.load import FLEET_DIR, LOCK_FILE, TEMPLATES_DIR, ParseCache
+from vfleet.load.layout import is_tenant_file
 from vfleet.plan.index import Cache, Index
 from vfleet.plan.sources import Source, changed_paths, read_text
-from vfleet.schemas import CONFIG_FILE
-from vfleet.tree import TreeError
-from vfleet.yamldoc import YamlError, parse_documents
+from vfleet.render.schemas import CONFIG_FILE
+from vfleet.repo.tree import TreeError
 
 _PROJECT_FILE = re.compile(rf"^{FLEET_DIR}/projects/([^/]+)/project\.ya?ml$")
 _TEMPLATE_PATH = re.compile(rf"^{TEMPLATES_DIR}/([^/]+)/(.+)$")

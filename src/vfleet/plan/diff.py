@@ -15,9 +15,9 @@ import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from vfleet.core.fielddiff import field_changes
+from vfleet.core.jsonyaml import to_yaml
 from vfleet.desired import HELM_RELEASE, Resource
-from vfleet.fielddiff import field_changes
-from vfleet.jsonyaml import to_yaml
 from vfleet.plan.changes import OP_ORDER, FieldChange, Op, ResourceChange
 
 LiveKey = tuple[str, str | None, str]  # kind, namespace, name

@@ -23,13 +23,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from vfleet import subjects
+from vfleet.core import subjects
+from vfleet.core.findings import Finding, Location, error
+from vfleet.core.yamldoc import YamlError, parse_documents
 from vfleet.desired import DesiredState
-from vfleet.findings import Finding, Location, error
 from vfleet.plan.changes import GuardHit
-from vfleet.schemas import CONFIG_FILE
-from vfleet.tree import Tree, TreeError
-from vfleet.yamldoc import YamlError, parse_documents
+from vfleet.render.schemas import CONFIG_FILE
+from vfleet.repo.tree import Tree, TreeError
 
 DEFAULT_MAX_DELETES = 10
 DEFAULT_MAX_DELETE_SHARE = 0.25

@@ -5,7 +5,7 @@ it needs of the unchanged part of a fleet is small: per tenant its file, project
 namespace, `protect` and whether it claims private nodes (cluster-wide objects and deletion guards follow
 from those), plus the compile's warnings. That is the `Index`, ~1 MB, loaded in milliseconds.
 
-The cache lives under `vfleet.caches.cache_dir()` (never inside the repository: a file a pull request adds
+The cache lives under `vfleet.core.caches.cache_dir()` (never inside the repository: a file a pull request adds
 is never trusted), keyed by the side's content key (`sources.Source.key`) and a fingerprint of everything
 else the compile reads — vfleet's own code, the environment, the chart values schemas — so a stale entry
 is never used: a different input is a different file.
@@ -22,11 +22,12 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from vfleet import caches, desired, naming
 from vfleet import compile as compiler
-from vfleet.findings import Finding, Location, Severity
+from vfleet import desired
+from vfleet.core import caches, naming
+from vfleet.core.findings import Finding, Location, Severity
 from vfleet.plan.guards import ClusterTenants
-from vfleet.schemas import CONFIG_FILE, ENV_VAR, SchemaRegistry
+from vfleet.render.schemas import CONFIG_FILE, ENV_VAR, SchemaRegistry
 
 FORMAT = 1
 

@@ -9,7 +9,7 @@ Neither needs to be read twice:
 - the head is the base plus what `git diff-tree` between them reports (C, and it only descends into the
   trees that differ): a one-file change costs one small diff instead of a second full listing.
 
-Both give exactly what `vfleet.tree.ls_tree` would (tests/unit/test_plan_listings.py compares them on
+Both give exactly what `vfleet.repo.tree.ls_tree` would (tests/unit/test_plan_listings.py compares them on
 additions, deletions, mode changes, links and submodules). Only listings made by `ls-tree` are written
 (derived ones are cheap to derive again), and the folder keeps the `KEEP` most recently used.
 """
@@ -23,7 +23,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from vfleet.tree import Listing, ls_tree
+from vfleet.repo.tree import Listing, ls_tree
 
 FORMAT = 1
 KEEP = 8  # listings on disk: ~10 MB each at 100,000 tenants
@@ -34,7 +34,7 @@ _DIFF_RECORD = re.compile(r":([0-7]+) ([0-7]+) [0-9a-f]+ ([0-9a-f]+) [A-Z][0-9]*
 
 
 class Listings:
-    """A `vfleet.tree.Lister` that remembers: on disk by commit, in memory for deriving the next one."""
+    """A `vfleet.repo.tree.Lister` that remembers: on disk by commit, in memory for deriving the next one."""
 
     def __init__(self, directory: Path | None) -> None:
         self.directory = directory

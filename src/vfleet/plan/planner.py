@@ -16,9 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from vfleet import owners, subjects
-from vfleet.findings import Finding, Findings, Location, Severity
-from vfleet.gcpause import gc_paused
+from vfleet import owners
+from vfleet.core import subjects
+from vfleet.core.findings import Finding, Findings, Location, Severity
+from vfleet.core.gcpause import gc_paused
 from vfleet.plan import aspects as aspect_views
 from vfleet.plan import guards, policy_delta, vanished
 from vfleet.plan.changes import (
@@ -47,7 +48,7 @@ class Options:
     policy: bool = True  # evaluate policy (with a real OPA); False only when asked explicitly
     opa_url: str | None = None
     incremental: bool = True  # compile only what the change can affect (exactness: compare.py)
-    cache: bool = True  # keep indexes and verdicts under vfleet.caches.cache_dir()
+    cache: bool = True  # keep indexes and verdicts under vfleet.core.caches.cache_dir()
     applied: Mapping[str, vanished.Applied] | None = None  # each stack's last applied tenants (the records)
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
@@ -115,8 +116,8 @@ def _vanished(root: Path, head: Source, compared: Compared, applied: Mapping[str
               override: str | None) -> list[vanished.Vanished]:
     """Tenants of the stacks' last applied states that the head lacks, and why (before anything applies)."""
     if head.rev is None:
-        from vfleet import gitindex
         from vfleet.load import FLEET_DIR
+        from vfleet.repo import gitindex
 
         side = vanished.listing_side(head.entries, "Git's index", gitindex.index_blobs(root, FLEET_DIR))
     else:

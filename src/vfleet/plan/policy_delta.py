@@ -19,9 +19,9 @@ from pathlib import Path
 
 import orjson
 
-from vfleet import caches
 from vfleet import compile as compiler
-from vfleet.findings import Finding, Findings, Severity
+from vfleet.core import caches
+from vfleet.core.findings import Finding, Findings, Severity
 from vfleet.load import POLICIES_DIR
 from vfleet.plan.changes import PolicyFinding, PolicyResult, PolicyStatus
 from vfleet.plan.index import Cache, Index, finding_from_json

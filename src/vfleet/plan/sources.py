@@ -1,12 +1,12 @@
 """The two sides of a plan as file maps, and partial views of them for compiling only what changed.
 
 A side (a Git revision, or the work tree) is first listed as `path -> blob id` for everything the compile
-and the policy gate read (`fleet/`, `templates/`, `policies/`), with exactly the rules of `vfleet.tree`
+and the policy gate read (`fleet/`, `templates/`, `policies/`), with exactly the rules of `vfleet.repo.tree`
 (no hidden paths, no symlinks). Git revisions are listed with one `git ls-tree` (no checkout, no walk of
-tree objects in Python); the work tree with `vfleet.tree.WorkTree`. The sorted map's hash is the side's
+tree objects in Python); the work tree with `vfleet.repo.tree.WorkTree`. The sorted map's hash is the side's
 content key: equal keys mean equal inputs, whichever commit or work tree they come from.
 
-`Slice` is a `vfleet.tree.Tree` over a side that hides every tenant file but a chosen set. Compiling it
+`Slice` is a `vfleet.repo.tree.Tree` over a side that hides every tenant file but a chosen set. Compiling it
 with `compile_fleet(tree=...)` runs the real stages on all the fleet's shared specs (clusters, projects,
 templates, teams, node providers, the lock) and only the chosen tenants.
 """
@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from vfleet.layout import is_tenant_file
 from vfleet.load import FLEET_DIR, POLICIES_DIR, TEMPLATES_DIR
-from vfleet.tree import FileEntry, GitTree, Lister, Tree, TreeError, Unlisted, WorkTree, ls_tree
+from vfleet.load.layout import is_tenant_file
+from vfleet.repo.tree import FileEntry, GitTree, Lister, Tree, TreeError, Unlisted, WorkTree, ls_tree
 
 LISTED = (FLEET_DIR, TEMPLATES_DIR, POLICIES_DIR)
 _LISTED_PREFIXES = tuple(f"{d}/" for d in LISTED)
@@ -29,7 +29,7 @@ _SYMLINK = 0o120000
 
 
 def _hidden(path: str) -> bool:
-    """Some part of the path starts with a dot (what vfleet.tree never lists)."""
+    """Some part of the path starts with a dot (what vfleet.repo.tree never lists)."""
     return path.startswith(".") or "/." in path
 
 

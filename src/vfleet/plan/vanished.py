@@ -30,10 +30,11 @@ from enum import StrEnum
 from functools import cache
 from pathlib import Path
 
-from vfleet import gitindex, layout, subjects
+from vfleet.core import subjects
+from vfleet.core.findings import Finding, Location, Severity
 from vfleet.desired import DesiredState
-from vfleet.findings import Finding, Location, Severity
-from vfleet.load import FLEET_DIR, Document
+from vfleet.load import FLEET_DIR, Document, layout
+from vfleet.repo import gitindex
 
 # Blob id of a path as Git has it (None: not in Git); as the compile read it (None: not read).
 BlobOf = Callable[[str], str | None]

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from vfleet import access, subjects
+from vfleet.core import subjects
+from vfleet.desired import access
 from vfleet.load import Document
 from vfleet.model import Fleet
 

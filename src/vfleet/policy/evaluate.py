@@ -20,14 +20,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from vfleet.findings import Finding, Findings, Severity, error
+from vfleet.core.findings import Finding, Findings, Severity, error
+from vfleet.core.yamldoc import FieldPath
 from vfleet.policy import partition
 from vfleet.policy import verdicts as kept_verdicts
 from vfleet.policy.input import PolicyInput
 from vfleet.policy.policyset import ROOT, PolicyError
 from vfleet.policy.server import QUERY_RULE, PolicyServer
 from vfleet.policy.verdicts import VerdictCache
-from vfleet.yamldoc import FieldPath
 
 _SETS: tuple[tuple[str, Severity], ...] = (
     ("deny", Severity.DENY),

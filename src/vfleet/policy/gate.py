@@ -19,7 +19,7 @@ from typing import Any
 
 from vfleet import compile as compiler
 from vfleet import load, owners
-from vfleet.findings import Finding, Findings, Location, Severity, error
+from vfleet.core.findings import Finding, Findings, Location, Severity, error
 from vfleet.load import POLICIES_DIR, ParseCache
 from vfleet.model import Fleet
 from vfleet.params import ResolvedParams
@@ -31,7 +31,7 @@ from vfleet.policy.policyset import PolicyError, PolicySet
 from vfleet.policy.server import PolicyServer, serve
 from vfleet.policy.verdicts import VerdictCache
 from vfleet.render import Rendered
-from vfleet.tree import Tree, TreeError, open_tree
+from vfleet.repo.tree import Tree, TreeError, open_tree
 
 
 def input_for(compiled: compiler.Compiled) -> policy_input.PolicyInput:

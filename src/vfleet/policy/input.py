@@ -6,7 +6,7 @@ is its own or its project's default), and what quotas and capacities are compare
 once here (`usage` of projects, clusters and node types) instead of once per rule in Rego. The schema
 is documented for policy authors in docs/policy-input.md; `vfleet policy input` prints it for a fleet.
 
-Every subject carries `subject` (as in `vfleet.subjects`) and `source: {file, line}`; rules name the
+Every subject carries `subject` (as in `vfleet.core.subjects`) and `source: {file, line}`; rules name the
 subject, and `evaluate` turns it back into the file:line of its spec. This module is on the 10,000-
 tenant path: tenants are built as plain dicts by hand (no pydantic dumps), rendered values are shared,
 not copied, and shared sub-documents (a project's default sleep) are converted once.
@@ -23,15 +23,16 @@ from typing import Any, Protocol
 
 import orjson
 
-from vfleet import argocd, subjects
-from vfleet.findings import Location
+from vfleet.core import subjects
+from vfleet.core.findings import Location
+from vfleet.core.units import Quantity
+from vfleet.core.yamldoc import FieldPath
+from vfleet.desired import argocd
 from vfleet.load import Document
 from vfleet.model import Fleet, Item, ResolvedTenant
 from vfleet.params import ResolvedParams, Resources
 from vfleet.policy import access_input
 from vfleet.specs import AccessRule, AutoDelete, Cluster, NodeProvider, Project, Sleep, Team, Template
-from vfleet.units import Quantity
-from vfleet.yamldoc import FieldPath
 
 API_VERSION = "vfleet.dev/policy-input/v1"
 _ZERO = Decimal(0)
@@ -413,7 +414,7 @@ def _team(name: str, item: Item[Team], b: _Builder) -> dict[str, Any]:
 
 
 def _argocd(registration: Any) -> dict[str, Any] | None:
-    """An Argo CD registration as policy sees it (vfleet.argocd); None: not registered (or `never: true`)."""
+    """An Argo CD registration as policy sees it (vfleet.desired.argocd); None: not registered (or `never: true`)."""
     if registration is None or registration.never:
         return None
     return {"instance": registration.instance, "project": registration.project, "labels": dict(registration.labels)}

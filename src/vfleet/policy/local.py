@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vfleet import processes, toolchain
+from vfleet import toolchain
+from vfleet.core import processes
 from vfleet.load import POLICIES_DIR
 from vfleet.policy.client import QUERY_TIMEOUT_S, FleetClient, Lane
 from vfleet.policy.policyset import PolicyError, PolicySet

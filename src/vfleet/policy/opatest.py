@@ -20,11 +20,11 @@ from typing import Any
 import orjson
 
 from vfleet import toolchain
-from vfleet.findings import Findings, Location, error
+from vfleet.core.findings import Findings, Location, error
 from vfleet.load import POLICIES_DIR
 from vfleet.policy.policyset import PolicyError, PolicySet
 from vfleet.policy.policyset import data_document as policy_data
-from vfleet.tree import open_tree
+from vfleet.repo.tree import open_tree
 
 _RULE_ID = re.compile(r'lib\.violation\(\s*"([^"]+)"')
 _DEFINES_RULES = re.compile(r"^violation\s+contains\b", re.MULTILINE)

@@ -15,10 +15,9 @@ from typing import Any
 import orjson
 import yaml
 
-from vfleet import layout
-from vfleet.errors import VfleetError
-from vfleet.load import POLICIES_DIR
-from vfleet.tree import Tree, TreeError
+from vfleet.core.errors import VfleetError
+from vfleet.load import POLICIES_DIR, layout
+from vfleet.repo.tree import Tree, TreeError
 
 ROOT = "vfleet"  # the package root every policy lives under: data.vfleet.*
 _DATA_SUFFIXES = (".json", ".yaml", ".yml")

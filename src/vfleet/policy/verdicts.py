@@ -18,7 +18,7 @@ nothing changed.
 Only clean answers are kept: an answer with `errors` (a configuration mistake, an unreadable result) or
 a malformed entry is never stored, so it is reported again by the next run.
 
-The store lives in vfleet's cache folder (`vfleet.caches`), outside the repository, like the parse
+The store lives in vfleet's cache folder (`vfleet.core.caches`), outside the repository, like the parse
 cache: whoever can write there can make a run see other verdicts. `--no-cache` neither reads nor writes it.
 """
 

@@ -7,10 +7,10 @@ from typing import Any
 
 from rich.console import Console
 
-from vfleet import access
 from vfleet.api import CodeownersResult, KubeconfigResult
 from vfleet.compile import Compiled
-from vfleet.findings import Findings
+from vfleet.core.findings import Findings
+from vfleet.desired import access
 from vfleet.report import write_json, write_text
 from vfleet.report.findings import print_findings
 

@@ -14,7 +14,7 @@ from rich.markup import escape
 
 from vfleet.api import CompileResult, PlaceResult, TenantView
 from vfleet.compile import Compiled
-from vfleet.findings import Findings
+from vfleet.core.findings import Findings
 from vfleet.report import write_json
 from vfleet.report.findings import print_findings
 

@@ -14,7 +14,7 @@ from dataclasses import replace
 from rich.console import Console
 from rich.markup import escape
 
-from vfleet.findings import JSON_HINT, Finding, Findings, Folded, Severity, fold
+from vfleet.core.findings import JSON_HINT, Finding, Findings, Folded, Severity, fold
 
 SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.DENY: "red", Severity.WARN: "yellow", Severity.INFO: "dim"}
 

@@ -18,7 +18,7 @@ from typing import TypeVar
 import orjson
 from rich.console import Console
 
-from vfleet.findings import JSON_HINT, Finding, Folded, Severity, fold, left_out
+from vfleet.core.findings import JSON_HINT, Finding, Folded, Severity, fold, left_out
 from vfleet.plan.changes import (
     ClusterPlan,
     GuardHit,

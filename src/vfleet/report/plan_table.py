@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from vfleet.findings import Folded, fold
+from vfleet.core.findings import Folded, fold
 from vfleet.plan.changes import ClusterPlan, GuardHit, Op, Plan, PolicyFinding, PolicyStatus, ResourceChange
 from vfleet.plan.vanished import ALLOWED
 from vfleet.report.findings import print_all, print_folded

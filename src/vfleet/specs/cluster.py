@@ -6,8 +6,8 @@ import re
 
 from pydantic import Field, field_validator, model_validator
 
+from vfleet.core.units import QuantityField
 from vfleet.specs.base import Name, Strict
-from vfleet.units import QuantityField
 
 
 class KubeconfigRef(Strict):

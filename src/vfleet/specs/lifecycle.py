@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator, model_validator
 
+from vfleet.core.units import CronField, DurationField, TimezoneField
 from vfleet.specs.base import Name, Strict, check_labels
-from vfleet.units import CronField, DurationField, TimezoneField
 
 
 class Sleep(Strict):

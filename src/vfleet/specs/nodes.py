@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from vfleet.core.units import QuantityField
 from vfleet.specs.base import Name, Strict
-from vfleet.units import QuantityField
 
 
 class NodeType(Strict):

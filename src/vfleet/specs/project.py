@@ -6,10 +6,10 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+from vfleet.core.units import QuantityField
 from vfleet.specs.access import HostAccess, Member
 from vfleet.specs.base import SEMVER, VERSION_REF, LabelSelector, Name, Strict
 from vfleet.specs.lifecycle import ArgoCDRegistration, AutoDelete, Sleep
-from vfleet.units import QuantityField
 
 
 class ProjectQuotas(Strict):

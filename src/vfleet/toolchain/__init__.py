@@ -5,7 +5,7 @@ package registries are reachable, so every tool is built from its Go module thro
 (see TOOLCHAIN.md in the shared notes for where each recipe comes from and how long it takes).
 
 Layout of the cache (``$VFLEET_TOOLCHAIN_DIR``, else ``$XDG_CACHE_HOME/vfleet/toolchain`` or
-``~/.cache/vfleet/toolchain``: vfleet.caches)::
+``~/.cache/vfleet/toolchain``: vfleet.core.caches)::
 
     <cache>/<name>-<version>/<name>     one finished binary per pinned tool (the directory appears atomically)
     <cache>/go/                         GOPATH and GOMODCACHE shared by every build, so downloads are reused

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 import vfleet.toolchain
-from vfleet.errors import VfleetError
+from vfleet.core.errors import VfleetError
 from vfleet.toolchain.gobuild import build
 from vfleet.toolchain.lookup import binary
 from vfleet.toolchain.tools import TOOLS

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from vfleet.errors import VfleetError
+from vfleet.core.errors import VfleetError
 from vfleet.toolchain.lookup import binary, cache_dir, is_executable, pinned
 from vfleet.toolchain.tools import KUBERNETES_PROVIDER_RELEASE, Recipe, Tool, ToolBuildFailed
 

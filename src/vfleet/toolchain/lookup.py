@@ -7,14 +7,14 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
-from vfleet import caches
-from vfleet.errors import VfleetError
+from vfleet.core import caches
+from vfleet.core.errors import VfleetError
 from vfleet.toolchain.tools import TOOLS, Tool, ToolMissing
 
 
 def cache_dir() -> Path:
     """Where built tools live: outside any repository, so every checkout and worktree shares them
-    (vfleet.caches: $VFLEET_TOOLCHAIN_DIR, else toolchain/ of vfleet's folder in the user's cache)."""
+    (vfleet.core.caches: $VFLEET_TOOLCHAIN_DIR, else toolchain/ of vfleet's folder in the user's cache)."""
     return caches.toolchain_dir()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from vfleet.errors import VfleetError
+from vfleet.core.errors import VfleetError
 
 
 class Recipe(StrEnum):

@@ -3,7 +3,7 @@
 Placement is decided in this order, and only the last step ever chooses:
 
 1. explicit: `spec.cluster` wins (whether the project allows that cluster is policy's call, not ours);
-2. sticky: a tenant recorded in `fleet/placement.lock` (the format: `vfleet.placelock`) stays on that
+2. sticky: a tenant recorded in `fleet/placement.lock` (the format: `vfleet.place.lock`) stays on that
    cluster while it exists, even when the cluster is now full or no longer matches — a tenant never
    moves unless someone says so;
 3. chosen: among the project's allowed clusters that match the tenant's `spec.placement` selector,
@@ -27,17 +27,19 @@ from heapq import heapify, heappop, heappush, heapreplace
 from pathlib import Path
 from typing import Literal
 
-from vfleet import place_reasons, placelock, subjects
-from vfleet.findings import Finding, Severity, error
-from vfleet.gcpause import gc_paused
+from vfleet.core import subjects
+from vfleet.core.findings import Finding, Severity, error
+from vfleet.core.gcpause import gc_paused
+from vfleet.core.units import parse_quantity
 from vfleet.load import LOCK_FILE
 from vfleet.load import Lock as Lock  # re-exported with the lock's reader
 from vfleet.model import Fleet, ResolvedTenant
 from vfleet.params import ResolvedParams, Resources
-from vfleet.placelock import LOCK_KIND as LOCK_KIND  # re-exported: the stage's callers read the lock
-from vfleet.placelock import read_lock as read_lock
+from vfleet.place import lock as placelock
+from vfleet.place import reasons as place_reasons
+from vfleet.place.lock import LOCK_KIND as LOCK_KIND  # re-exported: the stage's callers read the lock
+from vfleet.place.lock import read_lock as read_lock
 from vfleet.specs import LabelSelector
-from vfleet.units import parse_quantity
 
 PlacedBy = Literal["explicit", "locked", "chosen"]
 

@@ -30,10 +30,10 @@ import jsonschema_rs
 from pydantic import ValidationError
 
 from vfleet import specs
-from vfleet.errors import VfleetError
-from vfleet.findings import Finding, Location, error
-from vfleet.tree import Tree, TreeError
-from vfleet.yamldoc import YamlError, format_path, locate, parse_documents
+from vfleet.core.errors import VfleetError
+from vfleet.core.findings import Finding, Location, error
+from vfleet.core.yamldoc import YamlError, format_path, locate, parse_documents
+from vfleet.repo.tree import Tree, TreeError
 
 CONFIG_FILE = "vfleet.yaml"
 ENV_VAR = "VFLEET_CHART_SCHEMAS"

@@ -7,10 +7,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from vfleet import naming
-from vfleet.jsonyaml import to_yaml
+from vfleet.core import naming
+from vfleet.core.jsonyaml import to_yaml
+from vfleet.core.naming import SLEEPING_ANNOTATION
 from vfleet.model import Fleet, ResolvedTenant
-from vfleet.naming import SLEEPING_ANNOTATION
 
 _RBAC = "rbac.authorization.k8s.io"
 NODE_TYPE_PROPERTY = "vcluster.com/node-type"

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from vfleet.errors import VfleetError
+from vfleet.core.errors import VfleetError
 from vfleet.specs import KubeconfigRef
 
 # Fields of a kubeconfig that name files; relative ones are relative to the kubeconfig's own directory.

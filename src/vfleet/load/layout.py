@@ -22,9 +22,9 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from vfleet.findings import Finding, Location, error
-from vfleet.tree import LOCK_FILE as LOCK_FILE  # where the lock lives is a tree fact (its size limit)
-from vfleet.tree import FileEntry, Kind, Unlisted
+from vfleet.core.findings import Finding, Location, error
+from vfleet.repo.tree import LOCK_FILE as LOCK_FILE  # where the lock lives is a tree fact (its size limit)
+from vfleet.repo.tree import FileEntry, Kind, Unlisted
 
 FLEET_DIR = "fleet"
 TEMPLATES_DIR = "templates"

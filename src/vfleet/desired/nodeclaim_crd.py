@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from vfleet import naming
-from vfleet.resources import CRD_API_VERSION, CRD_NAME, MANAGED_BY_LABEL, NODE_CLAIM
+from vfleet.core import naming
+from vfleet.desired.resources import CRD_API_VERSION, CRD_NAME, MANAGED_BY_LABEL, NODE_CLAIM
 
 _QUANTITY_PATTERN = (
     r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"

@@ -6,7 +6,7 @@ Only this stage (and `tree`) reads files. It knows the repository layout:
     fleet/projects/<project>/tenants/*.yaml, fleet/nodes/*.yaml, fleet/teams/*.yaml,
     templates/<template>/template.yaml (+ its Jinja2 values files), fleet/placement.lock
 
-Which files those are is decided for every path by `vfleet.layout` (read, ignored by a documented rule,
+Which files those are is decided for every path by `vfleet.load.layout` (read, ignored by a documented rule,
 or an error; docs/files.md). Every problem becomes a `Finding`; loading goes on so that all problems are
 reported in one run. A spec file with no document in it is an error too: an emptied tenant file must not
 read as a deleted tenant.
@@ -25,14 +25,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vfleet import layout
-from vfleet.findings import Finding, Location, error
-from vfleet.gcpause import gc_paused
-from vfleet.layout import FLEET_DIR as FLEET_DIR  # re-exported: every stage imports the layout from here
-from vfleet.layout import LOCK_FILE as LOCK_FILE
-from vfleet.layout import TEMPLATES_DIR as TEMPLATES_DIR
-from vfleet.tree import FileEntry, Tree, TreeError
-from vfleet.yamldoc import FieldPath, YamlError, format_path, locate, parse_documents
+from vfleet.core.findings import Finding, Location, error
+from vfleet.core.gcpause import gc_paused
+from vfleet.core.yamldoc import FieldPath, YamlError, format_path, locate, parse_documents
+from vfleet.load import layout
+from vfleet.load.layout import FLEET_DIR as FLEET_DIR  # re-exported: every stage imports the layout from here
+from vfleet.load.layout import LOCK_FILE as LOCK_FILE
+from vfleet.load.layout import TEMPLATES_DIR as TEMPLATES_DIR
+from vfleet.repo.tree import FileEntry, Tree, TreeError
 
 POLICIES_DIR = "policies"
 _LFS_POINTER = "version https://git-lfs.github.com/spec/"

@@ -38,8 +38,8 @@ from jinja2.exceptions import SecurityError
 from jinja2.runtime import Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from vfleet.jsonyaml import MAX_KEY, to_json
-from vfleet.yamldoc import YamlError, parse_documents
+from vfleet.core.jsonyaml import MAX_KEY, to_json
+from vfleet.core.yamldoc import YamlError, parse_documents
 
 # Tokens carry a per-process nonce, so no template text or constant can spell one; they never reach the
 # output, which stays deterministic. A plain scalar that YAML reads as a string.

@@ -1,6 +1,6 @@
 """A tenant's API server URL as its template version's `expose:` publishes it.
 
-Below the compile: the Argo CD registration (`vfleet.argocd`) names the same server the kubeconfig does
+Below the compile: the Argo CD registration (`vfleet.desired.argocd`) names the same server the kubeconfig does
 (`vfleet.reach`, which works over a whole compiled fleet and so sits above it).
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from vfleet import naming
-from vfleet.errors import VfleetError
+from vfleet.core import naming
+from vfleet.core.errors import VfleetError
 from vfleet.model import Fleet, ResolvedTenant
 from vfleet.specs import Expose
 

@@ -22,11 +22,12 @@ import base64
 from collections.abc import Mapping
 from typing import Any
 
-from vfleet import endpoint, naming, subjects
-from vfleet.findings import Finding, error
+from vfleet.core import naming, subjects
+from vfleet.core.findings import Finding, error
+from vfleet.desired import endpoint
 from vfleet.model import Fleet, ResolvedTenant
 from vfleet.params import ResolvedParams
-from vfleet.schemas import CONFIG_FILE, FleetSettings
+from vfleet.render.schemas import CONFIG_FILE, FleetSettings
 from vfleet.specs import ArgoCDRegistration, ArgoCDSettings, KubeconfigRef
 
 SECRET_TYPE_LABEL = "argocd.argoproj.io/secret-type"

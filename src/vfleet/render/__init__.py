@@ -1,11 +1,11 @@
 """Stage 5 — render: template version + tenant parameters -> the vcluster.yaml values of each tenant.
 
-A template version's values file is a Jinja2 template (`vfleet.templating`: sandboxed, every expression
-one JSON value, fast per skeleton). vfleet then merges what the tenant spec decides (`vfleet.overlays`:
+A template version's values file is a Jinja2 template (`vfleet.render.templating`: sandboxed, every expression
+one JSON value, fast per skeleton). vfleet then merges what the tenant spec decides (`vfleet.render.overlays`:
 sleep, deletion, private nodes, pod security, access) into the chart's own keys, the tenant winning, and
 checks the result against the chart's values.schema.json.
 
-The YAML file is written by vfleet.jsonyaml's small emitter for JSON data (sorted keys, block style,
+The YAML file is written by vfleet.core.jsonyaml's small emitter for JSON data (sorted keys, block style,
 strings quoted only when YAML would read them as something else), checked against PyYAML in the tests.
 """
 
@@ -16,16 +16,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vfleet import subjects
-from vfleet.findings import Finding, Location, error
-from vfleet.jsonyaml import canonical_hash, values_yaml
+from vfleet.core import subjects
+from vfleet.core.findings import Finding, Location, error
+from vfleet.core.jsonyaml import canonical_hash, values_yaml
 from vfleet.load import TEMPLATES_DIR, decode
 from vfleet.model import Fleet, ResolvedTenant
-from vfleet.overlays import access_manifests, add_manifests, merge, tenant_overlay
 from vfleet.params import ResolvedParams
-from vfleet.schemas import SchemaError, SchemaInvalid, SchemaRegistry, ValuesValidator
-from vfleet.templating import CompiledValues, RenderError, compile_values, evaluate
-from vfleet.tree import Tree, TreeError, git_blob_id, safe_relpath
+from vfleet.render.overlays import access_manifests, add_manifests, merge, tenant_overlay
+from vfleet.render.schemas import SchemaError, SchemaInvalid, SchemaRegistry, ValuesValidator
+from vfleet.render.templating import CompiledValues, RenderError, compile_values, evaluate
+from vfleet.repo.tree import Tree, TreeError, git_blob_id, safe_relpath
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,14 +21,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from vfleet import access, argocd, naming
-from vfleet.gcpause import gc_paused
-from vfleet.guardrails import ISOLATE, control_plane, limit_range, quota
-from vfleet.model import Fleet, ResolvedTenant
-from vfleet.nodeclaim_crd import node_claim_crd as node_claim_crd
-from vfleet.params import ResolvedParams, Resources
-from vfleet.place import Placement
-from vfleet.resources import (  # re-exported: what a cluster's desired state is made of
+from vfleet.core import naming
+from vfleet.core.gcpause import gc_paused
+from vfleet.desired import access, argocd
+from vfleet.desired.guardrails import ISOLATE, control_plane, limit_range, quota
+from vfleet.desired.nodeclaim_crd import node_claim_crd as node_claim_crd
+from vfleet.desired.resources import (  # re-exported: what a cluster's desired state is made of
     CHART,
     CRD_API_VERSION,
     CRD_NAME,
@@ -44,9 +42,12 @@ from vfleet.resources import (  # re-exported: what a cluster's desired state is
     RenderedValues,
     Resource,
 )
-from vfleet.resources import (
+from vfleet.desired.resources import (
     make_resource as _make,
 )
+from vfleet.model import Fleet, ResolvedTenant
+from vfleet.params import ResolvedParams, Resources
+from vfleet.place import Placement
 from vfleet.specs import API_VERSION, ArgoCDSettings
 
 __all__ = [
@@ -66,7 +67,7 @@ def build(
     """A DesiredState for every cluster of the fleet (empty for a cluster without tenants).
 
     `argocd_settings` (vfleet.yaml `argocd:`): the Argo CD instances; the cluster each runs on also gets
-    the cluster Secrets of the tenants registered in it, after every tenant (vfleet.argocd).
+    the cluster Secrets of the tenants registered in it, after every tenant (vfleet.desired.argocd).
 
     Tenants missing from any earlier stage's output (unplaced, bad parameters, failed render) are left
     out; those stages have reported why, and a compile with errors is never applied.

@@ -17,10 +17,9 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from vfleet.yamldoc import format_path
+from vfleet.core.yamldoc import FieldPath, format_path
 
 Kind = Literal["added", "removed", "changed"]
-Path = tuple[str | int, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +32,7 @@ class FieldChange:
     after: Any = None
 
 
-def field_changes(before: Any, after: Any, path: Path = (), *, skip: Collection[Path] = frozenset(),
+def field_changes(before: Any, after: Any, path: FieldPath = (), *, skip: Collection[FieldPath] = frozenset(),
                   lists_by_element: bool = False, absent_is_null: bool = False) -> list[FieldChange]:
     """Every differing leaf of two JSON values, in key order; `skip` paths are not compared."""
     out: list[FieldChange] = []
@@ -41,7 +40,7 @@ def field_changes(before: Any, after: Any, path: Path = (), *, skip: Collection[
     return out
 
 
-def _walk(before: Any, after: Any, path: Path, out: list[FieldChange], skip: Collection[Path],
+def _walk(before: Any, after: Any, path: FieldPath, out: list[FieldChange], skip: Collection[FieldPath],
           by_element: bool, absent_is_null: bool) -> None:
     if path in skip or before == after:
         return

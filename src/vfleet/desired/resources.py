@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from vfleet import access
+from vfleet.desired import access
 from vfleet.specs import API_VERSION
 
 CHART = "vcluster"

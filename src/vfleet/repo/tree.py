@@ -7,7 +7,7 @@ content has the same id in the work tree and in any commit.
 `files()` lists only regular, visible files. Everything else found under a prefix — hidden entries,
 symbolic links, submodules, special files, unreadable folders, and in a work tree the files Git tracks
 that are missing from disk or that Git ignores — is reported by `unlisted()`, never dropped: the loader
-(`vfleet.layout`) decides whether each is ignored by a documented rule or is an error (docs/files.md).
+(`vfleet.load.layout`) decides whether each is ignored by a documented rule or is an error (docs/files.md).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from vfleet import gitindex
-from vfleet.errors import VfleetError
+from vfleet.core.errors import VfleetError
+from vfleet.repo import gitindex
 
 # Specs are small; anything bigger is a mistake or an attack (a YAML bomb needs no size, but a
 # multi-megabyte file in fleet/ is never legitimate and would cost seconds to parse).

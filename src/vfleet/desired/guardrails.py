@@ -7,8 +7,8 @@ import math
 from functools import lru_cache
 from typing import Any
 
+from vfleet.core.units import Quantity, parse_quantity
 from vfleet.params import Resources
-from vfleet.units import Quantity, parse_quantity
 
 # LimitRange defaults per container, lowered to the tenant's quota when that is smaller: a container
 # that sets nothing must still fit, and a default above the quota would make every such pod fail.

@@ -12,11 +12,11 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from vfleet.findings import Finding, Location, error
+from vfleet.core.findings import Finding, Location, error
+from vfleet.core.yamldoc import YamlError, locate, parse_documents
 from vfleet.load import LOCK_FILE, Lock, decode
+from vfleet.repo.tree import Tree, TreeError
 from vfleet.specs import API_VERSION, DNS_LABEL
-from vfleet.tree import Tree, TreeError
-from vfleet.yamldoc import YamlError, locate, parse_documents
 
 LOCK_KIND = "PlacementLock"
 _LOCK_HEADER = (

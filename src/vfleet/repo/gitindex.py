@@ -12,7 +12,7 @@ Untracked files Git does not ignore are read: they are what the next commit adds
 there is nothing to compare. The cost is one `git ls-files` per listed prefix, plus one `git check-ignore`
 only when untracked files exist (docs/files.md has the figures).
 
-This module only asks Git; the work tree (`vfleet.tree`) holds the comparison, so Git's index sits
+This module only asks Git; the work tree (`vfleet.repo.tree`) holds the comparison, so Git's index sits
 below the tree and knows nothing of it.
 """
 
