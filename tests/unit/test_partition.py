@@ -117,8 +117,9 @@ def test_each_opa_process_gets_what_the_check_budget_leaves_between_256_and_512_
     assert lane_memory(1, 100_000) == "512MiB"  # one process: the whole fleet may come in one request
     assert lane_memory(2, None) == "256MiB"  # size unknown: the least
     assert lane_memory(2, 10_000) == "512MiB"  # vfleet holds ~250 MiB: room for both at their most
-    assert lane_memory(2, 90_000) == "384MiB"  # 3,072 - 2,285 MiB, halved, in steps of 64
-    assert lane_memory(2, 100_000) == "256MiB"  # vfleet holds ~2.5 GiB: both at their least
+    assert lane_memory(2, 90_000) == "512MiB"  # 3,072 - 2,021 MiB, halved: more than the most
+    assert lane_memory(2, 100_000) == "384MiB"  # 3,072 - 2,246 MiB, halved, in steps of 64
+    assert lane_memory(2, 110_000) == "256MiB"  # vfleet holds ~2.4 GiB: both at their least
     assert lane_memory(4, 90_000) == "256MiB"  # more processes share what is left
     sizes = [lane_memory(2, n) for n in range(0, 150_001, 5_000)]
     assert [int(s.removesuffix("MiB")) for s in sizes] == sorted((int(s.removesuffix("MiB")) for s in sizes),

@@ -33,10 +33,10 @@ _READY_POLL_S = 0.002  # OPA is ready ~30 ms after it starts; polling every 20 m
 _GO_MEMORY_LIMIT = "512MiB"  # one process: it may get the whole fleet in one request
 _GO_MEMORY_LIMIT_LANES = "256MiB"  # the least for processes side by side, each given parts of the input
 # What a whole `vfleet check` may hold, vfleet and its OPA processes together (issue 15's 3 GiB), and what
-# vfleet itself holds per tenant at its peak (compile_bench: 2,389 MiB at 100,000 tenants, 26 KiB with a
-# margin). What is left goes to the lanes, 256 to 512 MiB each.
+# vfleet itself holds per tenant at its peak (a whole check: 2,116 MiB at 100,000 tenants, ~22 KiB; 23 with
+# a margin). What is left goes to the lanes, 256 to 512 MiB each.
 CHECK_BUDGET_MIB = 3072
-VFLEET_KIB_PER_TENANT = 26
+VFLEET_KIB_PER_TENANT = 23
 
 
 @dataclass(frozen=True)
@@ -129,8 +129,8 @@ def lane_memory(lanes: int, tenants: int | None) -> str:
     One process: 512 MiB. Several, side by side: what `CHECK_BUDGET_MIB` leaves once vfleet holds a
     fleet of `tenants`, shared out, between 256 and 512 MiB, in steps of 64. The ceiling is what the
     processes trade memory for time with: at 10,000 tenants, 512 MiB each answered the policy requests
-    in 0.75 s where 256 MiB took 0.95 s; at 100,000 two processes of 512 MiB (parts of 2,500) and vfleet
-    peaked at 3.36 GiB together, of 256 MiB (parts of 1,250) at 2.90 GiB (docs/performance.md).
+    in 0.75 s where 256 MiB took 0.95 s; at 100,000 whole checks peaked at 2.67 GiB with 256 MiB lanes,
+    2.88 GiB with 384 MiB (what this gives there) and 3.03 GiB with 448 MiB (docs/performance.md).
     """
     if lanes <= 1:
         return _GO_MEMORY_LIMIT
