@@ -23,7 +23,7 @@ sources a real first apply records). Then two scenarios, each for every K of --r
 Every runner is fresh: its own empty state directory and parse cache, so all it knows comes from the bucket.
 A runner is this script re-entered as `--runner`: it counts its S3 calls (a botocore hook) and times its
 compile and policy gate, then runs the vfleet CLI's own entry point with the arguments given (in the
-changed scenario after replacing `apply_cmds.make_runner` with the injected engine). Per runner: wall time
+changed scenario after replacing `vfleet.api.stacks.make_runner` with the injected engine). Per runner: wall time
 from spawn to exit, CPU seconds (user + system, OPA included: os.wait4) and S3 calls. On this machine the
 K runners share 2 cores: wall time with K > 2 measures contention, not scale-out; the CPU seconds per
 runner are what one CI runner spends. Prints figures, never asserts on time.
@@ -120,9 +120,9 @@ def runner_main(counts_file: Path, inject: bool, args: list[str]) -> int:
 
 def _inject_engine() -> None:
     """`vfleet apply` with an engine that succeeds at once, counting what it would have changed."""
+    from vfleet.api import stacks
     from vfleet.apply import orchestrate
     from vfleet.apply.decide import Result, StackResult
-    from vfleet.cli import apply_cmds
 
     def engine(job: orchestrate.Job, progress: orchestrate.Progress) -> StackResult:
         head = job.target.state.by_id if job.target.state is not None else {}
@@ -134,7 +134,7 @@ def _inject_engine() -> None:
     def make_runner(*_: Any, **__: Any) -> orchestrate.Runner:
         return engine
 
-    apply_cmds.make_runner = make_runner
+    stacks.make_runner = make_runner
 
 
 # ------------------------------------------------------------------------------------- the driver side
@@ -224,7 +224,7 @@ def desired_hashes(root: Path, cache: Path) -> tuple[dict[str, str], dict[str, i
     from vfleet import compile as compiler
 
     compiled = compiler.compile_fleet(root, env={**os.environ, "VFLEET_CACHE_DIR": str(cache)})
-    waves = {n: c.spec.spec.rollout.wave for n, c in compiled.fleet.clusters.items()}
+    waves = {n: c.manifest.spec.rollout.wave for n, c in compiled.fleet.clusters.items()}
     return {n: s.hash for n, s in compiled.desired.items()}, waves
 
 

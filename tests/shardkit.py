@@ -95,7 +95,8 @@ def set_tenant_cpu(root: Path, index: int, cpu: int) -> None:
 INJECTED_RUNNER = """
 import os, sys
 from vfleet.apply.decide import Result, StackResult
-from vfleet.cli import apply_cmds, main
+from vfleet.api import stacks
+from vfleet.cli import main
 
 log = sys.argv[1]
 
@@ -107,7 +108,7 @@ def engine(job, progress):
         os.close(fd)
     return StackResult(job.target.cluster, job.target.wave, Result.APPLIED, changes={"update": 1})
 
-apply_cmds.make_runner = lambda *a, **k: engine
+stacks.make_runner = lambda *a, **k: engine
 sys.argv = ["vfleet", *sys.argv[2:]]
 main()
 """

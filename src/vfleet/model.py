@@ -46,14 +46,17 @@ _TEMPLATE_PATH = re.compile(rf"^{TEMPLATES_DIR}/([^/]+)/template\.ya?ml$")
 
 @dataclass(frozen=True, slots=True)
 class Item(Generic[S]):
-    """A validated spec and the document it came from."""
+    """A validated spec and the document it came from.
 
-    spec: S
+    `manifest` is the whole validated document (apiVersion, kind, metadata, spec), so its spec is
+    `item.manifest.spec`; `doc` is the YAML it was read from, for locations."""
+
+    manifest: S
     doc: Document
 
     @property
     def name(self) -> str:
-        return self.spec.metadata.name  # type: ignore[attr-defined,no-any-return]
+        return self.manifest.metadata.name  # type: ignore[attr-defined,no-any-return]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +66,7 @@ class ResolvedTenant:
     key: str  # "<project>/<name>"
     project: str
     name: str
-    spec: Tenant
+    manifest: Tenant  # the validated document; its spec is `tenant.manifest.spec`
     doc: Document
     template: str
     version: str  # exact template version after resolving "1.x"
@@ -95,7 +98,7 @@ class Fleet:
         item = self.providers.get(provider)
         if item is None:
             return None
-        return next((t for t in item.spec.spec.nodeTypes if t.name == node_type), None)
+        return next((t for t in item.manifest.spec.nodeTypes if t.name == node_type), None)
 
 
 # ------------------------------------------------------------------------------------ schema errors
@@ -275,7 +278,7 @@ class _References:
 
     def check_clusters(self) -> None:
         for name, item in self.clusters.items():
-            for i, provider in enumerate(item.spec.spec.nodeProviders):
+            for i, provider in enumerate(item.manifest.spec.nodeProviders):
                 self._ref(self.providers, provider, "node provider", item.doc, ("spec", "nodeProviders", i),
                           subjects.cluster(name))
 
@@ -288,7 +291,7 @@ class _References:
             self.b.err("platform.duplicate", f"the fleet's platform roles are already declared at "
                        f"{first.doc.file}:{first.doc.line}; merge this Platform into it", extra.doc, ("kind",),
                        subjects.platform(extra.name))
-        for i, member in enumerate(first.spec.spec.members):
+        for i, member in enumerate(first.manifest.spec.members):
             if member.team is not None:
                 self._ref(self.teams, member.team, "team", first.doc, ("spec", "members", i, "team"),
                           subjects.platform(first.name))
@@ -296,13 +299,13 @@ class _References:
 
     def check_projects(self) -> None:
         for name, item in self.projects.items():
-            spec, doc, subject = item.spec.spec, item.doc, subjects.project(name)
+            spec, doc, subject = item.manifest.spec, item.doc, subjects.project(name)
             for i, member in enumerate(spec.members):
                 if member.team is not None:
                     self._ref(self.teams, member.team, "team", doc, ("spec", "members", i, "team"), subject)
             for i, allowed in enumerate(spec.templates):
                 if self._ref(self.templates, allowed.name, "template", doc, ("spec", "templates", i, "name"), subject):
-                    versions = [v.version for v in self.templates[allowed.name].spec.spec.versions]
+                    versions = [v.version for v in self.templates[allowed.name].manifest.spec.versions]
                     for j, pattern in enumerate(allowed.versions):
                         if not any(version_matches(pattern, v) for v in versions):
                             self.b.err("ref.template-version", f"no version of template {allowed.name!r} matches "
@@ -327,9 +330,9 @@ class _References:
         if memo_key in self._versions:  # thousands of tenants share a handful of (template, range) pairs
             chosen = self._versions[memo_key]
         else:
-            chosen = self._versions[memo_key] = _pick_version(self.templates[template].spec.spec.versions, pattern)
+            chosen = self._versions[memo_key] = _pick_version(self.templates[template].manifest.spec.versions, pattern)
         if chosen is None:
-            versions = self.templates[template].spec.spec.versions
+            versions = self.templates[template].manifest.spec.versions
             self.b.err("ref.template-version", f"template {template!r} has no version matching {pattern!r} "
                        f"(versions: {', '.join(v.version for v in versions)})", doc, (*path, "version"), subject)
         return chosen
@@ -352,7 +355,7 @@ class _References:
         return resolved
 
     def _resolve_tenant(self, key: str, project_name: str, name: str, item: Item[Tenant]) -> ResolvedTenant | None:
-        spec, doc, subject = item.spec.spec, item.doc, subjects.tenant(key)
+        spec, doc, subject = item.manifest.spec, item.doc, subjects.tenant(key)
         project = self.projects.get(project_name)
         if project is None:
             self.b.err("ref.project", f"project {project_name!r} has no {FLEET_DIR}/projects/{project_name}/"
@@ -364,7 +367,7 @@ class _References:
         for i, pool in enumerate(spec.privateNodes):
             path: FieldPath = ("spec", "privateNodes", i)
             if self._ref(self.providers, pool.provider, "node provider", doc, (*path, "provider"), subject):
-                types = [t.name for t in self.providers[pool.provider].spec.spec.nodeTypes]
+                types = [t.name for t in self.providers[pool.provider].manifest.spec.nodeTypes]
                 if pool.nodeType not in types:
                     self.b.err("ref.node-type", f"node provider {pool.provider!r} has no node type {pool.nodeType!r}"
                                f" (known: {', '.join(types)})", doc, (*path, "nodeType"), subject)
@@ -374,7 +377,7 @@ class _References:
         for i, rule in enumerate(spec.access):
             for j, team in enumerate(rule.teams):
                 ok &= self._ref(self.teams, team, "team", doc, ("spec", "access", i, "teams", j), subject)
-        ref = spec.template or project.spec.spec.defaultTemplate
+        ref = spec.template or project.manifest.spec.defaultTemplate
         if ref is None:
             self.b.err("schema.missing", "no 'template' given and project "
                        f"{project_name!r} has no defaultTemplate", doc, ("spec",), subject)
@@ -383,12 +386,12 @@ class _References:
         version = self._resolve_version(ref.name, ref.version, doc, tpl_path, subject)
         if version is None or not ok:
             return None
-        defaults = project.spec.spec.defaults
+        defaults = project.manifest.spec.defaults
         return ResolvedTenant(
             key=key,
             project=project_name,
             name=name,
-            spec=item.spec,
+            manifest=item.manifest,
             doc=doc,
             template=ref.name,
             version=version.version,

@@ -62,23 +62,23 @@ def _names(fleet: Fleet, user: str | None, team: str | None, group: str | None) 
     if user is not None:
         return [forge_name(user)]
     if group is not None:  # an OIDC group is named on the forge by the teams it belongs to
-        return [t.spec.spec.codeowners for t in fleet.teams.values()
-                if group in t.spec.spec.groups and t.spec.spec.codeowners]
+        return [t.manifest.spec.codeowners for t in fleet.teams.values()
+                if group in t.manifest.spec.groups and t.manifest.spec.codeowners]
     item = fleet.teams.get(team or "")
-    handle = item.spec.spec.codeowners if item is not None else None
+    handle = item.manifest.spec.codeowners if item is not None else None
     return [handle] if handle else []
 
 
 def platform_admins(fleet: Fleet) -> tuple[str, ...]:
     """Forge names of the platform admins (those bound on every cluster or only some alike)."""
-    members = fleet.platform.spec.spec.members if fleet.platform is not None else []
+    members = fleet.platform.manifest.spec.members if fleet.platform is not None else []
     return _unique(n for m in members if m.role == "admin" for n in _names(fleet, m.user, m.team, m.group))
 
 
 def project_owners(fleet: Fleet, project: str, roles: Iterable[str]) -> tuple[str, ...]:
     wanted = set(roles)
     item = fleet.projects.get(project)
-    members = item.spec.spec.members if item is not None else []
+    members = item.manifest.spec.members if item is not None else []
     return _unique(n for m in members if m.role in wanted for n in _names(fleet, m.user, m.team, m.group))
 
 

@@ -224,7 +224,7 @@ class _Version:
 def _compile(fleet: Fleet, tenant: ResolvedTenant, findings: list[Finding]) -> _Version:
     tv = tenant.template_version
     item = fleet.templates[tenant.template]
-    index = next(i for i, v in enumerate(item.spec.spec.versions) if v.version == tenant.version)
+    index = next(i for i, v in enumerate(item.manifest.spec.versions) if v.version == tenant.version)
     subject = subjects.template(tenant.template)
 
     def report(code: str, message: str, path: tuple[str | int, ...]) -> None:
@@ -298,7 +298,7 @@ def _resources(tv: TemplateVersion, checkers: dict[str, _Checker],
 
 def _tenant(fleet: Fleet, tenant: ResolvedTenant, version: _Version,
             findings: list[Finding]) -> TenantParams | None:
-    given: dict[str, Any] = tenant.spec.spec.parameters
+    given: dict[str, Any] = tenant.manifest.spec.parameters
     subject = subjects.tenant(tenant.key)
     ok = version.valid
 

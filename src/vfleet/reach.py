@@ -62,7 +62,7 @@ def _where(fleet: Fleet, tenant: ResolvedTenant) -> str:
 
 def _version_where(fleet: Fleet, tenant: ResolvedTenant) -> str:
     item = fleet.templates[tenant.template]
-    index = next(i for i, v in enumerate(item.spec.spec.versions) if v.version == tenant.version)
+    index = next(i for i, v in enumerate(item.manifest.spec.versions) if v.version == tenant.version)
     return str(fleet.location(item.doc, ("spec", "versions", index)))
 
 
@@ -168,7 +168,7 @@ def may_see(fleet: Fleet, found: Target, who: set[Subject] | None) -> bool:
     """Whether the caller sees the tenant: its access rules bind them, or its project lists them."""
     if who is None or _bound(found.roles, who):
         return True
-    project = fleet.projects[fleet.tenants[found.key].project].spec.spec
+    project = fleet.projects[fleet.tenants[found.key].project].manifest.spec
     return any(who & access.subjects_of(fleet, m.user, m.team, m.group) for m in project.members)
 
 

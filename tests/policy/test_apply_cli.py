@@ -107,7 +107,7 @@ def test_destroy_needs_the_cluster_name_as_confirmation(tmp_path: Path) -> None:
 
 
 class RecordingEngine:
-    """The engine call injected at the CLI's seam (`apply_cmds.make_runner`): every stack applies."""
+    """The engine call injected at the CLI's seam (`vfleet.api.stacks.make_runner`): every stack applies."""
 
     def __init__(self) -> None:
         self.clusters: list[str] = []
@@ -121,10 +121,10 @@ class RecordingEngine:
 
 
 def test_apply_json_then_no_change_then_history(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from vfleet.cli import apply_cmds
+    from vfleet.api import stacks
 
     engine = RecordingEngine()
-    monkeypatch.setattr(apply_cmds, "make_runner", lambda root, state, secrets, full: engine)
+    monkeypatch.setattr(stacks, "make_runner", lambda root, state, secrets, full: engine)
     root = copy_fleet(REPO, tmp_path / "repo")
     assert vfleet("stacks", "sync", str(root))[0] == 0
     code, out = vfleet("apply", str(root), "--yes", "--output", "json")

@@ -77,6 +77,19 @@ def test_plan_reads_the_repository_and_needs_a_base(tmp_path: Path) -> None:
     assert [(t.tenant, t.op.value) for c in result.clusters for t in c.tenants] == [("alpha/dev", "delete")]
 
 
+def test_stack_files_are_checked_then_written_and_the_history_starts_empty(tmp_path: Path) -> None:
+    root = _placed(write_fleet(tmp_path / "repo"))
+    before = api.stacks_check(root)
+    assert before.findings.exit_code == 2
+    assert sorted(before.to_write) == ["Pulumi.yaml", "stacks/Pulumi.eu-1.yaml", "stacks/Pulumi.us-1.yaml"]
+    written, after = api.stacks_sync(root / "fleet")
+    assert sorted(written) == ["Pulumi.yaml", "stacks/Pulumi.eu-1.yaml", "stacks/Pulumi.us-1.yaml"]
+    assert (root / "stacks/Pulumi.eu-1.yaml").is_file()
+    assert after.findings.exit_code == 0 and not after.to_write
+    assert api.stacks_sync(root) == ([], after)  # up to date: nothing written twice
+    assert api.history(root) == [] and api.history(root, "eu-1", 1) == []
+
+
 def test_importing_the_api_loads_no_stage() -> None:
     probe = ("import sys, vfleet.api\n"
              "print(sorted(m for m in sys.modules if m.startswith('vfleet.') and m not in "

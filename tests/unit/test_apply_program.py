@@ -140,7 +140,7 @@ def kubeconfig_text(*contexts: str) -> str:
 
 
 def prepared_for(compiled: compiler.Compiled, cluster: str, adopt: tuple[str, ...] = ()) -> program.Prepared:
-    spec = compiled.fleet.clusters[cluster].spec.spec
+    spec = compiled.fleet.clusters[cluster].manifest.spec
     return program.Prepared(
         compiled.desired[cluster], ClusterSettings(cluster, spec.rollout.awaitTenants, REPO), spec.kubeconfig, adopt
     )
@@ -177,7 +177,7 @@ CLUSTERS = ("eu-central", "eu-dev", "us-east")
 def test_each_stack_registers_exactly_its_desired_resources(
     compiled: compiler.Compiled, cluster: str, tmp_path: Path
 ) -> None:
-    refs = {name: item.spec.spec.kubeconfig for name, item in compiled.fleet.clusters.items()}
+    refs = {name: item.manifest.spec.kubeconfig for name, item in compiled.fleet.clusters.items()}
     env = kube_env(tmp_path, refs)
     state = compiled.desired[cluster]
     assert state.resources, f"the example fleet puts tenants on {cluster}"
@@ -195,7 +195,7 @@ def test_each_stack_registers_exactly_its_desired_resources(
     )
     by_name = {r.name: r for r in objects}
     urn_of = {d.id: by_name[adapter.logical_name(d.id)].urn for d in state.resources}
-    spec = compiled.fleet.clusters[cluster].spec.spec
+    spec = compiled.fleet.clusters[cluster].manifest.spec
     for want in state.resources:
         got = by_name[adapter.logical_name(want.id)]
         assert got.provider == provider_ref, got.name
@@ -228,7 +228,7 @@ def test_each_stack_registers_exactly_its_desired_resources(
 def test_the_provider_gets_the_kubeconfig_as_a_secret_and_server_side_apply(
     compiled: compiler.Compiled, tmp_path: Path
 ) -> None:
-    refs = {name: item.spec.spec.kubeconfig for name, item in compiled.fleet.clusters.items()}
+    refs = {name: item.manifest.spec.kubeconfig for name, item in compiled.fleet.clusters.items()}
     env = kube_env(tmp_path, refs)
     monitor = run_program("eu-central", lambda: program.declare(prepared_for(compiled, "eu-central"), env))
     provider = next(r for r in monitor.registered if r.type == adapter.PROVIDER_TYPE)
@@ -243,9 +243,9 @@ def test_the_provider_gets_the_kubeconfig_as_a_secret_and_server_side_apply(
 
 
 def test_protected_tenants_are_protected_and_others_are_not(compiled: compiler.Compiled, tmp_path: Path) -> None:
-    protected = {k for k, t in compiled.fleet.tenants.items() if t.spec.spec.protect}
+    protected = {k for k, t in compiled.fleet.tenants.items() if t.manifest.spec.protect}
     assert protected, "the example fleet has a protected tenant"
-    refs = {name: item.spec.spec.kubeconfig for name, item in compiled.fleet.clusters.items()}
+    refs = {name: item.manifest.spec.kubeconfig for name, item in compiled.fleet.clusters.items()}
     env = kube_env(tmp_path, refs)
     for cluster in CLUSTERS:
         state = compiled.desired[cluster]
@@ -258,7 +258,7 @@ def test_protected_tenants_are_protected_and_others_are_not(compiled: compiler.C
 
 
 def test_adopted_resources_are_imported_by_their_kubernetes_id(compiled: compiler.Compiled, tmp_path: Path) -> None:
-    refs = {name: item.spec.spec.kubeconfig for name, item in compiled.fleet.clusters.items()}
+    refs = {name: item.manifest.spec.kubeconfig for name, item in compiled.fleet.clusters.items()}
     env = kube_env(tmp_path, refs)
     state = compiled.desired["eu-dev"]
     namespace = next(r for r in state.resources if r.kind == "Namespace")
@@ -275,7 +275,7 @@ def test_adopted_resources_are_imported_by_their_kubernetes_id(compiled: compile
 
 
 def test_a_rename_registers_an_alias_to_the_former_name(compiled: compiler.Compiled, tmp_path: Path) -> None:
-    refs = {name: item.spec.spec.kubeconfig for name, item in compiled.fleet.clusters.items()}
+    refs = {name: item.manifest.spec.kubeconfig for name, item in compiled.fleet.clusters.items()}
     env = kube_env(tmp_path, refs)
     rename = aliases.Rename(
         "0.2.0",
@@ -343,7 +343,7 @@ def test_the_bare_program_refuses_deleting_a_protected_tenant(compiled: compiler
     """`pulumi up` without vfleet: the guard compares with what the stack last applied (the state dir)."""
     from vfleet.apply.records import Records
 
-    protected = next(k for k, t in compiled.fleet.tenants.items() if t.spec.spec.protect)
+    protected = next(k for k, t in compiled.fleet.tenants.items() if t.manifest.spec.protect)
     cluster = compiled.placement.clusters[protected]
     head = compiled.desired[cluster]
     ghost = [
@@ -354,7 +354,7 @@ def test_the_bare_program_refuses_deleting_a_protected_tenant(compiled: compiler
     base = DesiredState(cluster, head.resources + tuple(ghost))
     state = tmp_path / "state"
     Records(state).save_applied(base)
-    refs = {cluster: compiled.fleet.clusters[cluster].spec.spec.kubeconfig}
+    refs = {cluster: compiled.fleet.clusters[cluster].manifest.spec.kubeconfig}
     env = kube_env(tmp_path, refs) | {"VFLEET_STATE_DIR": str(state)}
 
     def body() -> None:
@@ -394,14 +394,14 @@ def test_pulumi_up_and_vfleet_apply_register_the_same_resources(
     from vfleet.apply import orchestrate, runner
     from vfleet.apply.decide import Target
 
-    refs = {name: item.spec.spec.kubeconfig for name, item in compiled.fleet.clusters.items()}
+    refs = {name: item.manifest.spec.kubeconfig for name, item in compiled.fleet.clusters.items()}
     for key, value in (kube_env(tmp_path, refs) | {"VFLEET_STATE_DIR": str(tmp_path / "state")}).items():
         monkeypatch.setenv(key, value)
     monkeypatch.setattr(prechecks, "policy_gate", lambda compiled_: Findings.of([]))
     by_pulumi_up = run_program(cluster, lambda: runpy.run_path(str(REPO / "stacks" / "__main__.py")))
     pulumi.runtime.settings.reset_options()
 
-    wave = compiled.fleet.clusters[cluster].spec.spec.rollout.wave
+    wave = compiled.fleet.clusters[cluster].manifest.spec.rollout.wave
     target = Target(cluster, wave, compiled.desired[cluster])
     job = orchestrate.job_for(compiled, target, orchestrate.Options(), None, 0)
     by_vfleet_apply = run_program(cluster, lambda: program.main(REPO, runner.job_prepared(job)))

@@ -77,6 +77,15 @@ def test_not_a_fleet_is_exit_2_with_a_message(tmp_path: Path) -> None:
     assert "no fleet/ folder here" in result.stderr
 
 
+def test_a_missing_option_is_one_error_in_either_output(tmp_path: Path) -> None:
+    root = _placed(write_fleet(tmp_path / "repo"))
+    table = run("plan", str(root))
+    assert table.returncode == 2 and "error: --base REV is required" in table.stderr and not table.stdout
+    as_json = run("plan", str(root), "--base", "HEAD", "--shards", "2", "--output", "json")
+    assert as_json.returncode == 2
+    assert json.loads(as_json.stdout) == {"error": "--shards N goes with --matrix", "findings": [], "exitCode": 2}
+
+
 def test_an_error_quoting_brackets_is_printed_as_text_not_markup(tmp_path: Path) -> None:
     odd = tmp_path / "a[/b]" / "[bold]x"  # rich markup in user input: a closing tag once crashed the CLI
     result = run("validate", str(odd))

@@ -533,8 +533,8 @@ def test_ten_thousand_tenants_on_a_hundred_clusters(repo: Repo) -> None:
     seed_cluster, seed = fleet.clusters["c1"], fleet.tenants["p/seed"]
     clusters: dict[str, Item[Any]] = {}
     for i in range(100):
-        meta = seed_cluster.spec.metadata.model_copy(update={"name": f"c{i:03d}"})
-        clusters[f"c{i:03d}"] = Item(seed_cluster.spec.model_copy(update={"metadata": meta}), seed_cluster.doc)
+        meta = seed_cluster.manifest.metadata.model_copy(update={"name": f"c{i:03d}"})
+        clusters[f"c{i:03d}"] = Item(seed_cluster.manifest.model_copy(update={"metadata": meta}), seed_cluster.doc)
     tenants = {}
     for i in range(10_000):
         name = f"t{i:05d}"

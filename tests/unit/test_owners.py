@@ -144,7 +144,7 @@ def test_show_platform_lists_roles_per_cluster_and_host_access(tmp_path: Path) -
     assert shown.exit_code == 0, shown.output
     data = json.loads(shown.stdout)
     assert data["platform"] == "fleet/platform.yaml:1"
-    labels = {n: c.spec.metadata.labels.get("region") for n, c in load_model(root).clusters.items()}
+    labels = {n: c.manifest.metadata.labels.get("region") for n, c in load_model(root).clusters.items()}
     assert sorted(labels.values()) == ["eu", "us"]
     for name, roles in data["clusters"].items():
         assert roles["admin"] == {"groups": ["oidc:platform"], "users": []}

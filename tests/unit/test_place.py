@@ -496,9 +496,9 @@ def synthetic(repo: Repo, tenants: int, clusters: int, projects: int) -> tuple[F
     cluster_items: dict[str, Item[Any]] = {}
     for i in range(clusters):
         name = f"c{i:03d}"
-        meta = seed_cluster.spec.metadata.model_copy(
+        meta = seed_cluster.manifest.metadata.model_copy(
             update={"name": name, "labels": {"region": ("eu", "us")[i % 2]}})
-        cluster_items[name] = Item(seed_cluster.spec.model_copy(update={"metadata": meta}), seed_cluster.doc)
+        cluster_items[name] = Item(seed_cluster.manifest.model_copy(update={"metadata": meta}), seed_cluster.doc)
     plain, selective = fleet.tenants["p/seed"], fleet.tenants["p/sel"]
     resolved = {}
     for i in range(tenants):

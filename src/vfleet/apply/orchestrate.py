@@ -166,7 +166,7 @@ def run(
         )
     warnings += files.findings.warnings
     orphans = tuple(sorted((set(files.orphans) | set(records.known_stacks())) - set(specs)))
-    waves = {name: item.spec.spec.rollout.wave for name, item in compiled.fleet.clusters.items()}
+    waves = {name: item.manifest.spec.rollout.wave for name, item in compiled.fleet.clusters.items()}
     states = dict(compiled.desired)
     if options.operation is Operation.DESTROY:
         # A stack whose Cluster spec is gone can still be destroyed: its provider is in its state.
@@ -353,7 +353,7 @@ def job_for(
 ) -> Job:
     """The engine's whole brief for one stack, from the compiled fleet and the decisions made here."""
     item = compiled.fleet.clusters.get(target.cluster)
-    spec = item.spec.spec if item is not None else None
+    spec = item.manifest.spec if item is not None else None
     return Job(
         target,
         options.operation,
@@ -371,7 +371,7 @@ def job_for(
 def _sources(compiled: compiler.Compiled, state: DesiredState | None) -> dict[str, KubeconfigRef]:
     if state is None:
         return {}
-    return argocd.credential_sources(state, {n: c.spec.spec.kubeconfig for n, c in compiled.fleet.clusters.items()})
+    return argocd.credential_sources(state, {n: c.manifest.spec.kubeconfig for n, c in compiled.fleet.clusters.items()})
 
 
 def now() -> str:

@@ -80,8 +80,9 @@ def prepare(
         raise prechecks.Refused(
             "refused by the deletion guards: " + "; ".join(f.message for f in tripped), Findings.of(tripped)
         )
-    spec = item.spec.spec
-    readers = argocd.credential_sources(state, {n: c.spec.spec.kubeconfig for n, c in compiled.fleet.clusters.items()})
+    spec = item.manifest.spec
+    kubeconfigs = {name: c.manifest.spec.kubeconfig for name, c in compiled.fleet.clusters.items()}
+    readers = argocd.credential_sources(state, kubeconfigs)
     return Prepared(state, ClusterSettings(stack, spec.rollout.awaitTenants, root), spec.kubeconfig, (), readers)
 
 

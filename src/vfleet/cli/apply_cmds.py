@@ -1,6 +1,6 @@
-"""`vfleet apply`, `preview`, `destroy`, `history`, `stacks sync|check`: thin commands over `vfleet.apply`.
+"""`vfleet apply`, `preview`, `destroy`, `history`, `stacks sync|check`: thin commands over `vfleet.api`.
 
-Each parses its options, calls `orchestrate.run` (or the records / project functions), shows progress
+Each parses its options, calls its `vfleet.api` function, shows progress
 per stack while the engine runs (rich, on stderr) and a summary (or `--output json`), and maps the
 outcome to an exit code: 0 applied or unchanged, 1 failed / refused / not started / denied, 2 broken
 input, a missing engine or a missing passphrase, 3 (preview) changes found.
@@ -18,8 +18,8 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from vfleet import compile as compiler
-from vfleet.apply import orchestrate, prechecks, preflight, project, records, shards
+from vfleet import api
+from vfleet.apply import orchestrate, prechecks, shards
 from vfleet.apply.decide import Operation, Schedule, StackResult, Target
 from vfleet.cli.options import PathArg, output_option
 from vfleet.cli.output import console, fail, print_findings, show
@@ -56,29 +56,6 @@ FullOpt = Annotated[
 ]
 
 
-def make_runner(root: Path, state: Path, secrets_provider: str | None, full: bool = False) -> orchestrate.Runner:
-    """The real engine; checked (pulumi, plugin, passphrase) only when some stack is about to run.
-
-    Imported here, not at the top: the Pulumi SDK costs a second of start-up that every other command
-    (validate, check, plan ...) would otherwise pay.
-    """
-    from vfleet.apply import engine, runner
-
-    return runner.PulumiRunner(engine.configure(root, state, secrets_provider=secrets_provider), full=full)
-
-
-def backend_hashes(root: Path, state: Path, secrets_provider: str | None) -> preflight.BackendHashes:
-    """Earlier waves' applied hashes from the backend, asked only when the records do not know them."""
-
-    def lookup(clusters: Sequence[str]) -> Mapping[str, str | None]:
-        from vfleet.apply import engine, runner
-
-        config = engine.configure(root, state, secrets_provider=secrets_provider)
-        return runner.backend_hashes(config, root)(clusters)
-
-    return lookup
-
-
 def _execute(
     path: Path,
     options: orchestrate.Options,
@@ -87,22 +64,13 @@ def _execute(
     yes: bool,
     full: bool = False,
 ) -> None:
-    compiled = compiler.compile_path(path)
-    root = compiled.root
-    state = records.state_dir(root)
     tabular = output is Format.table
     display = _Display(enabled=tabular and sys.stderr.isatty(), show=tabular)
+    confirm = None if yes or options.operation is Operation.PREVIEW else _confirm(options, display)
     try:
         with display:
-            report = orchestrate.run(
-                compiled,
-                options,
-                runner=lambda: make_runner(root, state, secrets_provider, full),
-                backend_hashes=backend_hashes(root, state, secrets_provider),
-                records=records.open_records(root),
-                observer=display,
-                confirm=None if yes or options.operation is Operation.PREVIEW else _confirm(options, display),
-            )
+            report = api.apply(path, options, secrets_provider=secrets_provider, full=full, observer=display,
+                               confirm=confirm)
     except (prechecks.Broken, prechecks.Refused) as exc:
         fail(exc, output, exc.findings, "apply")
     except VfleetError as exc:
@@ -225,26 +193,21 @@ def history(
     output: HistoryOutputOpt = Format.table,
 ) -> None:
     """The per-stack run records kept in the state directory, newest first."""
-    root = compiler.find_root(path)
-    show("history", output, records.open_records(root).history(cluster, limit))
+    try:
+        found = api.history(path, cluster, limit)
+    except VfleetError as exc:
+        fail(exc, output)
+    show("history", output, found)
     raise typer.Exit(0)
 
 
 stacks_app = typer.Typer(help="The Pulumi project files: one stack file per connected cluster.", no_args_is_help=True)
 
 
-def _cluster_files(path: Path) -> tuple[Path, dict[str, str]]:
-    compiled = compiler.compile_path(path, check_lock=False)
-    root = compiled.root
-    return root, {name: item.doc.file for name, item in compiled.fleet.clusters.items()}
-
-
 @stacks_app.command("sync")
 def stacks_sync(path: PathArg = Path(".")) -> None:
     """Write Pulumi.yaml and every missing or stale stacks/Pulumi.<cluster>.yaml."""
-    root, clusters = _cluster_files(path)
-    written = project.sync(root, clusters)
-    after = project.verify(root, clusters)
+    written, after = api.stacks_sync(path)
     print_findings(after.findings, console(), "stacks", hint="vfleet stacks check --output json")
     console().print("\n".join(f"wrote {p}" for p in written) or "stack files are up to date")
     raise typer.Exit(after.findings.exit_code)
@@ -253,8 +216,10 @@ def stacks_sync(path: PathArg = Path(".")) -> None:
 @stacks_app.command("check")
 def stacks_check(path: PathArg = Path("."), output: StacksOutputOpt = Format.table) -> None:
     """Verify the project and stack files (missing, stale, credentials, stacks without a cluster)."""
-    root, clusters = _cluster_files(path)
-    result = project.verify(root, clusters)
+    try:
+        result = api.stacks_check(path)
+    except VfleetError as exc:
+        fail(exc, output)
     show("stacks", output, result)
     raise typer.Exit(result.findings.exit_code)
 

@@ -100,7 +100,7 @@ def fleet_kubeconfig_refs(repo: Path) -> dict[str, KubeconfigRef]:
     except VfleetError:
         return {}
     fleet = model.build(load.load(tree.open_tree(root)))
-    return {name: item.spec.spec.kubeconfig for name, item in fleet.clusters.items()}
+    return {name: item.manifest.spec.kubeconfig for name, item in fleet.clusters.items()}
 
 
 def shell_lines(clusters: Sequence[DevCluster], refs: dict[str, KubeconfigRef], state_dir: Path) -> list[str]:

@@ -12,9 +12,8 @@ import typer
 
 from vfleet import api
 from vfleet.cli.options import PathArg, output_option
-from vfleet.cli.output import console, fail, print_findings, show
+from vfleet.cli.output import broken, fail, show
 from vfleet.core.errors import VfleetError
-from vfleet.core.findings import Findings
 from vfleet.report import Format
 
 
@@ -30,10 +29,9 @@ def drift_command(
     try:
         report = api.drift(path, rev, clusters=cluster)
     except api.FleetBroken as exc:  # a broken fleet has no trustworthy desired state to compare with
-        print_findings(Findings.of(exc.findings.errors), console(stderr=True), "drift")
-        raise typer.Exit(2) from None
+        broken(exc.findings, output, "drift: the fleet does not compile, nothing was read")
     except VfleetError as exc:
-        fail(exc)
+        fail(exc, output)
     show("drift", output, report)
     raise typer.Exit(report.exit_code)
 

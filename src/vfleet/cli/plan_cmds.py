@@ -13,7 +13,8 @@ import typer
 
 from vfleet import api
 from vfleet.cli.options import PathArg, output_option
-from vfleet.cli.output import console, emit_json, show
+from vfleet.cli.output import emit_json, fail, show
+from vfleet.core.errors import VfleetError
 from vfleet.plan import Options
 from vfleet.policy import URL_ENV
 from vfleet.report import Format, render_to
@@ -54,15 +55,12 @@ def plan_cmd(
 ) -> None:
     """Plan a change: compile base and head from Git, diff per connected cluster, guard, judge by policy."""
     if not base:
-        console(stderr=True).print("[bold red]error:[/] --base REV is required (e.g. origin/main)")
-        raise typer.Exit(2)
+        fail(VfleetError("--base REV is required (e.g. origin/main)"), output)
     if override_guard is not None and not override_guard.strip():
-        console(stderr=True).print("[bold red]error:[/] --override-guard needs a reason, e.g. "
-                                   "--override-guard 'decommissioning eu-2, ticket OPS-123'")
-        raise typer.Exit(2)
+        fail(VfleetError("--override-guard needs a reason, e.g. "
+                         "--override-guard 'decommissioning eu-2, ticket OPS-123'"), output)
     if shard_count is not None and not matrix:
-        console(stderr=True).print("[bold red]error:[/] --shards N goes with --matrix")
-        raise typer.Exit(2)
+        fail(VfleetError("--shards N goes with --matrix"), output)
     options = Options(override=override_guard.strip() if override_guard else None, max_deletes=max_deletes,
                       max_delete_share=max_delete_share, policy=not no_policy, opa_url=opa_url,
                       incremental=not full, cache=not no_cache)

@@ -89,9 +89,9 @@ def build(
                 objects = _Tenant(fleet, cluster, tenant)
                 size = params.tenants[tenant.key].resources
                 out += objects.build(size, values[tenant.key], chart, bindings)
-                if tenant.spec.spec.privateNodes:  # every pool claims at least one node
+                if tenant.manifest.spec.privateNodes:  # every pool claims at least one node
                     claims = True
-                    protect_crd = protect_crd or tenant.spec.spec.protect
+                    protect_crd = protect_crd or tenant.manifest.spec.protect
             releases = {t.key: naming.resource_id(cluster, API_VERSION, HELM_RELEASE, t.namespace,
                                                   naming.release_name(t.name)) for t in tenants}
             for tenant, body, depends in argocd.registrations(fleet, cluster, argocd_settings, params,
@@ -107,7 +107,7 @@ def build(
 
 
 def _chart_source(fleet: Fleet, cluster: str) -> dict[str, str]:
-    chart = fleet.clusters[cluster].spec.spec.chart
+    chart = fleet.clusters[cluster].manifest.spec.chart
     if chart is not None and chart.path is not None:
         return {"chart": CHART, "path": chart.path}  # a local chart directory (air-gapped fleets, tests)
     return {"chart": CHART, "repository": (chart.repository if chart else None) or DEFAULT_CHART_REPOSITORY}
@@ -147,7 +147,7 @@ class _Tenant:
         self.tenant = tenant
         self.key = tenant.key
         self.namespace = tenant.namespace
-        self.protect = tenant.spec.spec.protect
+        self.protect = tenant.manifest.spec.protect
         self.labels = {
             MANAGED_BY_LABEL: naming.MANAGED_BY,
             "vfleet.dev/project": tenant.project,
@@ -234,7 +234,7 @@ class _Tenant:
             "valuesHash": rendered.hash,
         }
         out.append(self.obj(API_VERSION, HELM_RELEASE, release, {"spec": spec}, tuple(r.id for r in out)))
-        if t.spec.spec.privateNodes:
+        if t.manifest.spec.privateNodes:
             out += self.node_claims()
         return out
 
@@ -242,7 +242,7 @@ class _Tenant:
         t = self.tenant
         out: list[Resource] = []
         depends = (_crd_id(self.cluster), self.ns_id)
-        for pool in t.spec.spec.privateNodes:
+        for pool in t.manifest.spec.privateNodes:
             node_type = self.fleet.node_type(pool.provider, pool.nodeType)
             capacity = {k: q.text for k, q in sorted(node_type.resources.items())} if node_type else {}
             taints = [
@@ -257,7 +257,7 @@ class _Tenant:
                     "vClusterRef": {"name": naming.release_name(t.name), "project": t.project},
                     "taints": taints,
                     "desiredCapacity": capacity,
-                    "owner": {"user": t.spec.spec.owner},
+                    "owner": {"user": t.manifest.spec.owner},
                 }
                 name = f"{pool.name}-{i}"
                 out.append(self.obj(API_VERSION, NODE_CLAIM, name, {"spec": spec}, depends, labels))

@@ -88,7 +88,7 @@ def subjects_of(fleet: Fleet, user: str | None, team: str | None, group: str | N
     item = fleet.teams.get(team or "")
     if item is None:
         return set()
-    return {("User", u) for u in item.spec.spec.members} | {("Group", g) for g in item.spec.spec.groups}
+    return {("User", u) for u in item.manifest.spec.members} | {("Group", g) for g in item.manifest.spec.groups}
 
 
 def rbac_subjects(subjects: set[Subject]) -> list[dict[str, str]]:
@@ -102,8 +102,8 @@ def platform_subjects(fleet: Fleet, cluster: str) -> dict[PlatformRole, set[Subj
     item = fleet.clusters.get(cluster)
     if fleet.platform is None or item is None:
         return out
-    labels = item.spec.metadata.labels
-    for member in fleet.platform.spec.spec.members:
+    labels = item.manifest.metadata.labels
+    for member in fleet.platform.manifest.spec.members:
         if member.clusters is not None and not member.clusters.matches(labels):
             continue
         found = subjects_of(fleet, member.user, member.team, member.group)
@@ -117,9 +117,9 @@ def host_view_subjects(fleet: Fleet, project: str) -> set[Subject]:
     item = fleet.projects.get(project)
     if item is None:
         return set()
-    roles = set(item.spec.spec.hostAccess.view)
+    roles = set(item.manifest.spec.hostAccess.view)
     out: set[Subject] = set()
-    for member in item.spec.spec.members:
+    for member in item.manifest.spec.members:
         if member.role in roles:
             out |= subjects_of(fleet, member.user, member.team, member.group)
     return out

@@ -46,13 +46,13 @@ def secret_name(tenant: ResolvedTenant) -> str:
 
 def registration(fleet: Fleet, tenant: ResolvedTenant) -> ArgoCDRegistration | None:
     """The tenant's own `argocd`, else its project's default; None when it is not registered."""
-    own = tenant.spec.spec.argocd
-    chosen = own if own is not None else fleet.projects[tenant.project].spec.spec.defaults.argocd
+    own = tenant.manifest.spec.argocd
+    chosen = own if own is not None else fleet.projects[tenant.project].manifest.spec.defaults.argocd
     return None if chosen is None or chosen.never else chosen
 
 
 def _path(fleet: Fleet, tenant: ResolvedTenant) -> tuple[Any, tuple[str, ...]]:
-    if tenant.spec.spec.argocd is not None:
+    if tenant.manifest.spec.argocd is not None:
         return tenant.doc, ("spec", "argocd", "instance")
     return fleet.projects[tenant.project].doc, ("spec", "defaults", "argocd", "instance")
 

@@ -41,7 +41,7 @@ def server_of(fleet: Fleet, params: Mapping[str, Any], tenant: ResolvedTenant, c
         return f"https://{fill(expose.nodePort.host, tenant, cluster)}:{number}"
     assert expose.serviceProxy is not None
     item = fleet.clusters[cluster]
-    api = item.spec.spec.apiServer
+    api = item.manifest.spec.apiServer
     if api is None:
         raise ReachError(f"{where}: tenant {tenant.key} is exposed through the service proxy of cluster {cluster}, "
                          f"which declares no API server URL; set spec.apiServer (https://...) in "

@@ -51,7 +51,7 @@ def screen(compiled: Compiled, due: Mapping[str, tuple[str, ...]], config: guard
     hits: list[GuardHit] = []
     by_cluster: dict[str | None, list[str]] = {}
     for key in sorted(due):
-        if fleet.tenants[key].spec.spec.protect:
+        if fleet.tenants[key].manifest.spec.protect:
             out.append(Proposal(key, placed.get(key), due[key], True, "guard.protected"))
         else:
             by_cluster.setdefault(placed.get(key), []).append(key)

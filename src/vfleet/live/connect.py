@@ -216,7 +216,7 @@ def connect(
     def one(name: str) -> Connection | Finding:
         item = fleet.clusters[name]
         where = fleet.location(item.doc, ("spec", "kubeconfig"))
-        return connect_one(name, item.spec.spec.kubeconfig, where, env=env, timeout_s=timeout_s)
+        return connect_one(name, item.manifest.spec.kubeconfig, where, env=env, timeout_s=timeout_s)
 
     results = run_parallel({name: name for name in known}, one)
     clients: dict[str, Connection] = {}

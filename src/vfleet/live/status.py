@@ -86,7 +86,7 @@ def derive(
         if activity is not None and name in activity:
             rows = [_with_activity(row, activity[name]) for row in rows]
         tenants += rows
-        capacity = fleet.clusters[name].spec.spec.capacity.maxTenants
+        capacity = fleet.clusters[name].manifest.spec.capacity.maxTenants
         in_fleet = [row for row in rows if row.in_fleet]
         cluster_rows.append(
             ClusterStatus(
@@ -149,7 +149,7 @@ def _tenant(
     compiled: Compiled, t: ResolvedTenant, cluster: str, found: Live, record: Mapping[str, Any] | None
 ) -> TenantStatus:
     rendered = compiled.rendered.tenants.get(t.key)
-    spec = t.spec.spec
+    spec = t.manifest.spec
     now, reason, replicas, ready = phase(found)
     return TenantStatus(
         key=t.key,

@@ -73,7 +73,7 @@ def allowed_clusters(fleet: Fleet, project: str) -> tuple[str, ...]:
     item = fleet.projects.get(project)
     if item is None:
         return ()
-    allowed = item.spec.spec.clusters
+    allowed = item.manifest.spec.clusters
     if not allowed.names and allowed.selector is None:
         return tuple(fleet.clusters)
     names = set(allowed.names)
@@ -81,7 +81,7 @@ def allowed_clusters(fleet: Fleet, project: str) -> tuple[str, ...]:
     return tuple(
         name
         for name, cluster in fleet.clusters.items()
-        if name in names or (selector is not None and selector.matches(cluster.spec.metadata.labels))
+        if name in names or (selector is not None and selector.matches(cluster.manifest.metadata.labels))
     )
 
 
@@ -171,7 +171,7 @@ class _Bin:
 def _bins(fleet: Fleet) -> dict[str, _Bin]:
     bins: dict[str, _Bin] = {}
     for name, item in fleet.clusters.items():
-        c = item.spec.spec.capacity
+        c = item.manifest.spec.capacity
         cap = (
             _units(c.cpu.text, 1000, False) if c.cpu else None,
             _units(c.memory.text, 1, False) if c.memory else None,
@@ -189,7 +189,7 @@ _Group = tuple[str, LabelSelector | None, tuple[str, ...]]  # project, placement
 
 
 def _group(tenant: ResolvedTenant) -> _Group:
-    spec = tenant.spec.spec
+    spec = tenant.manifest.spec
     if spec.placement is None and not spec.privateNodes:
         return (tenant.project, None, ())
     providers = tuple(sorted({pool.provider for pool in spec.privateNodes}))
@@ -198,8 +198,8 @@ def _group(tenant: ResolvedTenant) -> _Group:
 
 def _suits(fleet: Fleet, cluster: str, group: _Group) -> place_reasons.Reason | None:
     """None if `cluster` suits tenants of `group` (selector, providers), else why not."""
-    spec = fleet.clusters[cluster].spec
-    return place_reasons.unsuited(group[1], spec.metadata.labels, group[2], spec.spec.nodeProviders)
+    manifest = fleet.clusters[cluster].manifest
+    return place_reasons.unsuited(group[1], manifest.metadata.labels, group[2], manifest.spec.nodeProviders)
 
 
 @dataclass
@@ -277,7 +277,7 @@ class _Placer:
                 found = self.explained[state] = place_reasons.explain(
                     reasons, group[1], tenant.project, len(self.fleet.clusters) - len(allowed))
             detail, details = found
-        path = ("spec", "placement") if tenant.spec.spec.placement is not None else ("spec",)
+        path = ("spec", "placement") if tenant.manifest.spec.placement is not None else ("spec",)
         return error(
             "place.no-cluster",
             f"no cluster can take tenant {tenant.key}: {detail}. Add capacity or a cluster, widen the "
@@ -300,7 +300,7 @@ def _place(fleet: Fleet, params: ResolvedParams, lock: Lock) -> Placement:
     new: list[ResolvedTenant] = []
     findings: list[Finding] = []
     for key, tenant in fleet.tenants.items():
-        named = tenant.spec.spec.cluster
+        named = tenant.manifest.spec.cluster
         if named is not None:
             if named in fleet.clusters:  # an unknown one is already a ref.cluster error
                 explicit.append((key, named))
@@ -308,7 +308,7 @@ def _place(fleet: Fleet, params: ResolvedParams, lock: Lock) -> Placement:
         at = lock.tenants.get(key)
         if at is not None and at in fleet.clusters:
             locked.append((key, at))
-            if tenant.spec.spec.placement is not None:
+            if tenant.manifest.spec.placement is not None:
                 findings.extend(_drifted(fleet, tenant, at))
         elif key in params.tenants:  # else its parameters are broken (reported): its size is unknown
             new.append(tenant)
@@ -339,8 +339,8 @@ def _place(fleet: Fleet, params: ResolvedParams, lock: Lock) -> Placement:
 
 def _drifted(fleet: Fleet, tenant: ResolvedTenant, cluster: str) -> Iterable[Finding]:
     """A locked tenant whose selector no longer matches its cluster stays put, but the user should know."""
-    selector = tenant.spec.spec.placement
-    if selector is None or selector.matches(fleet.clusters[cluster].spec.metadata.labels):
+    selector = tenant.manifest.spec.placement
+    if selector is None or selector.matches(fleet.clusters[cluster].manifest.metadata.labels):
         return ()
     return (
         Finding(

@@ -25,7 +25,7 @@ def view(compiled: compiler.Compiled, key: str) -> View | None:
     if t is None:
         return None
     p = compiled.params.tenants.get(key)
-    spec = t.spec.spec
+    spec = t.manifest.spec
     size = p.resources if p is not None else None
     return {
         "cluster": compiled.placement.clusters.get(key),

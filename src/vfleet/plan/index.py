@@ -60,7 +60,7 @@ class Index:
             if t is None or cluster not in compiled.fleet.clusters or key not in compiled.params.tenants \
                     or key not in rendered:
                 continue
-            spec = t.spec.spec
+            spec = t.manifest.spec
             tenants[key] = TenantInfo(t.doc.file, t.project, t.template, cluster, t.namespace, spec.protect,
                                       bool(spec.privateNodes))
         warnings = tuple(f for f in compiled.findings if f.severity is not Severity.ERROR)
@@ -122,7 +122,7 @@ def _external(compiled: compiler.Compiled) -> dict[str, str]:
     """Schema files a template version names itself: read from disk, so outside the content key."""
     out: dict[str, str] = {}
     for item in compiled.fleet.templates.values():
-        for version in item.spec.spec.versions:
+        for version in item.manifest.spec.versions:
             if version.schema_ is not None:
                 path = Path(version.schema_).expanduser()
                 path = path if path.is_absolute() else compiled.root / path

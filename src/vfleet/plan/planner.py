@@ -134,8 +134,8 @@ def _approvals(compared: Compared, base: Source, head: Source) -> tuple[owners.A
 
 def _waves(compared: Compared) -> dict[str, int]:
     """Rollout wave of every cluster: the head's; a cluster the head removes keeps the base's."""
-    out = {n: c.spec.spec.rollout.wave for n, c in compared.base_compiled.fleet.clusters.items()}
-    out |= {n: c.spec.spec.rollout.wave for n, c in compared.head_compiled.fleet.clusters.items()}
+    out = {n: c.manifest.spec.rollout.wave for n, c in compared.base_compiled.fleet.clusters.items()}
+    out |= {n: c.manifest.spec.rollout.wave for n, c in compared.head_compiled.fleet.clusters.items()}
     return dict(sorted(out.items()))
 
 

@@ -21,7 +21,7 @@ def platform(fleet: Fleet) -> tuple[dict[str, Any] | None, Document | None]:
     if item is None:
         return None, None
     members = []
-    for m in item.spec.spec.members:
+    for m in item.manifest.spec.members:
         entry = m.model_dump(mode="json", exclude_none=True)
         entry["clusters"] = entry.get("clusters")  # null: every connected cluster
         members.append(entry)
@@ -44,6 +44,6 @@ def platform_roles(fleet: Fleet, cluster: str) -> dict[str, dict[str, list[str]]
 def host_access(fleet: Fleet, project: str) -> dict[str, Any]:
     """`input.projects[p].hostAccess`: the roles given the host view and the Role rules they would get."""
     item = fleet.projects[project]
-    view = list(item.spec.spec.hostAccess.view)
+    view = list(item.manifest.spec.hostAccess.view)
     bound = bool(access.host_view_subjects(fleet, project))
     return {"view": view, "rules": access.HOST_VIEW_RULES if bound else []}

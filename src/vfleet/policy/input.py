@@ -232,7 +232,7 @@ class _Builder:
         self._sizes: dict[Resources | None, _Size] = {None: _NO_SIZE}
 
     def tenant(self, t: ResolvedTenant, params: Any, cluster: str | None, rendered: HasValues | None) -> dict[str, Any]:
-        spec = t.spec.spec
+        spec = t.manifest.spec
         resources: Resources | None = params.resources if params is not None else None
         size = self._sizes.get(resources)
         if size is None:
@@ -256,7 +256,7 @@ class _Builder:
             "project": t.project,
             "name": t.name,
             "namespace": t.namespace,
-            "labels": t.spec.metadata.labels,
+            "labels": t.manifest.metadata.labels,
             "owner": spec.owner,
             "template": t.template,
             "version": t.version,
@@ -322,12 +322,12 @@ def _access(rule: AccessRule) -> dict[str, Any]:
 
 
 def _cluster(name: str, item: Item[Cluster], b: _Builder) -> dict[str, Any]:
-    spec = item.spec.spec
+    spec = item.manifest.spec
     cap = spec.capacity
     return {
         "name": name,
         "subject": subjects.cluster(name),
-        "labels": item.spec.metadata.labels,
+        "labels": item.manifest.metadata.labels,
         "capacity": {"cpu": _quantity(cap.cpu), "memory": _bytes(cap.memory), "storage": _bytes(cap.storage),
                      "gpus": cap.gpus, "maxTenants": cap.maxTenants},
         "nodeProviders": spec.nodeProviders,
@@ -338,7 +338,7 @@ def _cluster(name: str, item: Item[Cluster], b: _Builder) -> dict[str, Any]:
 
 
 def _project(name: str, item: Item[Project], b: _Builder) -> dict[str, Any]:
-    spec = item.spec.spec
+    spec = item.manifest.spec
     quotas = spec.quotas
     usage = b.projects.get(name, _Usage())
     default = spec.defaultTemplate
@@ -346,7 +346,7 @@ def _project(name: str, item: Item[Project], b: _Builder) -> dict[str, Any]:
     return {
         "name": name,
         "subject": subjects.project(name),
-        "labels": item.spec.metadata.labels,
+        "labels": item.manifest.metadata.labels,
         # Only the keys that are set, so that `m.user` / `m.team` / `m.group` test presence in Rego.
         "members": [m.model_dump(exclude_none=True) for m in spec.members],
         "quotas": {
@@ -379,7 +379,7 @@ def _project(name: str, item: Item[Project], b: _Builder) -> dict[str, Any]:
 def _template(name: str, item: Item[Template], b: _Builder) -> dict[str, Any]:
     del b
     versions = {}
-    for v in item.spec.spec.versions:
+    for v in item.manifest.spec.versions:
         versions[v.version] = {
             "version": v.version,
             "chartVersion": v.chartVersion,
@@ -387,12 +387,12 @@ def _template(name: str, item: Item[Template], b: _Builder) -> dict[str, Any]:
             "parameters": [p.model_dump(mode="json") for p in v.parameters],
             "resources": v.resources.model_dump(mode="json"),
         }
-    return {"name": name, "subject": subjects.template(name), "labels": item.spec.metadata.labels,
+    return {"name": name, "subject": subjects.template(name), "labels": item.manifest.metadata.labels,
             "versions": versions}
 
 
 def _provider(name: str, item: Item[NodeProvider], b: _Builder) -> dict[str, Any]:
-    spec = item.spec.spec
+    spec = item.manifest.spec
     node_types = {}
     for index, t in enumerate(spec.nodeTypes):
         node_types[t.name] = {
@@ -408,7 +408,7 @@ def _provider(name: str, item: Item[NodeProvider], b: _Builder) -> dict[str, Any
 
 def _team(name: str, item: Item[Team], b: _Builder) -> dict[str, Any]:
     del b
-    spec = item.spec.spec
+    spec = item.manifest.spec
     return {"name": name, "subject": subjects.team(name), "displayName": spec.displayName,
             "members": spec.members, "groups": spec.groups, "codeowners": spec.codeowners}
 

@@ -99,8 +99,8 @@ def _context(tenant: ResolvedTenant, cluster: str, values: dict[str, Any]) -> di
         "tenant": tenant.name,
         "cluster": cluster,
         "namespace": tenant.namespace,
-        "owner": tenant.spec.spec.owner,
-        "labels": tenant.spec.metadata.labels,
+        "owner": tenant.manifest.spec.owner,
+        "labels": tenant.manifest.metadata.labels,
         "params": values,
     }
 
@@ -160,7 +160,7 @@ class _Renderer:
             )
             return None
         merge(values, tenant_overlay(self.fleet, tenant))
-        if tenant.spec.spec.access:
+        if tenant.manifest.spec.access:
             manifests = self._access(tenant)
             if manifests is not None:
                 add_manifests(values, manifests)
@@ -180,7 +180,7 @@ class _Renderer:
         """Access manifests, built once per distinct set of access rules (teams are fleet-wide)."""
         key = tuple(
             (rule.clusterRole, tuple(rule.users), tuple(rule.teams), tuple(rule.groups))
-            for rule in tenant.spec.spec.access
+            for rule in tenant.manifest.spec.access
         )
         if key not in self.manifests:
             self.manifests[key] = access_manifests(self.fleet, tenant)
@@ -190,7 +190,7 @@ class _Renderer:
         """The compiled values file and the schema validator of a template version; problems reported once."""
         fleet = self.fleet
         item = fleet.templates[tenant.template]
-        index = next(i for i, v in enumerate(item.spec.spec.versions) if v.version == tenant.version)
+        index = next(i for i, v in enumerate(item.manifest.spec.versions) if v.version == tenant.version)
         tv = tenant.template_version
         subject = subjects.template(tenant.template)
 

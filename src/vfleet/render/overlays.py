@@ -29,7 +29,7 @@ def merge(base: dict[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
 
 def tenant_overlay(fleet: Fleet, tenant: ResolvedTenant) -> dict[str, Any]:
     """The chart values that follow from the tenant spec itself, not from the template."""
-    spec = tenant.spec.spec
+    spec = tenant.manifest.spec
     overlay: dict[str, Any] = {"policies": {"podSecurityStandard": tenant.pod_security}}
     sleep = tenant.sleep
     if sleep is not None:
@@ -66,7 +66,7 @@ def tenant_overlay(fleet: Fleet, tenant: ResolvedTenant) -> dict[str, Any]:
 def _auto_nodes(fleet: Fleet, tenant: ResolvedTenant) -> list[dict[str, Any]]:
     """Pools grouped by provider — and by node-type properties, which autoNodes holds per group."""
     groups: dict[tuple[str, str], dict[str, Any]] = {}
-    for pool in sorted(tenant.spec.spec.privateNodes, key=lambda p: p.name):
+    for pool in sorted(tenant.manifest.spec.privateNodes, key=lambda p: p.name):
         node_type = fleet.node_type(pool.provider, pool.nodeType)
         properties = dict(sorted(node_type.properties.items())) if node_type is not None else {}
         group = groups.setdefault(
@@ -87,12 +87,12 @@ def _auto_nodes(fleet: Fleet, tenant: ResolvedTenant) -> list[dict[str, Any]]:
 def access_manifests(fleet: Fleet, tenant: ResolvedTenant) -> str | None:
     """One ClusterRoleBinding per cluster role of the tenant's access rules, as multi-document YAML."""
     by_role: dict[str, set[tuple[str, str]]] = {}
-    for rule in tenant.spec.spec.access:
+    for rule in tenant.manifest.spec.access:
         members = by_role.setdefault(rule.clusterRole, set())
         members.update(("User", user) for user in rule.users)
         members.update(("Group", group) for group in rule.groups)
         for name in rule.teams:
-            team = fleet.teams[name].spec.spec
+            team = fleet.teams[name].manifest.spec
             members.update(("User", user) for user in team.members)
             members.update(("Group", group) for group in team.groups)
     documents = []

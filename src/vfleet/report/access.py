@@ -25,7 +25,7 @@ def platform_info(compiled: Compiled) -> dict[str, Any]:
         for name in fleet.clusters
     }
     projects: dict[str, dict[str, list[str]]] = {
-        name: {"hostView": sorted(item.spec.spec.hostAccess.view),
+        name: {"hostView": sorted(item.manifest.spec.hostAccess.view),
                "hostViewSubjects": sorted(f"{k}:{n}" for k, n in access.host_view_subjects(fleet, name))}
         for name, item in fleet.projects.items()
     }

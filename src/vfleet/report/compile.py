@@ -91,7 +91,7 @@ def tenant_info(view: TenantView) -> dict[str, Any]:
         "source": f"{tenant.doc.file}:{tenant.doc.line}",
         "project": tenant.project,
         "namespace": tenant.namespace,
-        "owner": tenant.spec.spec.owner,
+        "owner": tenant.manifest.spec.owner,
         "cluster": compiled.placement.clusters.get(key),
         "template": {"name": tenant.template, "version": tenant.version,
                      "chartVersion": tenant.template_version.chartVersion},
@@ -104,7 +104,7 @@ def tenant_info(view: TenantView) -> dict[str, Any]:
         },
         "sleep": tenant.sleep.model_dump(mode="json", exclude_defaults=True) if tenant.sleep else None,
         "autoDelete": tenant.auto_delete.model_dump(mode="json", exclude_defaults=True) if tenant.auto_delete else None,
-        "protect": tenant.spec.spec.protect,
+        "protect": tenant.manifest.spec.protect,
         "podSecurity": tenant.pod_security,
         "valuesHash": rendered.hash if rendered else None,
     }
