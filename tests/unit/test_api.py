@@ -57,9 +57,9 @@ def test_compile_writes_the_output_only_for_a_fleet_without_errors(tmp_path: Pat
 def test_drift_and_status_of_a_broken_fleet_raise_before_any_cluster_is_asked(tmp_path: Path) -> None:
     root = _placed(write_fleet(tmp_path / "repo"))
     (root / TENANT).write_text(BAD_SLEEP)
-    for call in (api.drift, api.status):
+    for call in (api.drift, api.status, api.lifecycle):
         with pytest.raises(api.FleetBroken) as raised:
-            call(root)
+            call(root, None)  # the work tree
         assert raised.value.exit_code == 2
         assert [f.location.file for f in raised.value.findings.errors if f.location] == [TENANT]
 
@@ -75,6 +75,21 @@ def test_plan_reads_the_repository_and_needs_a_base(tmp_path: Path) -> None:
     result = api.plan(root, base="HEAD", options=Options(policy=False, cache=False))
     # The work tree deletes the tenant; the records say nothing was applied from here.
     assert [(t.tenant, t.op.value) for c in result.clusters for t in c.tenants] == [("alpha/dev", "delete")]
+
+
+def test_the_policy_input_is_the_document_the_rules_read_even_of_a_broken_fleet(tmp_path: Path) -> None:
+    root = _placed(write_fleet(tmp_path / "repo"))
+    whole = api.policy_input(root, no_cache=True)
+    assert whole.exit_code == 0 and "alpha/dev" in str(whole.document)
+    (root / TENANT).write_text(BAD_SLEEP)
+    partial = api.policy_input(root, no_cache=True)
+    assert partial.exit_code == 2 and "alpha/dev" not in str(partial.document)
+
+
+def test_show_platform_compiles_without_a_current_lock(tmp_path: Path) -> None:
+    root = write_fleet(tmp_path / "repo")  # never placed
+    assert api.validate(root, no_cache=True).findings.exit_code == 2
+    assert api.platform(root).findings.exit_code == 0
 
 
 def test_stack_files_are_checked_then_written_and_the_history_starts_empty(tmp_path: Path) -> None:

@@ -14,15 +14,24 @@ command would exit with. Bad input is a finding; what stops the command before i
 repository, a Git revision that does not exist, a fleet that does not compile where a compiled one is
 needed) raises a `VfleetError` with the command's exit code.
 
-The calls are grouped by what they touch: `fleet` (the repository only: validate, compile, place, show,
-check, plan), `clusters` (reads the connected clusters: drift, status), `stacks` (the Pulumi engine and
-its files: apply, preview, destroy, history, stacks sync / check) and `access` (codeowners, kubeconfig).
+The calls are grouped by what they touch: `fleet` (the repository only: validate, compile, place, show
+tenant, check, plan), `policy` (policy test, impact, input), `clusters` (reads or acts on the connected
+clusters: drift, status, lifecycle), `stacks` (the Pulumi engine and its files: apply, preview, destroy,
+history, stacks sync / check) and `access` (show platform, codeowners, kubeconfig).
 Every import of a stage is made inside the function that needs it: `import vfleet.api` costs nothing,
 and `api.validate` never loads the Kubernetes client or the apply engine.
 """
 
-from vfleet.api.access import BadForge, CodeownersResult, KubeconfigResult, NoKubeconfig, codeowners, kubeconfig
-from vfleet.api.clusters import drift, status
+from vfleet.api.access import (
+    BadForge,
+    CodeownersResult,
+    KubeconfigResult,
+    NoKubeconfig,
+    codeowners,
+    kubeconfig,
+    platform,
+)
+from vfleet.api.clusters import drift, lifecycle, status
 from vfleet.api.fleet import (
     CompileResult,
     FleetBroken,
@@ -38,9 +47,11 @@ from vfleet.api.fleet import (
     show_tenant,
     validate,
 )
+from vfleet.api.policy import PolicyInputResult, policy_impact, policy_input, policy_test
 from vfleet.api.stacks import apply, destroy, history, preview, stacks_check, stacks_sync
 
 __all__ = ["BadForge", "CodeownersResult", "CompileResult", "FleetBroken", "KubeconfigResult", "NoKubeconfig",
-           "PathLike", "PlaceResult", "TenantView", "UnknownTenant", "applied_tenants", "apply", "check",
-           "codeowners", "compile", "destroy", "drift", "history", "kubeconfig", "place", "plan", "preview",
-           "show_tenant", "stacks_check", "stacks_sync", "status", "validate"]
+           "PathLike", "PlaceResult", "PolicyInputResult", "TenantView", "UnknownTenant", "applied_tenants",
+           "apply", "check", "codeowners", "compile", "destroy", "drift", "history", "kubeconfig", "lifecycle",
+           "place", "plan", "platform", "policy_impact", "policy_input", "policy_test", "preview", "show_tenant",
+           "stacks_check", "stacks_sync", "status", "validate"]

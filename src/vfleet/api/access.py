@@ -35,6 +35,14 @@ class BadForge(VfleetError):
     """`--forge` names no forge vfleet writes CODEOWNERS for (exit 2)."""
 
 
+def platform(path: PathLike = ".", rev: str | None = None) -> Compiled:
+    """`vfleet show platform`: the fleet compiled for its access layers (platform roles per connected
+    cluster, each project's host access); placement.lock is not checked, access does not depend on it."""
+    from vfleet import compile as compiler
+
+    return compiler.compile_path(Path(path), rev, check_lock=False)
+
+
 def codeowners(path: PathLike = ".", *, forge: str | None = None, check: bool = False) -> CodeownersResult:
     """`vfleet codeowners`: CODEOWNERS from projects, teams and platform roles (docs/access.md); nothing is
     written when the fleet has errors or with `check`."""

@@ -1,4 +1,4 @@
-"""The library calls of the commands that read the connected clusters: drift, status."""
+"""The library calls of the commands that read or act on the connected clusters: drift, status, lifecycle."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 from vfleet.api.fleet import FleetBroken, PathLike
 
 if TYPE_CHECKING:
+    from vfleet.lifecycle.run import Options as LifecycleOptions
+    from vfleet.lifecycle.run import Report as LifecycleReport
     from vfleet.live.drift import DriftReport
     from vfleet.live.status import FleetStatus
 
@@ -49,3 +51,18 @@ def status(
     return fleet_status(compiled, list(clusters) if clusters else None, last_apply=records,
                         timeout_s=DEFAULT_TIMEOUT_S if timeout_s is None else timeout_s,
                         cache_dir=caches.cache_dir() / "status", activity=activity)
+
+
+def lifecycle(
+    path: PathLike = ".", rev: str | None = "HEAD", options: LifecycleOptions | None = None
+) -> LifecycleReport:
+    """`vfleet lifecycle`: sleep and wake tenants on their schedules and inactivity, and commit due
+    deletions on a branch for review (`options.dry_run`: decide only). `rev` None reads the work tree
+    (deletions can then only be reported). Raises `FleetBroken` when the fleet does not compile."""
+    from vfleet import compile as compiler
+    from vfleet.lifecycle.run import lifecycle as run_lifecycle
+
+    compiled = compiler.compile_path(Path(path), rev)
+    if compiled.findings.errors:
+        raise FleetBroken("lifecycle", compiled.findings)
+    return run_lifecycle(compiled, options)

@@ -8,10 +8,10 @@ from typing import Annotated
 import typer
 
 from vfleet import api
-from vfleet import compile as compiler
 from vfleet.cli.core import RevOpt, show_app
 from vfleet.cli.options import PathArg, output_option
 from vfleet.cli.output import fail, show
+from vfleet.core.errors import VfleetError
 from vfleet.core.findings import Findings
 from vfleet.report import Format
 
@@ -39,7 +39,10 @@ def show_platform(
     output: Annotated[Format, output_option("platform")] = Format.table,
 ) -> None:
     """Platform roles per connected cluster, and each project's host access: who can do what where."""
-    compiled = compiler.compile_path(path, rev, check_lock=False)
+    try:
+        compiled = api.platform(path, rev)
+    except VfleetError as exc:
+        fail(exc, output)
     show("platform", output, compiled)
     raise typer.Exit(Findings.of(compiled.fleet.findings).exit_code)
 

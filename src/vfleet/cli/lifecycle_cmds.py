@@ -12,13 +12,13 @@ from typing import Annotated
 
 import typer
 
-from vfleet import compile as compiler
+from vfleet import api
 from vfleet.cli.options import PathArg, output_option
-from vfleet.cli.output import broken, show
+from vfleet.cli.output import broken, fail, show
 from vfleet.core.errors import VfleetError
 from vfleet.lifecycle import propose
 from vfleet.lifecycle.decide import parse_time
-from vfleet.lifecycle.run import Options, lifecycle
+from vfleet.lifecycle.run import Options
 from vfleet.live.connect import DEFAULT_TIMEOUT_S
 from vfleet.report import Format
 
@@ -54,13 +54,15 @@ def lifecycle_cmd(
     if now is not None:
         clock = parse_time(now)
         if clock is None or "T" not in now:
-            raise BadTime(f"--now {now!r}: expected an RFC 3339 time such as 2026-03-29T01:30:00Z")
-    compiled = compiler.compile_path(path, None if work_tree else rev)
-    if compiled.findings.errors:
-        broken(compiled.findings, output, "lifecycle: the fleet does not compile, nothing was done")
-    report = lifecycle(compiled, Options(dry_run=dry_run, clusters=cluster or None, now=clock, override=override,
-                                         max_deletes=max_deletes, max_delete_share=max_delete_share,
-                                         branch=branch, timeout_s=timeout))
+            fail(BadTime(f"--now {now!r}: expected an RFC 3339 time such as 2026-03-29T01:30:00Z"), output)
+    options = Options(dry_run=dry_run, clusters=cluster or None, now=clock, override=override,
+                      max_deletes=max_deletes, max_delete_share=max_delete_share, branch=branch, timeout_s=timeout)
+    try:
+        report = api.lifecycle(path, None if work_tree else rev, options)
+    except api.FleetBroken as exc:
+        broken(exc.findings, output, "lifecycle: the fleet does not compile, nothing was done")
+    except VfleetError as exc:
+        fail(exc, output)
     show("lifecycle", output, report)
     raise typer.Exit(report.exit_code)
 

@@ -7,17 +7,15 @@ all (OPA missing or unreachable, a policy that does not compile, an evaluation e
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from vfleet import api, policy
-from vfleet import compile as compiler
 from vfleet.cli.options import NoCacheOpt, PathArg, output_option
 from vfleet.cli.output import console, emit_json, fail, print_findings, show
 from vfleet.core.errors import VfleetError
 from vfleet.core.findings import Findings
-from vfleet.load import ParseCache
 from vfleet.report import Format
 from vfleet.report.policy import TestListing
 
@@ -50,11 +48,6 @@ LiveBaseOpt = Annotated[
 policy_app = typer.Typer(help="Policy tests and policy-change review.", no_args_is_help=True)
 
 
-def _root_and_cache(path: Path, no_cache: bool) -> tuple[Path, ParseCache | None]:
-    root = compiler.find_root(path)
-    return root, None if no_cache else compiler.parse_cache(root)
-
-
 def check_command(
     path: PathArg = Path("."),
     rev: RevOpt = None,
@@ -68,7 +61,7 @@ def check_command(
     try:
         report = api.check(path, rev, opa_url=opa_url, no_cache=no_cache, live=live, live_base=live_base)
     except VfleetError as exc:
-        fail(exc)
+        fail(exc, output)
     show("check", output, report)
     raise typer.Exit(report.exit_code)
 
@@ -85,10 +78,9 @@ def test_command(
     ran; 1 otherwise; 2 when the tests cannot run (OPA missing, policies that do not compile).
     """
     try:
-        root = compiler.find_root(path)
+        report = api.policy_test(path)
     except VfleetError as exc:
-        fail(exc)
-    report = policy.run_tests(root)
+        fail(exc, output)
     show("policy-test", output, TestListing(report, verbose))
     raise typer.Exit(report.exit_code)
 
@@ -112,10 +104,9 @@ def impact_command(
     Exit 0 (the report informs; `vfleet check` is the gate), 2 when either verdict cannot be computed.
     """
     try:
-        root, cache = _root_and_cache(path, no_cache)
-        report = policy.impact(root, base, head, opa_url=opa_url, cache=cache)
+        report = api.policy_impact(path, base, head, opa_url=opa_url, no_cache=no_cache)
     except VfleetError as exc:
-        fail(exc)
+        fail(exc, output)
     show("policy-impact", output, report)
     raise typer.Exit(report.exit_code)
 
@@ -124,16 +115,15 @@ def impact_command(
 def input_command(path: PathArg = Path("."), rev: RevOpt = None, no_cache: NoCacheOpt = False) -> None:
     """Print the policy input document of the fleet (JSON), e.g. for `opa eval -I` while writing a policy."""
     try:
-        root, cache = _root_and_cache(path, no_cache)
-        compiled = compiler.compile_fleet(root, rev, cache=cache)
+        result = api.policy_input(path, rev, no_cache=no_cache)
     except VfleetError as exc:
         fail(exc)
-    if compiled.findings.errors:
-        print_findings(Findings.of(compiled.findings.errors), console(stderr=True), "policy input (partial)",
+    errors = result.compiled.findings.errors
+    if errors:
+        print_findings(Findings.of(errors), console(stderr=True), "policy input (partial)",
                        hint="vfleet compile --output json")
-    document: Any = policy.input_for(compiled).document
-    emit_json(document)
-    raise typer.Exit(2 if compiled.findings.errors else 0)
+    emit_json(result.document)
+    raise typer.Exit(result.exit_code)
 
 
 def register(app: typer.Typer) -> None:
