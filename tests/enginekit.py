@@ -185,7 +185,9 @@ def make_fleet(base: Path, clusters: list[DevCluster]) -> Fleet:
         "PULUMI_CONFIG_PASSPHRASE": "engine-tier",
         "PULUMI_HOME": str(base / "pulumi-home"),  # fresh: vfleet installs the pinned plugin into it
         "PATH": f"{Path(helm()).parent}{os.pathsep}{os.environ['PATH']}",
+        "TMPDIR": str(base / "tmp"),  # what vfleet and the engine leave behind there is checked (test_11)
     }
+    (base / "tmp").mkdir()
     env.pop("PULUMI_BACKEND_URL", None)
     for name, cluster in by_name.items():
         env[ENV_VARS[name]] = str(write_kubeconfig(base / f"{name}.kubeconfig", {name: cluster}))

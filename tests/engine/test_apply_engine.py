@@ -255,7 +255,12 @@ def test_11_no_credential_in_state_records_or_output(fleet: Fleet) -> None:
     tokens = [c.admin_token for c in fleet.clusters.values()]
     kubeconfigs = [Path(fleet.env[v]).read_text() for v in ENV_VARS.values()]
     assert all(len(t) >= 16 for t in tokens)
+    # The temporary folder too: the provider writes every kubeconfig it is given to a file there and
+    # never removes it; vfleet gives each stack's engine a private one and removes it after the run.
+    temporary = [p for p in Path(fleet.env["TMPDIR"]).rglob("*") if p.is_file()]
+    assert not [p.name for p in temporary if p.name.startswith("kubeconfig")]
     files = [p for p in fleet.state_dir.rglob("*") if p.is_file()] + list((fleet.root / "stacks").glob("*"))
+    files += temporary
     assert any(p.name == "live-b.json" for p in files), "the Pulumi checkpoints are among the files searched"
     for path in files:
         text = path.read_bytes().decode("utf-8", "replace")

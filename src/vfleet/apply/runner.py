@@ -24,6 +24,7 @@ Never raises for a stack's failure: the outcome is classified (`outcome.classify
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -72,7 +73,12 @@ class PulumiRunner:
                     )
                 resolved = kubeconfig.resolve(job.kubeconfig, cluster, self.env)
                 secrets = resolved.secrets()
-            return self._run(job, resolved, progress)
+            # The kubernetes provider writes each kubeconfig it is configured with to a temporary file it
+            # never removes (pkg/provider/util.go writeKubeconfigToFile): the cluster's credentials would
+            # pile up in the machine's /tmp, one file per stack and run. Its TMPDIR is a private folder
+            # (0700) removed after the stack's run.
+            with tempfile.TemporaryDirectory(prefix=f"vfleet-engine-{cluster}-") as scratch:
+                return self._run(job, resolved, progress, scratch)
         except VfleetError as exc:
             return StackResult(cluster, job.target.wave, Result.FAILED, message=kubeconfig.redact(str(exc), secrets))
         except Exception as exc:
@@ -80,7 +86,7 @@ class PulumiRunner:
             result, message = outcome.classify(str(exc), checkpoint)
             return StackResult(cluster, job.target.wave, result, message=kubeconfig.redact(message, secrets))
 
-    def _run(self, job: Job, resolved: kubeconfig.Kubeconfig | None, progress: Progress) -> StackResult:
+    def _run(self, job: Job, resolved: kubeconfig.Kubeconfig | None, progress: Progress, scratch: str) -> StackResult:
         from pulumi import automation as auto
 
         cluster = job.target.cluster
@@ -89,7 +95,7 @@ class PulumiRunner:
 
         opts = auto.LocalWorkspaceOptions(
             work_dir=str(job.root),
-            env_vars=dict(self.config.env),
+            env_vars={**self.config.env, "TMPDIR": scratch},
             secrets_provider=self.config.secrets_provider,
             pulumi_command=self.command,
         )
