@@ -4,6 +4,7 @@ cluster-scoped one, a Helm release, a custom resource whose CRD is not installed
 from __future__ import annotations
 
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ def _resource(
 
 
 def test_probe_finds_exactly_the_objects_that_exist(
-    live_clusters: list[DevCluster], test_chart: Path, tmp_path: Path
+    live_clusters: list[DevCluster], test_chart: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cluster = live_clusters[0]
     core = k8s.CoreV1Api(kube_client(cluster))
@@ -60,7 +61,13 @@ def test_probe_finds_exactly_the_objects_that_exist(
             _resource("vfleet.dev/v1alpha1", HELM_RELEASE, NS, "other", {"namespace": NS, "releaseName": "other"}),
             _resource("vfleet.dev/v1alpha1", "NodeClaim", NS, "pool-0"),  # no CRD installed: no such kind
         ]
+        temporary = tmp_path / "tmp"
+        temporary.mkdir()
+        monkeypatch.setattr(tempfile, "tempdir", str(temporary))
         found = adopt.probe_cluster(resolved, resources)
+        # The dynamic client's discovery cache is the probe's own, not a file left in the temporary folder.
+        # (The client's certificate files stay there until the process exits, as the client decides.)
+        assert not [p.name for p in temporary.iterdir() if p.name.startswith("osrcp-") or p.is_dir()]
         assert sorted(found) == sorted([resources[0].id, resources[2].id, resources[4].id])
         # none of them was applied by vfleet (field manager `vfleet`): none is taken as a lost answer of its own
         assert not any(found.values()), found

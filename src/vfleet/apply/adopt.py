@@ -9,6 +9,8 @@ reaches a cluster, injected wherever it is used).
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -45,12 +47,17 @@ def probe_cluster(kubeconfig: Kubeconfig, resources: Sequence[Resource]) -> dict
     api = config.new_client_from_config_dict(  # type: ignore[no-untyped-call]
         yaml.safe_load(kubeconfig.content), context=kubeconfig.context
     )
+    # The dynamic client caches the cluster's API discovery in a file named after its host, in the
+    # machine's temporary folder, for ever: kept there it outlives the cluster (a loopback port reused
+    # by another one reads the first one's kinds) and lists its API to every user of the machine.
+    scratch = tempfile.TemporaryDirectory(prefix="vfleet-discovery-")
     try:
         by_kind: dict[tuple[str, str], list[Resource]] = {}
         for resource in resources:
             by_kind.setdefault((resource.api_version, resource.kind), []).append(resource)
         found: dict[str, bool] = {}
-        dyn = dynamic.DynamicClient(api)  # type: ignore[no-untyped-call]
+        cache_file = os.path.join(scratch.name, "discovery.json")
+        dyn = dynamic.DynamicClient(api, cache_file=cache_file)  # type: ignore[no-untyped-call]
         for (api_version, kind), wanted in sorted(by_kind.items()):
             if kind == desired.HELM_RELEASE:
                 core = client.CoreV1Api(api)
@@ -74,6 +81,7 @@ def probe_cluster(kubeconfig: Kubeconfig, resources: Sequence[Resource]) -> dict
         return dict(sorted(found.items()))
     finally:
         api.close()
+        scratch.cleanup()
 
 
 def _marked(metadata: Any) -> bool:

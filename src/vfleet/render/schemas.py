@@ -126,6 +126,8 @@ def load_validator(path: Path) -> ValuesValidator:
     key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
     validator = _VALIDATORS.get(key)
     if validator is None:
+        if len(_VALIDATORS) >= 64:  # a long-lived process (the library) whose schema files keep changing
+            _VALIDATORS.clear()
         validator = _VALIDATORS[key] = ValuesValidator(path)
     return validator
 
