@@ -21,7 +21,7 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes import dynamic
 
-from livekit import REPO, copy_test_chart, helm, kube_client
+from livekit import REPO, copy_test_chart, dynamic_client, helm, kube_client
 from vfleet import desired, devclusters, toolchain
 from vfleet.devclusters import DevCluster, write_kubeconfig
 
@@ -238,7 +238,7 @@ def release_values(fleet: Fleet, cluster: str, namespace: str, name: str) -> dic
 
 def missing_objects(cluster: DevCluster, state: desired.DesiredState, revisions: dict[str, int]) -> list[str]:
     """Ids of the desired resources that are not on the cluster (releases: in `helm list`)."""
-    dyn = dynamic.DynamicClient(kube_client(cluster))
+    dyn = dynamic_client(kube_client(cluster))
     missing: list[str] = []
     for resource in state.resources:
         if resource.kind == desired.HELM_RELEASE:

@@ -4,10 +4,14 @@ name: two conftest modules would shadow each other on sys.path)."""
 from __future__ import annotations
 
 import shutil
+import tempfile
+import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kubernetes import client as k8s
+from kubernetes import dynamic
 
 from vfleet import toolchain
 from vfleet.devclusters import DevCluster
@@ -23,6 +27,16 @@ def kube_client(cluster: DevCluster, *, admin: bool = True) -> k8s.ApiClient:
     configuration = k8s.Configuration(host=cluster.server, api_key={"authorization": f"Bearer {token}"})
     configuration.ssl_ca_cert = str(cluster.ca_file)
     return k8s.ApiClient(configuration)
+
+
+_DISCOVERY = tempfile.TemporaryDirectory(prefix="vfleet-test-discovery-")  # removed when the tests end
+
+
+def dynamic_client(api: k8s.ApiClient) -> Any:
+    """A DynamicClient whose discovery cache is its own file in a folder removed when the tests end: the
+    client's default, /tmp/osrcp-<host>.json, stays for ever and is read by the next cluster on that port."""
+    cache = f"{_DISCOVERY.name}/{uuid.uuid4().hex}.json"
+    return dynamic.DynamicClient(api, cache_file=cache)
 
 
 def helm() -> str:

@@ -15,9 +15,8 @@ from typing import Any
 
 import orjson
 import yaml
-from kubernetes import dynamic
 
-from livekit import REPO, helm, kube_client
+from livekit import REPO, dynamic_client, helm, kube_client
 from vfleet import place
 from vfleet.compile import Compiled, compile_fleet
 from vfleet.desired import HELM_RELEASE
@@ -157,7 +156,7 @@ def helm_run(dev: DevCluster, home: Path, *args: str) -> subprocess.CompletedPro
 
 def put_on_cluster(compiled: Compiled, cluster: str, dev: DevCluster, home: Path) -> None:
     """Every desired object of `cluster` by server-side apply; every release by `helm upgrade --install`."""
-    client = dynamic.DynamicClient(kube_client(dev))
+    client = dynamic_client(kube_client(dev))
     for r in compiled.desired[cluster].resources:
         if r.kind == HELM_RELEASE:
             install_release(dev, r.body["spec"], home)

@@ -36,10 +36,9 @@ import git
 import pytest
 import yaml
 from kubernetes import client as k8s
-from kubernetes import dynamic
 from kubernetes.client.exceptions import ApiException
 
-from livekit import REPO, kube_client
+from livekit import REPO, dynamic_client, kube_client
 from vfleet import compile as compiler
 from vfleet import place
 from vfleet.desired import HELM_RELEASE
@@ -195,7 +194,7 @@ def world(live_clusters: list[DevCluster], tmp_path_factory: pytest.TempPathFact
     namespaces: list[tuple[k8s.ApiClient, str]] = []
     try:
         for cluster, api in apis.items():
-            client = dynamic.DynamicClient(api)
+            client = dynamic_client(api)
             for r in compiled.desired[cluster].resources:
                 if r.kind == HELM_RELEASE:
                     continue
