@@ -61,6 +61,21 @@ test_host_access_values_denies_a_listed_mapping if {
 	{v.subject | some v in vs; v.rule == "host-access-values"} == {"tenant:a/t1"}
 }
 
+test_host_access_values_denies_each_setting_under_one_key if {
+	inp := fixture.with_t1({"values": {"rbac": {"role": {"extraRules": [{"verbs": ["*"]}]}, "clusterRole": {"overwriteRules": [{"verbs": ["*"]}]}}}})
+	said := {v.message | some v in fixture.violations(inp); v.rule == "host-access-values"}
+	count(said) == 2
+	some role in said
+	contains(role, "rbac.role.extraRules")
+	some cluster_role in said
+	contains(cluster_role, "rbac.clusterRole.overwriteRules")
+}
+
+test_host_access_values_allows_a_key_set_without_its_settings if {
+	inp := fixture.with_t1({"values": {"rbac": {"role": {"enabled": true}}, "sync": {"fromHost": {"nodes": {"enabled": true}}}}})
+	not "host-access-values" in fixture.rules(inp)
+}
+
 test_host_access_values_denies_a_kubeconfig_exported_elsewhere if {
 	inp := fixture.with_t1({"values": {"exportKubeConfig": {"secret": {"namespace": "shared"}}}})
 	fixture.subjects("host-access-values", inp) == {"tenant:a/t1"}
