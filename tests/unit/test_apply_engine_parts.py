@@ -168,6 +168,29 @@ def test_failures_are_classified_and_protected_deletes_are_refusals() -> None:
     assert result is Result.FAILED and "additional properties 'x' not allowed" in message
 
 
+def test_a_provider_that_crashed_is_named_not_taken_for_an_unreachable_cluster() -> None:
+    # What the engine prints when the kubernetes provider dies mid-run (pulumi pkg/resource/plugin/plugin.go),
+    # then the resources still waiting on it, failing on the dead provider's own gRPC port.
+    crashed = (
+        "stderr: error:\n\n        Detected that /cache/provider/pulumi-resource-kubernetes exited prematurely. \n"
+        "       This is *always* a bug in the provider. Please report the issue to the provider author as "
+        "appropriate.\n       To assist with debugging we have dumped the STDOUT and STDERR streams of the "
+        "plugin:\npanic: runtime error: invalid memory address or nil pointer dereference\n"
+        "goroutine 214 [running]:\ngithub.com/pulumi/pulumi-kubernetes/provider/v4/pkg/await.(*Awaiter)\n"
+        "  kubernetes:core/v1:ResourceQuota (urn:pulumi:live-a::vfleet::kubernetes:core/v1:ResourceQuota::q):\n"
+        "    error: rpc error: code = Unavailable desc = error reading from server: EOF\n"
+        '    error: transport: Error while dialing: dial tcp 127.0.0.1:41999: connect: connection refused\n'
+    )
+    result, message = outcome.classify(crashed)
+    assert result is Result.FAILED
+    assert message.startswith("the engine's plugin pulumi-resource-kubernetes crashed during the run (panic: "
+                              "runtime error: invalid memory address or nil pointer dereference)"), message
+    assert "cluster unreachable" not in message and "urn:pulumi:live-a::" in message and "EOF" in message
+    # Without the engine's crash notice the same refusal is an unreachable cluster, as before.
+    result, message = outcome.classify(crashed.split("goroutine 214")[1])
+    assert message.startswith("cluster unreachable: "), message
+
+
 def test_pending_creates_of_a_killed_apply_are_found_and_dropped() -> None:
     urn = "urn:pulumi:eu-dev::vfleet::kubernetes:core/v1:Namespace::v1/Namespace/_/vc-a"
     deployment = {

@@ -59,10 +59,29 @@ _UNREACHABLE = re.compile(
 )
 
 
+# The engine's words when a plugin dies under it (pulumi pkg/resource/plugin/plugin.go), followed by the
+# plugin's own output: a Go panic's first line says what happened.
+_CRASHED = re.compile(r"Detected that (\S+) exited prematurely")
+_PANIC = re.compile(r"^\s*((?:panic|fatal error): .*)$", re.MULTILINE)
+
+
 def classify(engine_output: str, state_location: str = "the stack's state in the backend") -> tuple[Result, str]:
     """A failed engine run -> (result, short message). Deleting a protected resource is a refusal."""
     lines = [m.group(0).strip() for m in _ERROR_LINE.finditer(engine_output)]
     detail = " | ".join(dict.fromkeys(line for line in lines if line))[:2000] or engine_output.strip()[-2000:]
+    crashed = _CRASHED.search(engine_output)
+    if crashed:
+        # Checked before "unreachable": once the provider is gone, every resource still waiting on it fails
+        # with "dial tcp 127.0.0.1:<port>: connection refused", the port being the provider's own, not the
+        # cluster's; reporting that as an unreachable cluster would send the reader to the wrong place.
+        panic = _PANIC.search(engine_output)
+        said = f" ({panic.group(1).strip()[:300]})" if panic else ""
+        return (
+            Result.FAILED,
+            f"the engine's plugin {os.path.basename(crashed.group(1))} crashed during the run{said}; the engine "
+            "calls this a bug of the plugin. The run did not finish: objects it was creating may exist "
+            f"unrecorded, and the next apply imports the ones vfleet wrote (docs/apply.md): {detail}",
+        )
     if "failed to load checkpoint" in engine_output or "could not deserialize deployment" in engine_output:
         # The engine cannot start from a state it cannot read: nothing ran, and nothing may be re-created.
         return (
