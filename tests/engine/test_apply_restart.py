@@ -43,7 +43,9 @@ from livekit import helm
 from vfleet import devclusters
 from vfleet.apply import program, records
 from vfleet.apply.outcome import STACK_TYPE as STACK
+from vfleet.core import processes
 from vfleet.devclusters import DevCluster
+from vfleet.devclusters.records import CONTROLLER_MANAGER
 
 pytestmark = pytest.mark.engine
 A, B = "live-a", "live-b"
@@ -230,6 +232,15 @@ def _check_faulted_run(rig: Rig, faulted: Faulted, hash_before: str | None) -> N
     assert not any(t in text for t in tokens for text in fleet.said), "a cluster token in vfleet's output"
 
 
+def _controller_manager_tail(rig: Rig) -> str:
+    """The end of live-a's kube-controller-manager log: it sets the ResourceQuotas' status.hard the
+    provider waits for, so a converging apply that timed out on that is explained there."""
+    (cluster,) = [c for c in rig.clusters if c.name == A]
+    (kcm,) = [p for p in cluster.processes if p.role == CONTROLLER_MANAGER]
+    alive = "running" if processes.alive(kcm) else "NOT running"
+    return f"{A}'s kube-controller-manager ({alive}), last lines:\n{processes.tail(kcm.log, 40)}"
+
+
 def _check_converges(rig: Rig, faulted: Faulted) -> None:
     """The next applies converge, then skip."""
     fleet = rig.fleet
@@ -239,7 +250,7 @@ def _check_converges(rig: Rig, faulted: Faulted) -> None:
     # Objects whose create reached the apiserver but whose answer was lost (EOF, the provider exiting) are
     # neither in the state nor pending: they carry vfleet's field manager and the stack's last run did not
     # finish, so they are imported (and listed as adopted), not refused as foreign.
-    assert code == 0, why(report)
+    assert code == 0, f"{why(report)}\n{_controller_manager_tail(rig)}"
     print(f"adopted after the fault: {stacks(report)[A].get('adopted')}")
     assert stacks(report)[B]["result"] == "skipped", why(report)  # B was applied by the faulted run
     wanted = fleet.compiled_desired()
