@@ -45,6 +45,7 @@ class Registered:
     aliases: list[Any]
     import_id: str
     urn: str
+    timeouts: dict[str, str]  # the customTimeouts sent (create, update, delete), those set
 
 
 class _Mocks(pmocks.Mocks):
@@ -75,6 +76,7 @@ class _Monitor(pmocks.MockMonitor):
                 alias_specs,
                 request.importId,
                 response.urn,
+                json_format.MessageToDict(request.customTimeouts),
             )
         )
         return response
@@ -255,6 +257,17 @@ def test_protected_tenants_are_protected_and_others_are_not(compiled: compiler.C
         for res in state.resources:
             if res.tenant is not None:
                 assert by_name[adapter.logical_name(res.id)].protect is (res.tenant in protected)
+
+
+def test_quotas_are_awaited_longer_than_the_providers_minute(compiled: compiler.Compiled, tmp_path: Path) -> None:
+    # kube-controller-manager may take over a minute to compute a new quota's status after an apiserver
+    # restart (adapter._AWAIT_TIMEOUTS): the provider waits 5 minutes for quotas, its default for the rest.
+    refs = {name: item.manifest.spec.kubeconfig for name, item in compiled.fleet.clusters.items()}
+    env = kube_env(tmp_path, refs)
+    monitor = run_program("eu-dev", lambda: program.declare(prepared_for(compiled, "eu-dev"), env))
+    timeouts = {r.type: r.timeouts for r in monitor.registered if r.type.startswith("kubernetes:")}
+    assert timeouts.pop("kubernetes:core/v1:ResourceQuota") == {"create": "5m", "update": "5m"}
+    assert timeouts and all(t == {} for t in timeouts.values()), timeouts
 
 
 def test_adopted_resources_are_imported_by_their_kubernetes_id(compiled: compiler.Compiled, tmp_path: Path) -> None:

@@ -60,6 +60,15 @@ _TYPED: dict[tuple[str, str], Callable[..., pulumi.CustomResource]] = {
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): k8s.rbac.v1.ClusterRoleBinding,
     ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): k8s.apiextensions.v1.CustomResourceDefinition,
 }
+# How long the provider waits for an object to be ready, where its default is too short. A ResourceQuota
+# is ready once kube-controller-manager has computed its status.hard (the provider waits 1 min by
+# default). That controller pauses its workers whenever discovery changes until its informers have
+# resynced, up to its 30 s discovery period each time (pkg/controller/resourcequota, Sync): after a
+# kube-apiserver restart, with CRDs installed, the engine tier saw new quotas wait longer than a minute
+# and a converging apply fail on them. A longer wait costs nothing when the controller is quick.
+_AWAIT_TIMEOUTS: dict[tuple[str, str], pulumi.CustomTimeouts] = {
+    ("v1", "ResourceQuota"): pulumi.CustomTimeouts(create="5m", update="5m"),
+}
 # Top-level fields of a Kubernetes body and the keyword the typed classes take them as.
 _FIELDS = {
     "metadata": "metadata",
@@ -174,6 +183,7 @@ def declare(
             aliases=[_alias(f) for f in aliases.former_names(resource, aliases.RENAMES if renames is None else renames)]
             or None,
             import_=import_id(resource) if imported else None,
+            custom_timeouts=_AWAIT_TIMEOUTS.get((resource.api_version, resource.kind)),
         )
         source = argocd.credentials_from(resource.body)
         if source is not None:  # an Argo CD registration: credentials read at apply time, a Pulumi secret
