@@ -43,7 +43,7 @@ from vfleet import compile as compiler
 from vfleet import place
 from vfleet.desired import HELM_RELEASE
 from vfleet.devclusters import DevCluster
-from vfleet.lifecycle import Options, Report, act, lifecycle, observe, propose
+from vfleet.lifecycle import Options, Report, act, lifecycle, observe, propose, run
 from vfleet.lifecycle.decide import Action, decide_sleep, rfc3339
 from vfleet.live.connect import connect
 from vfleet.live.status import Phase, fleet_status
@@ -294,13 +294,17 @@ def _half(world: World, now: datetime, count: int) -> None:
     """A run that dies after sending `count` of its patches."""
     with connect(world.compiled.fleet, ["lc-a"], env=world.env) as conns:
         conn = conns.clients["lc-a"]
-        facts = observe.read(conn, {NS["nightly"]: "nightly"}).facts
-        assert facts is not None
-        tenant = world.compiled.fleet.tenants["shop/nightly"]
-        decision = decide_sleep(tenant.sleep, facts[NS["nightly"]], now)
-        planned = act.patches(decision.action, facts[NS["nightly"]], now, decision.reason, "interrupted")
-        assert len(planned) > count
-        assert act.send(conn, planned[:count]).error is None
+        for _ in range(5):  # the deployment controller may write a status between the read and the patch
+            facts = observe.read(conn, {NS["nightly"]: "nightly"}).facts
+            assert facts is not None
+            tenant = world.compiled.fleet.tenants["shop/nightly"]
+            decision = decide_sleep(tenant.sleep, facts[NS["nightly"]], now)
+            planned = act.patches(decision.action, facts[NS["nightly"]], now, decision.reason, "interrupted")
+            assert len(planned) > count
+            outcome = act.send(conn, planned[:count])
+            if not outcome.conflict:
+                break
+        assert outcome.error is None
 
 
 def test_an_interrupted_run_is_finished_by_the_next(world: World) -> None:
@@ -318,6 +322,28 @@ def test_an_interrupted_run_is_finished_by_the_next(world: World) -> None:
     assert world.replicas(NS["nightly"])["StatefulSet/nightly"] == 1
     again = world.run(NEXT_MORNING, clusters=["lc-a"])
     assert world.tenant(again, "shop/nightly").action is Action.FINISH
+    assert world.replicas(NS["nightly"]) == ORIGINAL
+
+
+def test_a_change_between_the_read_and_the_patch_is_read_again_not_overwritten(world: World) -> None:
+    # The cluster is read, then someone else scales `web` from 3 to 5 before the sleep's patches go out
+    # (its resourceVersion changes, as any write by a controller changes it): the sleep's first patch meets
+    # a 409, the tenant is read again, and the sleep records 5, not the stale 3.
+    with connect(world.compiled.fleet, ["lc-a"], env=world.env) as conns:
+        conn = conns.clients["lc-a"]
+        stale = observe.read(conn, {NS["nightly"]: "nightly"})
+        apps = k8s.AppsV1Api(world.apis["lc-a"])
+        apps.patch_namespaced_deployment("web", NS["nightly"], {"spec": {"replicas": 5}})
+        evening = NEXT_EVENING + timedelta(days=1)
+        options = Options(now=evening, env=world.env, actor="conflict test")
+        (row,) = run._act(conn, stale, {NS["nightly"]: "shop/nightly"}, world.compiled, evening, options)
+    assert row.error is None and row.action is Action.SLEEP, row
+    assert "Deployment/web 5 -> 0" in row.done, row.done
+    assert world.replicas(NS["nightly"]) == ASLEEP
+    assert world.annotations(NS["nightly"], "Deployment", "web")[act.REPLICAS] == "5"
+    world.restore(NEXT_MORNING + timedelta(days=1))
+    assert world.replicas(NS["nightly"]) == ORIGINAL | {"Deployment/web": 5}
+    apps.patch_namespaced_deployment("web", NS["nightly"], {"spec": {"replicas": 3}})
     assert world.replicas(NS["nightly"]) == ORIGINAL
 
 

@@ -112,6 +112,7 @@ def _patch(w: Workload, namespace: str, replicas: int, annotations: dict[str, st
 class Outcome:
     done: tuple[str, ...]  # what each sent patch did
     error: str | None  # the first failure; the patches after it were not sent
+    conflict: bool = False  # that failure was the resourceVersion precondition (409): the object changed
 
 
 def send(conn: Connection, planned: Sequence[Patch]) -> Outcome:
@@ -123,7 +124,8 @@ def send(conn: Connection, planned: Sequence[Patch]) -> Outcome:
                          content_type=MERGE_PATCH)
         except (ApiError, Unreachable) as exc:
             why = describe(conn, exc, "patch", _PATHS[p.kind], p.namespace, "apps")
-            return Outcome(tuple(done), f"{p.what}: {why}")
+            conflict = isinstance(exc, ApiError) and exc.status == 409
+            return Outcome(tuple(done), f"{p.what}: {why}", conflict)
         done.append(p.what)
     return Outcome(tuple(done), None)
 

@@ -28,6 +28,10 @@ from vfleet.live.connect import DEFAULT_TIMEOUT_S, Connection, connect
 from vfleet.plan import guards
 from vfleet.plan.changes import GuardHit
 
+# Times a tenant is read and decided again after a patch met a concurrent change (409); the next run
+# starts from what is there if it still conflicts.
+CONFLICT_RETRIES = 3
+
 
 class NeedsRevision(VfleetError):
     """Deletions are due, but the fleet was read from the work tree: there is no commit to build on."""
@@ -188,14 +192,29 @@ def _act(conn: Connection, read: observe.ClusterFacts, tenants: Mapping[str, str
             rows.append(TenantResult(key, conn.cluster, ns, "unknown", Action.NONE,
                                      "cannot read the cluster: " + "; ".join(read.problems)))
             continue
-        facts = read.facts[ns]
         tenant = compiled.fleet.tenants[key]
-        decision = decide.decide_sleep(tenant.sleep, facts, now)
+        facts = read.facts[ns]
+        first = decision = decide.decide_sleep(tenant.sleep, facts, now)
         planned = act.patches(decision.action, facts, now, decision.reason, options.actor)
         outcome = act.Outcome((), None) if options.dry_run or not planned else act.send(conn, planned)
-        rows.append(TenantResult(key, conn.cluster, ns, decision.state, decision.action, decision.reason,
-                                 outcome.done, tuple(p.what for p in planned), outcome.error, facts.last_activity,
-                                 facts.activity_source, decision.next_event))
+        done, decided = outcome.done, [p.what for p in planned]
+        for _ in range(CONFLICT_RETRIES):
+            if not outcome.conflict:
+                break
+            # The object changed since the cluster was read (often only its status, by its controller):
+            # read the tenant again and decide again from what is there now, rather than overwrite it.
+            again = observe.read(conn, {ns: tenant.name})
+            if again.facts is None or ns not in again.facts:
+                break
+            facts = again.facts[ns]
+            decision = decide.decide_sleep(tenant.sleep, facts, now)
+            planned = act.patches(decision.action, facts, now, decision.reason, options.actor)
+            outcome = act.send(conn, planned) if planned else act.Outcome((), None)
+            done += outcome.done
+            decided += [p.what for p in planned if p.what not in decided]
+        rows.append(TenantResult(key, conn.cluster, ns, first.state, decision.action, decision.reason, done,
+                                 tuple(decided), outcome.error, facts.last_activity, facts.activity_source,
+                                 decision.next_event))
     return rows
 
 
