@@ -22,9 +22,16 @@ _never_resources := {
 
 _never_groups := {"*", "apps", "rbac.authorization.k8s.io"}
 
-_beyond_view(rule) := (({sprintf("verb %q", [v]) | some v in object.get(rule, "verbs", []); not _read_verbs[v]} |
-	{sprintf("resource %q", [r]) | some r in object.get(rule, "resources", []); _never_resources[r]}) |
-	{sprintf("API group %q", [g]) | some g in object.get(rule, "apiGroups", []); _never_groups[g]})
+_beyond_view(rule) := (_verbs_beyond(rule) | _resources_beyond(rule)) | _groups_beyond(rule)
+
+_verbs_beyond(rule) := {sprintf("verb %q", [v]) | some v in object.get(rule, "verbs", []); not _read_verbs[v]}
+
+_resources_beyond(rule) := {sprintf("resource %q", [r]) |
+	some r in object.get(rule, "resources", [])
+	_never_resources[r]
+}
+
+_groups_beyond(rule) := {sprintf("API group %q", [g]) | some g in object.get(rule, "apiGroups", []); _never_groups[g]}
 
 violation contains lib.violation(
 	"host-access-read-only",

@@ -108,8 +108,10 @@ test_platform_prod_admins_denies_a_prod_cluster_with_user_admins_only if {
 
 _with_platform(members, c2_labels) := object.union(fixture.clean, {
 	"clusters": {"c2": {"labels": c2_labels, "platformRoles": _roles(["eng-platform"], [])}},
-	"platform": {"name": "platform", "subject": "platform:platform", "members": members,
-		"source": {"file": "fleet/platform.yaml", "line": 1}},
+	"platform": {
+		"name": "platform", "subject": "platform:platform", "members": members,
+		"source": {"file": "fleet/platform.yaml", "line": 1},
+	},
 })
 
 test_platform_prod_no_users_allows_groups_and_users_limited_to_dev if {

@@ -23,6 +23,16 @@ def test_the_guardrail_library_passes_its_tests() -> None:
     assert all(t["file"].startswith("policies/") and t["line"] > 0 for t in report["tests"])
 
 
+def test_the_guardrail_library_is_formatted_as_opa_fmt_writes_it() -> None:
+    """Policy changes are reviewed as diffs: `opa fmt` of the pinned OPA leaves every file as it is."""
+    from vfleet import toolchain
+
+    done = subprocess.run([str(toolchain.binary("opa")), "fmt", "--list", str(POLICIES)], capture_output=True,
+                          text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [], f"run `opa fmt -w policies` on: {done.stdout}"
+
+
 def test_every_rule_has_an_allow_and_a_deny_test() -> None:
     """The coverage `vfleet policy test` reports: each configured rule, its allow and deny tests."""
     report = vfleet("policy", "test", str(REPO), "--output", "json").json()
