@@ -194,24 +194,26 @@ def _act(conn: Connection, read: observe.ClusterFacts, tenants: Mapping[str, str
             continue
         tenant = compiled.fleet.tenants[key]
         facts = read.facts[ns]
-        first = decision = decide.decide_sleep(tenant.sleep, facts, now)
-        planned = act.patches(decision.action, facts, now, decision.reason, options.actor)
-        outcome = act.Outcome((), None) if options.dry_run or not planned else act.send(conn, planned)
-        done, decided = outcome.done, [p.what for p in planned]
-        for _ in range(CONFLICT_RETRIES):
-            if not outcome.conflict:
-                break
-            # The object changed since the cluster was read (often only its status, by its controller):
-            # read the tenant again and decide again from what is there now, rather than overwrite it.
-            again = observe.read(conn, {ns: tenant.name})
-            if again.facts is None or ns not in again.facts:
-                break
-            facts = again.facts[ns]
+        first: decide.SleepDecision | None = None
+        done: tuple[str, ...] = ()
+        decided: list[str] = []
+        for attempt in range(1 + CONFLICT_RETRIES):
+            if attempt:
+                # A patch met a change made since the cluster was read (often only a status, written by
+                # the object's controller): read the tenant again and decide again from what is there now.
+                again = observe.read(conn, {ns: tenant.name})
+                if again.facts is None or ns not in again.facts:
+                    break
+                facts = again.facts[ns]
             decision = decide.decide_sleep(tenant.sleep, facts, now)
+            first = first or decision
             planned = act.patches(decision.action, facts, now, decision.reason, options.actor)
-            outcome = act.send(conn, planned) if planned else act.Outcome((), None)
+            outcome = act.Outcome((), None) if options.dry_run or not planned else act.send(conn, planned)
             done += outcome.done
             decided += [p.what for p in planned if p.what not in decided]
+            if not outcome.conflict:
+                break
+        assert first is not None  # the first attempt always decides
         rows.append(TenantResult(key, conn.cluster, ns, first.state, decision.action, decision.reason, done,
                                  tuple(decided), outcome.error, facts.last_activity, facts.activity_source,
                                  decision.next_event))
